@@ -1,0 +1,128 @@
+// Durable state of the coordinator: sweeps, trials, per-epoch metrics and
+// workers. The coordinator holds no state that is not here or cannot be
+// rebuilt from here; it can be killed at any moment and reopen the store.
+//
+// Thread-safety: every method is thread-safe. Writes are serialized on one
+// writer connection; reads use their own connections and never block writes
+// (SQLite WAL).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace segtune::store {
+
+// Names match segtune.v1.TrialState / SweepState and what the CLI prints.
+enum class TrialState { kPending, kRunning, kCompleted, kStopped, kFailed, kDiverged, kCancelled };
+enum class SweepState { kRunning, kCompleted, kCancelled };
+
+const char* ToString(TrialState state);  // "PENDING", "RUNNING", ...
+const char* ToString(SweepState state);  // "RUNNING", "COMPLETED", "CANCELLED"
+bool IsFinal(TrialState state);          // anything but PENDING and RUNNING
+
+struct SweepRecord {
+  std::string sweep_id;
+  std::string name;
+  std::string spec_yaml;       // as submitted
+  std::string spec_json;       // the validated spec, for rebuilding searchers
+  std::string objective_metric;
+  bool maximize = true;
+  std::string algorithm;
+  int epochs = 0;
+  int parallelism = 0;         // 0 = no cap
+  SweepState state = SweepState::kRunning;
+  std::int64_t created_unix_ms = 0;
+  std::int64_t finished_unix_ms = 0;
+};
+
+struct TrialRecord {
+  std::string trial_id;        // "<sweep_id>-<index, 4 digits>"
+  std::string sweep_id;
+  int index = 0;
+  TrialState state = TrialState::kPending;
+  std::string params_json;
+  int attempt = 0;             // 0 = never leased
+  std::string worker_id;       // set while RUNNING
+  std::string reason;
+  std::int64_t started_unix_ms = 0;
+  std::int64_t finished_unix_ms = 0;
+};
+
+struct EpochRecord {
+  std::string trial_id;
+  int epoch = 0;               // from 1
+  int attempt = 0;
+  std::map<std::string, double> metrics;
+  std::int64_t reported_unix_ms = 0;
+};
+
+struct WorkerRecord {
+  std::string worker_id;
+  std::string name;
+  std::string hostname;
+  std::string device;
+  int slots = 0;
+  std::int64_t registered_unix_ms = 0;
+  std::int64_t last_seen_unix_ms = 0;
+  bool deregistered = false;
+};
+
+// Outcome of an epoch insert.
+enum class EpochInsert {
+  kInserted,    // new row, durable
+  kDuplicate,   // same (trial, attempt, epoch) already stored: a retry, nothing written
+  kReplaced,    // an older attempt's row for this epoch was replaced by this attempt's
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Opens (creating if needed) the database at `path` and migrates its schema
+  // to the current version. ":memory:" is not supported (readers need the file).
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
+
+  // ---- sweeps and trials
+  // Creates the sweep and its trials (params in order; indexes from 0) in one
+  // transaction. Fills in trial ids.
+  virtual absl::Status CreateSweep(const SweepRecord& sweep,
+                                   const std::vector<std::string>& trial_params_json) = 0;
+  // Appends trials to an existing sweep (searchers that suggest as they go).
+  virtual absl::Status AddTrials(const std::string& sweep_id,
+                                 const std::vector<std::string>& trial_params_json) = 0;
+  virtual absl::StatusOr<SweepRecord> GetSweep(const std::string& sweep_id) = 0;  // NotFound
+  virtual absl::StatusOr<std::vector<SweepRecord>> ListSweeps() = 0;  // newest first
+  virtual absl::Status SetSweepState(const std::string& sweep_id, SweepState state,
+                                     std::int64_t finished_unix_ms) = 0;
+
+  virtual absl::StatusOr<TrialRecord> GetTrial(const std::string& trial_id) = 0;  // NotFound
+  virtual absl::StatusOr<std::vector<TrialRecord>> ListTrials(const std::string& sweep_id) = 0;  // by index
+  // Every trial in PENDING or RUNNING state, of every sweep (for rebuilding the queue).
+  virtual absl::StatusOr<std::vector<TrialRecord>> ListUnfinishedTrials() = 0;
+  // Overwrites state, attempt, worker_id, reason, started/finished times.
+  virtual absl::Status UpdateTrial(const TrialRecord& trial) = 0;
+
+  // ---- epochs
+  // Durable when this returns OK. Idempotent on (trial, attempt, epoch); a
+  // report from a newer attempt replaces the older attempt's row, so each
+  // epoch of a trial has exactly one row. A report from an older attempt than
+  // the stored row's is FailedPrecondition.
+  virtual absl::StatusOr<EpochInsert> InsertEpoch(const EpochRecord& epoch) = 0;
+  virtual absl::StatusOr<std::vector<EpochRecord>> ListEpochs(const std::string& trial_id) = 0;  // by epoch
+  // All epochs of all trials of a sweep, keyed by trial id (leaderboards).
+  virtual absl::StatusOr<std::map<std::string, std::vector<EpochRecord>>> ListSweepEpochs(
+      const std::string& sweep_id) = 0;
+
+  // ---- workers
+  virtual absl::Status UpsertWorker(const WorkerRecord& worker) = 0;
+  virtual absl::StatusOr<std::vector<WorkerRecord>> ListWorkers() = 0;
+};
+
+}  // namespace segtune::store

@@ -1,0 +1,77 @@
+// The catalog of optimizers and learning-rate schedulers segtune can build:
+// their torch.optim names, aliases, arguments with torch's defaults, and the
+// argument checks torch.optim's constructors make.
+//
+// It has no LibTorch dependency: the coordinator validates specs with it and
+// the worker builds optimizers from the arguments it resolves, so both agree
+// on names and defaults by construction.
+//
+// Thread-safety: the catalog is immutable static data; every function is
+// safe from any thread.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace segtune::optim {
+
+enum class ArgType {
+  kFloat,      // a number
+  kInt,        // a whole number
+  kBool,
+  kFloatPair,  // [a, b], e.g. Adam's betas
+  kIntList,    // e.g. MultiStepLR's milestones
+  kString,     // e.g. ReduceLROnPlateau's mode
+};
+
+struct ArgSpec {
+  std::string name;               // torch's argument name, verbatim
+  ArgType type;
+  nlohmann::json default_value;   // null: required (no default in torch)
+};
+
+struct AlgorithmSpec {
+  std::string name;               // torch.optim name: "SGD", "StepLR"
+  std::vector<ArgSpec> args;      // in torch's constructor order
+};
+
+// What an alias stands for: `momentum` is SGD with momentum 0.9.
+struct Resolved {
+  const AlgorithmSpec* algorithm = nullptr;  // null: unknown name
+  nlohmann::json implied_args = nlohmann::json::object();  // e.g. {"momentum": 0.9}
+  // Values the alias sets outside the optimizer, as dotted paths:
+  // `bgd` sets {"training.batch_size": "full"} (the whole training set).
+  nlohmann::json implied_others = nlohmann::json::object();
+};
+
+// Looks up a canonical name or an alias (case-sensitive for torch names,
+// e.g. "SGD"; aliases are lower case: "sgd", "momentum", "nag", "bgd", "adam",
+// "step", "cosine", ...).
+Resolved ResolveOptimizer(std::string_view name_or_alias);
+Resolved ResolveScheduler(std::string_view name_or_alias);
+
+// Every name and alias, for "did you mean" suggestions and docs.
+std::vector<std::string> OptimizerNames();
+std::vector<std::string> SchedulerNames();
+
+// One problem with an argument value, named by argument.
+struct ArgProblem {
+  std::string arg;      // "lr", "betas", "milestones", or "" for the whole set
+  std::string message;  // "must be >= 0 (torch: Invalid learning rate)"
+};
+
+// `args` holds concrete values (no distributions). Returns `args` with every
+// missing argument set to torch's default, or the problems found: unknown
+// arguments, wrong types, missing required ones, and the value checks torch's
+// constructor makes (lr >= 0, betas in [0, 1), nesterov needs momentum > 0
+// and dampening 0, milestones increasing, ...).
+struct Completed {
+  nlohmann::json args;
+  std::vector<ArgProblem> problems;
+};
+Completed CompleteArgs(const AlgorithmSpec& algorithm, const nlohmann::json& args);
+
+}  // namespace segtune::optim
