@@ -31,7 +31,6 @@ struct SweepRecord {
   std::string sweep_id;
   std::string name;
   std::string spec_yaml;       // as submitted
-  std::string spec_json;       // the validated spec, for rebuilding searchers
   std::string objective_metric;
   bool maximize = true;
   std::string algorithm;
