@@ -10,6 +10,7 @@
 // any thread.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -36,12 +37,35 @@ struct Alternative {
   std::string name;                      // canonical torch.optim name
   std::string alias;                     // what the user wrote, if it differed
   std::map<std::string, Domain> args;    // argument name -> domain
+  // The keys of `args` in the order the spec wrote them (arguments an alias
+  // implies come first): the order of the grid's axes. Keys missing here come
+  // after, by name.
+  std::vector<std::string> arg_order;
+  // Values the alias sets outside the optimizer, as dotted paths; `bgd` sets
+  // {"training.batch_size": "full"}, which means data.train_size.
+  nlohmann::json implied_others = nlohmann::json::object();
 };
 
 struct SearchSpace {
   std::vector<Alternative> optimizers;   // at least one
   std::vector<Alternative> schedulers;   // empty: constant learning rate
   std::map<std::string, Domain> others;  // dotted path -> domain
+  std::vector<std::string> other_order;  // keys of `others` in spec order, like arg_order
 };
+
+// Grids larger than this need budget.max_trials (a random subset of them).
+inline constexpr std::uint64_t kMaxGridPointsWithoutLimit = 10000;
+
+// The number of points of the grid the space spans: the sum over optimizer
+// alternatives of the product of their kGrid axes, times the same for
+// schedulers (1 when there are none), times the product of the kGrid axes of
+// `others`. Distributions and choices are sampled, so they add no points.
+// Saturates at UINT64_MAX.
+std::uint64_t CountGridPoints(const SearchSpace& space);
+
+// The keys of `domains` in grid order: those of `order` first, then the rest
+// by name.
+std::vector<std::string> OrderedKeys(const std::map<std::string, Domain>& domains,
+                                     const std::vector<std::string>& order);
 
 }  // namespace segtune::spec

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -26,6 +27,20 @@ enum class SweepState { kRunning, kCompleted, kCancelled };
 const char* ToString(TrialState state);  // "PENDING", "RUNNING", ...
 const char* ToString(SweepState state);  // "RUNNING", "COMPLETED", "CANCELLED"
 bool IsFinal(TrialState state);          // anything but PENDING and RUNNING
+
+// The reverse of ToString; ignores ASCII case. InvalidArgument naming the
+// value and the accepted names otherwise.
+absl::StatusOr<TrialState> ParseTrialState(std::string_view name);
+absl::StatusOr<SweepState> ParseSweepState(std::string_view name);
+
+// "<sweep_id>-<index>", the index zero-padded to 4 digits ("s1-0007"); an
+// index above 9999 takes as many digits as it needs.
+std::string TrialId(std::string_view sweep_id, int index);
+
+// The database schema version this build writes and reads (PRAGMA
+// user_version). Store::Open migrates older databases up to it and refuses
+// newer ones.
+inline constexpr int kSchemaVersion = 1;
 
 struct SweepRecord {
   std::string sweep_id;

@@ -1,0 +1,95 @@
+// gRPC service implementations (callback API). They translate between the
+// wire and the scheduler/store and map errors once, in status_mapping.
+//
+// Thread-safety: gRPC calls these from its own threads; all shared state is
+// in the thread-safe Scheduler and Store, plus the waiter list below.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <list>
+#include <mutex>
+
+#include "segtune/scheduler/scheduler.h"
+#include "segtune/store/store.h"
+#include "segtune/v1/segtune.grpc.pb.h"
+
+namespace segtune::api {
+
+class TunerService final : public v1::Tuner::CallbackService {
+ public:
+  TunerService(store::Store* store, scheduler::Scheduler* scheduler, const std::atomic<bool>* stopping)
+      : store_(store), scheduler_(scheduler), stopping_(stopping) {}
+
+  grpc::ServerUnaryReactor* SubmitSweep(grpc::CallbackServerContext* ctx, const v1::SubmitSweepRequest* request,
+                                        v1::SubmitSweepResponse* response) override;
+  grpc::ServerUnaryReactor* GetSweep(grpc::CallbackServerContext* ctx, const v1::GetSweepRequest* request,
+                                     v1::Sweep* response) override;
+  grpc::ServerUnaryReactor* ListSweeps(grpc::CallbackServerContext* ctx, const v1::ListSweepsRequest* request,
+                                       v1::ListSweepsResponse* response) override;
+  grpc::ServerUnaryReactor* CancelSweep(grpc::CallbackServerContext* ctx, const v1::CancelSweepRequest* request,
+                                        v1::Sweep* response) override;
+  grpc::ServerUnaryReactor* ListTrials(grpc::CallbackServerContext* ctx, const v1::ListTrialsRequest* request,
+                                       v1::ListTrialsResponse* response) override;
+  grpc::ServerUnaryReactor* GetTrialMetrics(grpc::CallbackServerContext* ctx,
+                                            const v1::GetTrialMetricsRequest* request,
+                                            v1::GetTrialMetricsResponse* response) override;
+  grpc::ServerUnaryReactor* GetBest(grpc::CallbackServerContext* ctx, const v1::GetBestRequest* request,
+                                    v1::GetBestResponse* response) override;
+  grpc::ServerWriteReactor<v1::SweepUpdate>* WatchSweep(grpc::CallbackServerContext* ctx,
+                                                       const v1::WatchSweepRequest* request) override;
+  grpc::ServerUnaryReactor* ListWorkers(grpc::CallbackServerContext* ctx, const v1::ListWorkersRequest* request,
+                                        v1::ListWorkersResponse* response) override;
+
+ private:
+  store::Store* const store_;
+  scheduler::Scheduler* const scheduler_;
+  const std::atomic<bool>* const stopping_;
+};
+
+class WorkerHubService final : public v1::WorkerHub::CallbackService {
+ public:
+  WorkerHubService(scheduler::Scheduler* scheduler, int heartbeat_interval_ms, int max_acquire_wait_ms)
+      : scheduler_(scheduler),
+        heartbeat_interval_ms_(heartbeat_interval_ms),
+        max_acquire_wait_ms_(max_acquire_wait_ms) {}
+
+  grpc::ServerUnaryReactor* RegisterWorker(grpc::CallbackServerContext* ctx,
+                                           const v1::RegisterWorkerRequest* request,
+                                           v1::RegisterWorkerResponse* response) override;
+  grpc::ServerUnaryReactor* AcquireTrial(grpc::CallbackServerContext* ctx, const v1::AcquireTrialRequest* request,
+                                         v1::AcquireTrialResponse* response) override;
+  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* ctx, const v1::HeartbeatRequest* request,
+                                      v1::HeartbeatResponse* response) override;
+  grpc::ServerUnaryReactor* ReportEpoch(grpc::CallbackServerContext* ctx, const v1::ReportEpochRequest* request,
+                                        v1::ReportEpochResponse* response) override;
+  grpc::ServerUnaryReactor* FinishTrial(grpc::CallbackServerContext* ctx, const v1::FinishTrialRequest* request,
+                                        v1::FinishTrialResponse* response) override;
+  grpc::ServerUnaryReactor* DeregisterWorker(grpc::CallbackServerContext* ctx,
+                                             const v1::DeregisterWorkerRequest* request,
+                                             v1::DeregisterWorkerResponse* response) override;
+
+  // Answers long polls that can be served now or whose wait ran out. The
+  // coordinator's dispatcher thread calls it whenever the scheduler changes
+  // and periodically. With `shutting_down`, answers every waiter (no trial).
+  void ServeWaiters(bool shutting_down);
+
+ private:
+  struct Waiter {
+    grpc::CallbackServerContext* ctx;
+    grpc::ServerUnaryReactor* reactor;
+    std::string worker_id;
+    v1::AcquireTrialResponse* response;
+    std::int64_t deadline_ms;
+  };
+  // Fills `response` when a trial is there; returns false when there is none.
+  absl::StatusOr<bool> TryAssign(const std::string& worker_id, v1::AcquireTrialResponse* response);
+
+  scheduler::Scheduler* const scheduler_;
+  const int heartbeat_interval_ms_;
+  const int max_acquire_wait_ms_;
+  std::mutex waiters_mu_;
+  std::list<Waiter> waiters_;  // GUARDED_BY(waiters_mu_), oldest first
+};
+
+}  // namespace segtune::api

@@ -1,0 +1,149 @@
+// The trial scheduler: turns submitted sweeps into trials, leases trials to
+// worker slots, keeps leases alive through heartbeats, requeues trials whose
+// worker went silent, records epoch reports durably and asks the sweep's
+// searcher whether a trial goes on.
+//
+// Every state change is written to the Store before it is acknowledged; the
+// in-memory state (queue, leases, searchers) is a cache that Recover()
+// rebuilds from the store after a restart.
+//
+// Thread-safety: every public method is thread-safe (one mutex; store writes
+// happen with it held, so scheduling decisions and their records never
+// disagree).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "segtune/search/searcher.h"
+#include "segtune/spec/spec.h"
+#include "segtune/store/store.h"
+
+namespace segtune::scheduler {
+
+struct SchedulerOptions {
+  std::int64_t lease_ms = 30000;  // silence after which a trial is requeued
+  int max_attempts = 3;           // leases a trial may lose before it FAILS
+  // Milliseconds since the epoch; injectable so tests control time.
+  std::function<std::int64_t()> now_ms;
+};
+
+struct Assignment {
+  std::string trial_id;
+  std::string sweep_id;
+  int attempt = 0;
+  std::string config_json;  // see segtune.v1.TrialAssignment
+  int start_epoch = 0;
+};
+
+struct RunningTrialRef {
+  std::string trial_id;
+  int attempt = 0;
+};
+
+struct EpochDecision {
+  bool stop = false;
+  std::string reason;
+};
+
+struct SubmitResult {
+  std::string sweep_id;
+  int total_trials = 0;
+};
+
+class Scheduler {
+ public:
+  Scheduler(store::Store* store, SchedulerOptions options);
+
+  // Rebuilds queue, leases and searchers from the store. Trials RUNNING at the
+  // time of a crash keep their lease for one more lease period, so workers that
+  // outlived the coordinator carry on; silent ones are requeued by Tick.
+  absl::Status Recover();
+
+  // Validates the spec (InvalidArgument listing every problem, one per line),
+  // creates the sweep and its trials durably and queues them.
+  absl::StatusOr<SubmitResult> Submit(const std::string& spec_yaml);
+  // Cancels pending trials and tells running ones to stop.
+  absl::Status Cancel(const std::string& sweep_id);
+
+  absl::StatusOr<store::WorkerRecord> RegisterWorker(store::WorkerRecord worker);
+  absl::Status DeregisterWorker(const std::string& worker_id);
+
+  // The next trial for one free slot of `worker_id`, if any is runnable now.
+  absl::StatusOr<std::optional<Assignment>> TryAcquire(const std::string& worker_id);
+  // Extends the leases of `running`; returns those the worker must stop.
+  absl::StatusOr<std::vector<std::string>> Heartbeat(const std::string& worker_id,
+                                                     const std::vector<RunningTrialRef>& running);
+  // Stores the epoch (idempotent) and returns the searcher's decision.
+  // FailedPrecondition when the attempt no longer holds the trial's lease.
+  absl::StatusOr<EpochDecision> ReportEpoch(const std::string& worker_id, const std::string& trial_id,
+                                            int attempt, int epoch,
+                                            const std::map<std::string, double>& metrics);
+  // Ends an attempt. `state` PENDING releases the trial back to the queue.
+  absl::Status FinishTrial(const std::string& worker_id, const std::string& trial_id, int attempt,
+                           store::TrialState state, const std::string& reason);
+
+  // Requeues trials whose lease expired. Called periodically.
+  absl::Status Tick();
+
+  // Busy slots and running trial ids per live worker (for ListWorkers).
+  std::map<std::string, std::vector<std::string>> LeasesByWorker() const;
+  std::int64_t lease_ms() const { return options_.lease_ms; }
+  std::int64_t NowMs() const { return options_.now_ms(); }
+
+  // A counter bumped by every change; WaitForChange blocks until it moves past
+  // `seen` or `timeout_ms` passes, and returns the current value.
+  std::uint64_t version() const;
+  std::uint64_t WaitForChange(std::uint64_t seen, std::int64_t timeout_ms) const;
+  // Wakes every waiter (shutdown).
+  void NotifyAll();
+
+ private:
+  struct SweepRuntime {
+    spec::SweepSpec spec;
+    std::unique_ptr<search::Searcher> searcher;
+    std::string config_base_json;  // data, model, training, epochs, objective
+    int running = 0;
+  };
+  struct Lease {
+    std::string worker_id;
+    int attempt = 0;
+    std::int64_t expires_ms = 0;
+  };
+  struct WorkerRuntime {
+    store::WorkerRecord record;
+    std::set<std::string> trials;  // leased trial ids
+  };
+
+  // All REQUIRES: mu_ held.
+  absl::Status LoadSweep(const store::SweepRecord& sweep, int trials_created);
+  absl::Status FinishLocked(store::TrialRecord trial, store::TrialState state, const std::string& reason);
+  absl::Status RequeueLocked(const std::string& trial_id, const std::string& why);
+  absl::Status MaybeCompleteSweepLocked(const std::string& sweep_id);
+  absl::Status TouchWorkerLocked(const std::string& worker_id);
+  void ChangedLocked();
+
+  store::Store* const store_;
+  const SchedulerOptions options_;
+
+  mutable std::mutex mu_;
+  mutable std::condition_variable changed_;
+  std::uint64_t version_ = 0;                       // GUARDED_BY(mu_)
+  std::map<std::string, SweepRuntime> sweeps_;      // running sweeps only
+  std::deque<std::string> queue_;                   // PENDING trial ids, in order
+  std::map<std::string, Lease> leases_;             // RUNNING trial id -> lease
+  std::map<std::string, WorkerRuntime> workers_;
+};
+
+}  // namespace segtune::scheduler

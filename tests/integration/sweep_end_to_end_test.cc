@@ -1,0 +1,280 @@
+// Starts a real coordinator and two real workers on loopback, runs sweeps
+// through the real CLI and checks what it reports against the database.
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <random>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "process.h"
+
+namespace segtune::testing {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr const char* kFourTrials = R"(name: e2e
+objective: {metric: val_miou, mode: max}
+budget: {epochs: 2, parallelism: 4}
+data: {dataset: shapes, image_size: 16, num_classes: 3, train_size: 32, val_size: 16, seed: 3}
+model: {arch: unet, base_channels: 4, depth: 2}
+training: {batch_size: 8, seed: 1}
+search:
+  algorithm: grid
+  space:
+    optimizer:
+      - {name: momentum, lr: [0.05, 0.01]}
+      - {name: Adam, lr: 0.003}
+      - {name: RMSprop, lr: 0.001}
+    scheduler:
+      - {name: StepLR, step_size: 1, gamma: 0.5}
+)";
+
+class EndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("segtune-e2e-" + std::to_string(std::random_device{}()));
+    fs::create_directories(dir_);
+    address_ = "127.0.0.1:" + std::to_string(FreePort());
+  }
+  void TearDown() override {
+    for (auto& worker : workers_) worker->Stop();
+    if (coordinator_) coordinator_->Stop();
+    if (HasFailure()) {
+      if (coordinator_) std::cerr << "coordinator log:\n" << coordinator_->Stderr() << "\n";
+      for (auto& worker : workers_) std::cerr << "worker log:\n" << worker->Stderr() << "\n";
+    } else {
+      fs::remove_all(dir_);
+    }
+  }
+
+  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
+
+  void StartCoordinator() {
+    coordinator_ = std::make_unique<Process>(
+        std::vector<std::string>{BinDir() + "/segtune-coordinator", "--listen", address_, "--db",
+                                 Path("segtune.db"), "--lease-seconds", "6"},
+        Path("coordinator.out"), Path("coordinator.err"));
+  }
+  void StartWorker(const std::string& name) {
+    workers_.push_back(std::make_unique<Process>(
+        std::vector<std::string>{BinDir() + "/segtune-worker", "--coordinator", address_, "--threads", "1",
+                                 "--name", name},
+        Path(name + ".out"), Path(name + ".err")));
+  }
+
+  CommandResult Cli(std::vector<std::string> args) {
+    args.insert(args.begin(), {BinDir() + "/segtune", "--server", address_});
+    return RunCommand(args, dir_.string());
+  }
+  json CliJson(std::vector<std::string> args) {
+    args.push_back("-o");
+    args.push_back("json");
+    CommandResult result = Cli(args);
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    return json::parse(result.out);  // the whole of stdout is one document
+  }
+  std::string WriteSpec(const std::string& name, const std::string& text) {
+    std::ofstream(Path(name)) << text;
+    return Path(name);
+  }
+
+  // Polls `segtune status` until the sweep leaves RUNNING.
+  json WaitForSweep(const std::string& sweep_id, std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    json status;
+    while (std::chrono::steady_clock::now() < deadline) {
+      status = CliJson({"status", sweep_id});
+      if (status.value("state", "") != "RUNNING") return status;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    ADD_FAILURE() << "sweep still running after " << timeout.count() << " s: " << status.dump();
+    return status;
+  }
+
+  // Epoch rows per trial, read straight from the coordinator's database.
+  std::map<std::string, std::vector<int>> EpochRows() {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open_v2(Path("segtune.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, "SELECT trial_id, epoch FROM epochs ORDER BY trial_id, epoch", -1, &stmt,
+                                 nullptr),
+              SQLITE_OK);
+    std::map<std::string, std::vector<int>> rows;
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      rows[reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0))].push_back(sqlite3_column_int(stmt, 1));
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return rows;
+  }
+
+  fs::path dir_;
+  std::string address_;
+  std::unique_ptr<Process> coordinator_;
+  std::vector<std::unique_ptr<Process>> workers_;
+};
+
+TEST_F(EndToEnd, FourTrialSweepOnTwoWorkers) {
+  StartCoordinator();
+  StartWorker("worker-a");
+  StartWorker("worker-b");
+
+  // Both workers register (the CLI exits 3 until the coordinator listens).
+  json workers;
+  for (int i = 0; i < 120; ++i) {
+    CommandResult result = Cli({"workers", "-o", "json"});
+    if (result.exit_code == 0 && json::parse(result.out).size() == 2) {
+      workers = json::parse(result.out);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  ASSERT_EQ(workers.size(), 2u) << "workers did not register";
+
+  json submitted = CliJson({"submit", WriteSpec("spec.yaml", kFourTrials)});
+  const std::string sweep_id = submitted.at("sweep_id");
+  ASSERT_FALSE(sweep_id.empty());
+
+  json status = WaitForSweep(sweep_id, std::chrono::seconds(300));
+  EXPECT_EQ(status.at("state"), "COMPLETED");
+
+  json trials = CliJson({"trials", sweep_id});
+  ASSERT_TRUE(trials.is_array());
+  ASSERT_EQ(trials.size(), 4u);
+  std::string best_trial;
+  double best_value = -1;
+  const auto rows = EpochRows();
+  for (const json& trial : trials) {
+    const std::string trial_id = trial.at("trial_id");
+    EXPECT_EQ(trial.at("state"), "COMPLETED") << trial.dump();
+    EXPECT_EQ(trial.at("epochs_done"), 2);
+    EXPECT_TRUE(trial.at("params").is_object());
+    EXPECT_TRUE(trial.at("params").at("optimizer").contains("name"));
+    // Every epoch row exists exactly once, in the database and through the CLI.
+    EXPECT_EQ(rows.at(trial_id), (std::vector<int>{1, 2})) << trial_id;
+    json epochs = CliJson({"metrics", trial_id});
+    ASSERT_EQ(epochs.size(), 2u);
+    for (int e = 0; e < 2; ++e) {
+      EXPECT_EQ(epochs[e].at("epoch"), e + 1);
+      for (const char* key : {"train_loss", "val_loss", "val_miou", "val_pixel_acc", "lr", "epoch_seconds",
+                              "images_per_second"}) {
+        EXPECT_TRUE(epochs[e].at("metrics").contains(key)) << key;
+      }
+      const double miou = epochs[e].at("metrics").at("val_miou");
+      if (miou > best_value) {
+        best_value = miou;
+        best_trial = trial_id;
+      }
+    }
+  }
+
+  json best = CliJson({"best", sweep_id});
+  EXPECT_EQ(best.at("trial_id"), best_trial);
+  EXPECT_DOUBLE_EQ(best.at("value").get<double>(), best_value);
+  EXPECT_EQ(best.at("metric"), "val_miou");
+  EXPECT_TRUE(best.at("params").at("optimizer").contains("lr"));
+  EXPECT_TRUE(best.at("params").at("scheduler").contains("step_size"));
+
+  // The YAML fragment pastes into a spec.
+  CommandResult yaml = Cli({"best", sweep_id, "-o", "yaml"});
+  ASSERT_EQ(yaml.exit_code, 0) << yaml.err;
+  YAML::Node fragment = YAML::Load(yaml.out);
+  EXPECT_TRUE(fragment["search"]["space"]["optimizer"].IsDefined()) << yaml.out;
+
+  json sweeps = CliJson({"sweeps"});
+  ASSERT_EQ(sweeps.size(), 1u);
+  EXPECT_EQ(sweeps[0].at("sweep_id"), sweep_id);
+
+  // Workers drain cleanly on SIGTERM.
+  for (auto& worker : workers_) EXPECT_EQ(worker->Stop(SIGTERM), 0);
+}
+
+TEST_F(EndToEnd, CancelEndsTheSweepAndFreesTheWorker) {
+  StartCoordinator();
+  StartWorker("worker-a");
+  std::string spec = kFourTrials;
+  spec.replace(spec.find("epochs: 2"), 9, "epochs: 50");
+  json submitted = CliJson({"submit", WriteSpec("long.yaml", spec)});
+  const std::string sweep_id = submitted.at("sweep_id");
+  // Wait until a trial runs, then cancel.
+  for (int i = 0; i < 120; ++i) {
+    json trials = CliJson({"trials", sweep_id});
+    bool running = false;
+    for (const json& t : trials) running |= t.at("state") == "RUNNING";
+    if (running) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  json cancelled = CliJson({"cancel", sweep_id});
+  EXPECT_EQ(cancelled.at("state"), "CANCELLED");
+  for (const json& trial : CliJson({"trials", sweep_id})) EXPECT_EQ(trial.at("state"), "CANCELLED");
+  // The worker notices and frees its slot within a heartbeat or an epoch.
+  bool freed = false;
+  for (int i = 0; i < 120 && !freed; ++i) {
+    json workers = CliJson({"workers"});
+    freed = workers.size() == 1 && workers[0].value("busy_slots", 0) == 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  EXPECT_TRUE(freed);
+  EXPECT_TRUE(workers_[0]->Running());
+}
+
+TEST_F(EndToEnd, BadInputGivesTheDocumentedExitCodes) {
+  // Nothing listens yet: exit 3 with a clear message.
+  CommandResult unreachable = Cli({"sweeps"});
+  EXPECT_EQ(unreachable.exit_code, 3);
+  EXPECT_NE(unreachable.err.find("cannot reach"), std::string::npos) << unreachable.err;
+
+  StartCoordinator();
+  CommandResult missing;
+  for (int i = 0; i < 120; ++i) {
+    missing = Cli({"submit", Path("no-such-spec.yaml")});
+    if (missing.exit_code != 3) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("no-such-spec.yaml"), std::string::npos) << missing.err;
+
+  // Every problem is listed, each with its path; nothing is created.
+  CommandResult invalid = Cli({"submit", WriteSpec("bad.yaml", R"(name: bad
+objective: {mode: max}
+budget: {epochs: 2, colour: red}
+search:
+  algorithm: grid
+  space:
+    optimizer:
+      - {name: SGD, lr: -1}
+      - {name: Adamm, lr: 0.1}
+)")});
+  EXPECT_EQ(invalid.exit_code, 2);
+  for (const char* path : {"objective.metric", "budget.colour", "search.space.optimizer[0].lr",
+                           "search.space.optimizer[1].name"}) {
+    EXPECT_NE(invalid.err.find(path), std::string::npos) << path << " not in:\n" << invalid.err;
+  }
+  EXPECT_EQ(CliJson({"sweeps"}).size(), 0u);
+
+  CommandResult unknown = Cli({"status", "no-such-sweep"});
+  EXPECT_EQ(unknown.exit_code, 1);
+}
+
+TEST_F(EndToEnd, LocalModeRunsASweepToTheEnd) {
+  std::string spec = kFourTrials;
+  spec.replace(spec.find("epochs: 2"), 9, "epochs: 1");
+  CommandResult run = RunCommand({BinDir() + "/segtune", "run", WriteSpec("local.yaml", spec), "--workers", "2",
+                                  "--dir", Path("local"), "-o", "json"},
+                                 dir_.string());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  json best = json::parse(run.out);
+  EXPECT_TRUE(best.at("trial_id").is_string());
+  EXPECT_EQ(best.at("epoch"), 1);
+  EXPECT_TRUE(fs::exists(Path("local/segtune.db")));
+}
+
+}  // namespace
+}  // namespace segtune::testing

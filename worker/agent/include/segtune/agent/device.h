@@ -1,0 +1,30 @@
+// The worker's compute device and LibTorch thread settings, kept out of
+// main.cc so that the flag parsing is testable and main stays Torch-free.
+//
+// Thread-safety: ResolveDevice and CudaDeviceCount are thread-safe;
+// ConfigureTorchThreads must run once, before any training starts.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace segtune::agent {
+
+// Turns a --device value into the device string the trainer and the
+// coordinator see: "auto" -> "cuda:0" when a CUDA device exists, else "cpu";
+// "cpu"; "cuda" -> "cuda:0"; "cuda:N" with N < cuda_device_count.
+// InvalidArgument (naming --device) for anything else or a missing GPU.
+absl::StatusOr<std::string> ResolveDevice(std::string_view flag, int cuda_device_count);
+
+// How many CUDA devices LibTorch can use here (0 for a CPU-only build).
+int CudaDeviceCount();
+
+// Sets LibTorch's intra-op threads to `threads` and its inter-op threads to 1:
+// a worker runs one trial per slot, so parallelism across trials comes from
+// slots, and within a trial from intra-op threads.
+absl::Status ConfigureTorchThreads(int threads);
+
+}  // namespace segtune::agent
