@@ -1,5 +1,6 @@
 #include "segtune/optim/factory.h"
 
+#include <algorithm>
 #include <cmath>
 #include <exception>
 #include <set>
@@ -27,9 +28,9 @@ using nlohmann::json;
 class Arguments {
  public:
   Arguments(std::string kind, const AlgorithmSpec& algorithm, json args)
-      : kind_(std::move(kind)), algorithm_(algorithm), args_(std::move(args)) {}
+      : kind_(std::move(kind)), algorithm_(&algorithm), args_(std::move(args)) {}
 
-  const std::string& algorithm_name() const { return algorithm_.name; }
+  const std::string& algorithm_name() const { return algorithm_->name; }
 
   std::optional<double> Float(const std::string& name) {
     const json* value = Read(name);
@@ -103,7 +104,7 @@ class Arguments {
       const ArgSpec* spec = FindSpec(name);
       if (spec != nullptr && value == spec->default_value) continue;
       problems_.push_back(absl::StrCat(kind_, ".", name, ": not supported by this worker's ",
-                                       algorithm_.name, " (only torch's default ",
+                                       algorithm_->name, " (only torch's default ",
                                        spec != nullptr ? spec->default_value.dump() : "none",
                                        " is accepted)"));
     }
@@ -124,14 +125,14 @@ class Arguments {
   }
 
   const ArgSpec* FindSpec(const std::string& name) const {
-    for (const ArgSpec& spec : algorithm_.args) {
+    for (const ArgSpec& spec : algorithm_->args) {
       if (spec.name == name) return &spec;
     }
     return nullptr;
   }
 
   std::string kind_;
-  const AlgorithmSpec& algorithm_;
+  const AlgorithmSpec* algorithm_;  // static catalog data
   json args_;
   std::set<std::string> read_;
   std::vector<std::string> problems_;

@@ -1,0 +1,175 @@
+// The worker's side of the WorkerHub protocol: registers with the
+// coordinator, leases trials into `slots` threads, trains them with a trial
+// function (segtune::train::RunTrial), reports every epoch, heartbeats the
+// running trials, and releases them when it shuts down.
+//
+// Delivery rules:
+// - Every call has a deadline. Transient failures (coordinator down,
+//   restarting, deadline passed) are retried with exponential backoff, so a
+//   worker outlives coordinator restarts and carries on when it returns.
+// - An epoch report is retried until the coordinator acknowledges it; the
+//   trial does not move to the next epoch before that.
+// - FAILED_PRECONDITION or NOT_FOUND on an epoch report or on finishing
+//   means the trial's lease is gone (given to another worker): the trial is
+//   abandoned without reporting anything more. A heartbeat reply that lists a
+//   trial (cancelled or re-leased) does the same.
+// - NOT_FOUND on a call that names only the worker (AcquireTrial, Heartbeat)
+//   means the coordinator forgot this worker: the agent registers again and
+//   abandons the trials it held under its old id.
+// - Shutdown aborts running trials and releases them back to the queue
+//   (FinishTrial with state PENDING). Reports still undelivered when the
+//   coordinator stays unreachable are retried for `shutdown_grace_ms`; after
+//   that the coordinator's lease expiry requeues the trial, which resumes
+//   from its last acknowledged epoch.
+//
+// Thread-safety: Start may be called once. Wait, Shutdown and worker_id are
+// thread-safe and may be called from any thread except from inside the trial
+// function. The trial function runs on the slot threads, several at once
+// when slots > 1.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "segtune/train/trainer.h"
+#include "segtune/v1/segtune.grpc.pb.h"
+
+namespace segtune::agent {
+
+// Trains one trial (see segtune::train::RunTrial for the contract).
+using TrialFunction =
+    std::function<train::TrialResult(const nlohmann::json& config, const train::TrainOptions& options)>;
+
+struct AgentOptions {
+  std::string coordinator = "127.0.0.1:50051";  // HOST:PORT
+  std::string device = "cpu";                    // as ResolveDevice returns it
+  int slots = 1;                                 // trials trained at once
+  std::string name;                              // shown by `segtune workers`
+  std::string hostname;
+  TrialFunction run_trial = train::RunTrial;
+
+  // Timing; the defaults suit production, tests shrink them.
+  int acquire_wait_ms = 10000;     // AcquireTrial long poll; its deadline is 5 s longer
+  int rpc_timeout_ms = 10000;      // deadline of every other call
+  int initial_backoff_ms = 500;    // first retry delay, doubled after each failure...
+  int max_backoff_ms = 10000;      // ...up to this
+  int shutdown_grace_ms = 10000;   // how long Shutdown keeps retrying undelivered reports
+};
+
+class Agent {
+ public:
+  explicit Agent(AgentOptions options);
+  // Shuts down (see Shutdown) if still running.
+  ~Agent();
+
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Validates the options (InvalidArgument naming the bad one) and starts the
+  // slot threads and the registration/heartbeat thread. Returns at once:
+  // registration is retried in the background until the coordinator answers.
+  absl::Status Start();
+
+  // Blocks until Shutdown has completed (returns OK) or the agent hit an
+  // error it cannot recover from, such as the coordinator rejecting the
+  // registration or answering a call with a permanent error (returns that
+  // error; call Shutdown next).
+  absl::Status Wait();
+
+  // Stops acquiring trials, aborts the running ones and releases them back to
+  // the queue, deregisters and joins every thread. Idempotent; a concurrent
+  // caller waits for the first one to finish.
+  void Shutdown();
+
+  // The id the coordinator gave this worker; empty while not registered.
+  std::string worker_id() const;
+
+ private:
+  // One trial attempt on a slot thread.
+  struct ActiveTrial {
+    std::string trial_id;
+    int attempt = 0;
+    std::string worker_id;                  // the registration it was leased under
+    std::atomic<bool> stop_requested{false};  // listed in a heartbeat reply
+    std::atomic<bool> lease_lost{false};      // the coordinator refused its reports
+  };
+  // What the epoch reports of one trial learned from the coordinator.
+  struct EpochFeedback {
+    bool stop = false;            // the searcher said STOP
+    std::string stop_reason;
+    bool undelivered = false;     // gave up retrying during shutdown
+    absl::Status rejection;       // a permanent error answered to a report
+  };
+  // The FinishTrial call a trial ends with, if any.
+  struct Ending {
+    bool report = false;
+    segtune::v1::TrialState state = segtune::v1::TRIAL_STATE_UNSPECIFIED;
+    std::string reason;
+    int epochs_done = 0;
+  };
+  using Call = std::function<grpc::Status(grpc::ClientContext*)>;
+
+  void SessionLoop();
+  bool Register();
+  void SendHeartbeat(const std::string& worker_id);
+  void ForgetWorker(const std::string& worker_id);
+  void SlotLoop();
+  std::string WaitForWorkerId();
+  void RunAssignment(const segtune::v1::TrialAssignment& assignment, const std::string& worker_id);
+  Ending Train(const segtune::v1::TrialAssignment& assignment, ActiveTrial& trial);
+  bool ReportEpoch(ActiveTrial& trial, int epochs, const train::EpochReport& report, EpochFeedback& feedback);
+  Ending DecideEnding(const ActiveTrial& trial, const train::TrialResult& result,
+                      const EpochFeedback& feedback) const;
+  void FinishTrial(const ActiveTrial& trial, const Ending& ending);
+  void Deregister();
+
+  // Calls until the answer is not a transient failure; nullopt when it gave
+  // up because the shutdown grace period ran out.
+  std::optional<grpc::Status> CallUntilAnswered(std::string_view what, const Call& call);
+  // The deadline for a call: rpc_timeout_ms, cut to what is left of the
+  // shutdown grace period while shutting down.
+  std::chrono::milliseconds CallTimeout() const;
+  bool ShutdownGraceExpired() const;
+  // Waits `delay`; returns early when shutdown begins. While shutting down it
+  // waits at most until the grace period ends.
+  void SleepForRetry(std::chrono::milliseconds delay);
+  void LogRetry(std::string_view what, const grpc::Status& status, std::chrono::milliseconds delay) const;
+  void Fail(absl::Status status);
+
+  const AgentOptions options_;
+  std::unique_ptr<segtune::v1::WorkerHub::Stub> stub_;  // set by Start, thread-safe
+
+  std::mutex shutdown_mu_;  // serializes Shutdown callers
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;  // any change below
+  bool started_ = false;                    // GUARDED_BY(mu_)
+  std::atomic<bool> shutting_down_{false};  // written with mu_ held; read lock-free by trials
+  bool stop_session_ = false;               // GUARDED_BY(mu_)
+  bool shutdown_done_ = false;              // GUARDED_BY(mu_)
+  std::chrono::steady_clock::time_point grace_deadline_;  // GUARDED_BY(mu_)
+  std::string worker_id_;                   // GUARDED_BY(mu_); empty: not registered
+  int heartbeat_interval_ms_ = 0;           // GUARDED_BY(mu_)
+  std::set<ActiveTrial*> running_;          // GUARDED_BY(mu_)
+  std::set<grpc::ClientContext*> acquire_calls_;  // GUARDED_BY(mu_): long polls in flight
+  absl::Status fatal_;                      // GUARDED_BY(mu_)
+
+  std::thread session_thread_;
+  std::vector<std::thread> slot_threads_;
+};
+
+}  // namespace segtune::agent
