@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
   std::string db_path;
   int lease_seconds = options.lease_ms / 1000;
   app.add_option("--listen", options.listen, "gRPC address, HOST:PORT")->capture_default_str();
-  app.add_option("--metrics-listen", metrics_listen, "Prometheus /metrics address, HOST:PORT (reserved: the exporter comes with the monitoring release)")
+  app.add_option("--metrics-listen", metrics_listen, "Prometheus /metrics address, HOST:PORT; empty to turn off")
       ->capture_default_str();
   app.add_option("--data-dir", data_dir, "Directory for the database (and, later, checkpoints)")->capture_default_str();
   app.add_option("--db", db_path, "SQLite database file (default: DATA_DIR/segtune.db)");
@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
     db_path = (std::filesystem::path(data_dir) / "segtune.db").string();
   }
   options.db_path = db_path;
+  options.metrics_listen = metrics_listen;
   options.lease_ms = lease_seconds * 1000;
   options.heartbeat_interval_ms = std::max(500, options.lease_ms / 6);
 
@@ -51,7 +52,8 @@ int main(int argc, char** argv) {
     std::cerr << "segtune-coordinator: " << coordinator.status().message() << "\n";
     return 1;
   }
-  spdlog::info("segtune-coordinator listening on {} (database {})", (*coordinator)->address(), db_path);
+  spdlog::info("segtune-coordinator listening on {} (database {}, metrics {})", (*coordinator)->address(), db_path,
+               metrics_listen.empty() ? "off" : "http://" + metrics_listen + "/metrics");
   int signal = 0;
   sigwait(&signals, &signal);
   spdlog::info("received {}, shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");

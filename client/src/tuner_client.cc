@@ -3,7 +3,6 @@
 #include <utility>
 
 #include "segtune/client/errors.h"
-#include "segtune/client/json_output.h"
 
 namespace segtune::client {
 

@@ -42,6 +42,7 @@ class EndToEnd : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("segtune-e2e-" + std::to_string(std::random_device{}()));
     fs::create_directories(dir_);
     address_ = "127.0.0.1:" + std::to_string(FreePort());
+    metrics_port_ = FreePort();
   }
   void TearDown() override {
     for (auto& worker : workers_) worker->Stop();
@@ -59,7 +60,8 @@ class EndToEnd : public ::testing::Test {
   void StartCoordinator() {
     coordinator_ = std::make_unique<Process>(
         std::vector<std::string>{BinDir() + "/segtune-coordinator", "--listen", address_, "--db",
-                                 Path("segtune.db"), "--lease-seconds", "6"},
+                                 Path("segtune.db"), "--lease-seconds", "6", "--metrics-listen",
+                                 "127.0.0.1:" + std::to_string(metrics_port_)},
         Path("coordinator.out"), Path("coordinator.err"));
   }
   void StartWorker(const std::string& name) {
@@ -117,6 +119,7 @@ class EndToEnd : public ::testing::Test {
 
   fs::path dir_;
   std::string address_;
+  int metrics_port_ = 0;
   std::unique_ptr<Process> coordinator_;
   std::vector<std::unique_ptr<Process>> workers_;
 };
@@ -187,6 +190,16 @@ TEST_F(EndToEnd, FourTrialSweepOnTwoWorkers) {
   ASSERT_EQ(yaml.exit_code, 0) << yaml.err;
   YAML::Node fragment = YAML::Load(yaml.out);
   EXPECT_TRUE(fragment["search"]["space"]["optimizer"].IsDefined()) << yaml.out;
+
+  // Prometheus sees the eight epoch reports (the dispatcher refreshes within 200 ms).
+  std::string scraped;
+  for (int i = 0; i < 20; ++i) {
+    scraped = HttpGet(metrics_port_, "/metrics");
+    if (scraped.find("segtune_epochs_reported_total 8") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_NE(scraped.find("segtune_epochs_reported_total 8"), std::string::npos) << scraped;
+  EXPECT_NE(scraped.find("segtune_workers 2"), std::string::npos) << scraped;
 
   json sweeps = CliJson({"sweeps"});
   ASSERT_EQ(sweeps.size(), 1u);

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "segtune/metrics/coordinator_metrics.h"
 #include "services.h"
 
 namespace segtune::api {
@@ -33,6 +34,11 @@ class CoordinatorImpl final : public Coordinator {
 
   absl::Status Init() {
     if (absl::Status s = scheduler_.Recover(); !s.ok()) return s;
+    if (!options_.metrics_listen.empty()) {
+      auto metrics = metrics::CoordinatorMetrics::Start(options_.metrics_listen);
+      if (!metrics.ok()) return metrics.status();
+      metrics_ = std::move(*metrics);
+    }
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
@@ -85,8 +91,23 @@ class CoordinatorImpl final : public Coordinator {
         spdlog::error("requeueing expired leases failed: {}", s.ToString());
       }
       hub_.ServeWaiters(/*shutting_down=*/false);
+      if (metrics_) metrics_->Update(Snapshot());
       seen = scheduler_.WaitForChange(seen, kDispatchIntervalMs);
     }
+  }
+
+  metrics::SchedulerSnapshot Snapshot() const {
+    const scheduler::SchedulerStats stats = scheduler_.Stats();
+    metrics::SchedulerSnapshot snapshot;
+    snapshot.queue_depth = stats.queue_depth;
+    snapshot.running_trials = stats.running_trials;
+    snapshot.running_sweeps = stats.running_sweeps;
+    snapshot.workers = stats.workers;
+    snapshot.slots_total = stats.slots_total;
+    snapshot.slots_busy = stats.slots_busy;
+    snapshot.epochs_reported = stats.epochs_reported;
+    snapshot.trials_finished = stats.trials_finished;
+    return snapshot;
   }
 
   const CoordinatorOptions options_;
@@ -95,6 +116,7 @@ class CoordinatorImpl final : public Coordinator {
   std::atomic<bool> stopping_{false};
   TunerService tuner_;
   WorkerHubService hub_;
+  std::unique_ptr<metrics::CoordinatorMetrics> metrics_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
   std::thread dispatcher_;

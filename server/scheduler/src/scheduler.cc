@@ -298,6 +298,7 @@ absl::StatusOr<EpochDecision> Scheduler::ReportEpoch(const std::string& worker_i
   if (!inserted.ok()) return inserted.status();
   lease->second.expires_ms = options_.now_ms() + options_.lease_ms;
   if (absl::Status s = TouchWorkerLocked(worker_id); !s.ok()) return s;
+  if (*inserted != store::EpochInsert::kDuplicate) epochs_reported_++;
   ChangedLocked();
   if (*inserted == store::EpochInsert::kDuplicate) return EpochDecision{};  // a retry: decided before
   const double oriented = sweep.spec.objective.maximize ? objective->second : -objective->second;
@@ -342,6 +343,7 @@ absl::Status Scheduler::FinishLocked(store::TrialRecord trial, TrialState state,
   trial.state = state;
   trial.reason = reason;
   trial.finished_unix_ms = options_.now_ms();
+  trials_finished_++;
   return store_->UpdateTrial(trial);
 }
 
@@ -402,6 +404,22 @@ std::map<std::string, std::vector<std::string>> Scheduler::LeasesByWorker() cons
   std::map<std::string, std::vector<std::string>> result;
   for (const auto& [trial_id, lease] : leases_) result[lease.worker_id].push_back(trial_id);
   return result;
+}
+
+SchedulerStats Scheduler::Stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  SchedulerStats stats;
+  stats.queue_depth = static_cast<int>(queue_.size());
+  stats.running_trials = static_cast<int>(leases_.size());
+  stats.running_sweeps = static_cast<int>(sweeps_.size());
+  stats.workers = static_cast<int>(workers_.size());
+  for (const auto& [id, worker] : workers_) {
+    stats.slots_total += worker.record.slots;
+    stats.slots_busy += static_cast<int>(worker.trials.size());
+  }
+  stats.epochs_reported = epochs_reported_;
+  stats.trials_finished = trials_finished_;
+  return stats;
 }
 
 void Scheduler::ChangedLocked() {

@@ -308,8 +308,6 @@ absl::StatusOr<std::unique_ptr<Scheduler>> BuildPlateau(Arguments& args,
   if (auto v = args.Int("cooldown")) options.cooldown(*v);
   if (auto v = args.Float("min_lr")) options.min_lr(*v);
   if (auto v = args.Float("eps")) options.eps(*v);
-  // verbose only prints in torch; the worker reports lrs as metrics instead.
-  args.Ignore("verbose");
 
   std::string monitor = "val_loss";
   args.Ignore("monitor");

@@ -16,6 +16,7 @@ namespace segtune::api {
 struct CoordinatorOptions {
   std::string listen = "127.0.0.1:50051";  // port 0 picks a free port
   std::string db_path = "segtune.db";
+  std::string metrics_listen;              // Prometheus /metrics, HOST:PORT; empty: off
   int lease_ms = 30000;                    // a trial whose worker is silent this long is requeued
   int heartbeat_interval_ms = 5000;        // told to workers at registration
   int max_acquire_wait_ms = 30000;         // cap on a worker's long poll

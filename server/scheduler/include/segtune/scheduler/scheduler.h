@@ -57,6 +57,18 @@ struct EpochDecision {
   std::string reason;
 };
 
+// Counts for monitoring; cumulative counters start at 0 with the process.
+struct SchedulerStats {
+  int queue_depth = 0;
+  int running_trials = 0;
+  int running_sweeps = 0;
+  int workers = 0;
+  int slots_total = 0;
+  int slots_busy = 0;
+  std::uint64_t epochs_reported = 0;
+  std::uint64_t trials_finished = 0;
+};
+
 struct SubmitResult {
   std::string sweep_id;
   int total_trials = 0;
@@ -99,6 +111,7 @@ class Scheduler {
 
   // Busy slots and running trial ids per live worker (for ListWorkers).
   std::map<std::string, std::vector<std::string>> LeasesByWorker() const;
+  SchedulerStats Stats() const;
   std::int64_t lease_ms() const { return options_.lease_ms; }
   std::int64_t NowMs() const { return options_.now_ms(); }
 
@@ -144,6 +157,8 @@ class Scheduler {
   std::deque<std::string> queue_;                   // PENDING trial ids, in order
   std::map<std::string, Lease> leases_;             // RUNNING trial id -> lease
   std::map<std::string, WorkerRuntime> workers_;
+  std::uint64_t epochs_reported_ = 0;
+  std::uint64_t trials_finished_ = 0;
 };
 
 }  // namespace segtune::scheduler

@@ -1,0 +1,607 @@
+#include "segtune/agent/agent.h"
+
+#include <algorithm>
+#include <exception>
+#include <map>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "segtune/agent/backoff.h"
+
+namespace segtune::agent {
+namespace {
+
+namespace v1 = ::segtune::v1;
+using std::chrono::milliseconds;
+
+// The long poll's deadline leaves this much room beyond the wait itself.
+constexpr int kAcquireDeadlineSlackMs = 5000;
+// The shortest deadline worth sending while the shutdown grace runs out.
+constexpr milliseconds kMinCallTimeout(100);
+
+// Failures worth retrying: the coordinator is down, restarting, overloaded,
+// or lost the call. Everything else is an answer.
+bool IsTransient(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+    case grpc::StatusCode::ABORTED:
+    case grpc::StatusCode::CANCELLED:
+    case grpc::StatusCode::INTERNAL:
+    case grpc::StatusCode::UNKNOWN:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// How the coordinator says that this attempt no longer holds the trial.
+bool IsLeaseLost(grpc::StatusCode code) {
+  return code == grpc::StatusCode::FAILED_PRECONDITION || code == grpc::StatusCode::NOT_FOUND;
+}
+
+std::string Describe(const grpc::Status& status) {
+  // gRPC and Abseil share their status code numbering.
+  return absl::StrCat(absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())), ": ",
+                      status.error_message());
+}
+
+absl::Status ToAbsl(std::string_view what, const grpc::Status& status) {
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      absl::StrCat(what, ": ", status.error_message()));
+}
+
+absl::Status ValidateAddress(const std::string& address) {
+  const auto colon = address.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || colon == 0 || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
+      port < 1 || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("coordinator address '", address, "': expected HOST:PORT with a port from 1 to 65535"));
+  }
+  return absl::OkStatus();
+}
+
+// "optimizer=Adam(lr=0.001, weight_decay=0) scheduler=StepLR(gamma=0.5, step_size=3) training.batch_size=8"
+std::string SummarizeParams(const nlohmann::json& params) {
+  if (!params.is_object() || params.empty()) return "no params";
+  std::vector<std::string> parts;
+  for (const auto& [key, value] : params.items()) {
+    const auto name = value.is_object() ? value.find("name") : value.end();
+    if (value.is_object() && name != value.end() && name->is_string()) {
+      std::vector<std::string> arguments;
+      for (const auto& [argument, argument_value] : value.items()) {
+        if (argument != "name") arguments.push_back(absl::StrCat(argument, "=", argument_value.dump()));
+      }
+      parts.push_back(
+          absl::StrCat(key, "=", name->get<std::string>(), "(", absl::StrJoin(arguments, ", "), ")"));
+    } else {
+      parts.push_back(absl::StrCat(key, "=", value.dump()));
+    }
+  }
+  return absl::StrJoin(parts, " ");
+}
+
+std::string FormatMetric(const std::map<std::string, double>& metrics, const std::string& name) {
+  const auto it = metrics.find(name);
+  return it == metrics.end() ? "n/a" : absl::StrCat(it->second);
+}
+
+}  // namespace
+
+Agent::Agent(AgentOptions options) : options_(std::move(options)) {}
+
+Agent::~Agent() { Shutdown(); }
+
+absl::Status Agent::Start() {
+  if (absl::Status status = ValidateAddress(options_.coordinator); !status.ok()) return status;
+  if (options_.slots < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("slots ", options_.slots, ": must be at least 1"));
+  }
+  if (options_.device.empty()) return absl::InvalidArgumentError("device: must not be empty");
+  if (options_.name.empty()) return absl::InvalidArgumentError("name: must not be empty");
+  if (!options_.run_trial) return absl::InvalidArgumentError("run_trial: must be set");
+  const std::pair<const char*, int> durations[] = {
+      {"acquire_wait_ms", options_.acquire_wait_ms},       {"rpc_timeout_ms", options_.rpc_timeout_ms},
+      {"initial_backoff_ms", options_.initial_backoff_ms}, {"max_backoff_ms", options_.max_backoff_ms},
+      {"shutdown_grace_ms", options_.shutdown_grace_ms}};
+  for (const auto& [field, value] : durations) {
+    if (value <= 0) return absl::InvalidArgumentError(absl::StrCat(field, " ", value, ": must be > 0"));
+  }
+
+  std::lock_guard<std::mutex> lock(mu_);
+  if (started_ || shutting_down_) return absl::FailedPreconditionError("the agent was already started");
+  started_ = true;
+
+  // gRPC's own reconnect backoff grows to two minutes by default; keeping it
+  // within ours lets the worker notice a restarted coordinator as soon as the
+  // agent's own retries do.
+  grpc::ChannelArguments channel_args;
+  channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, options_.initial_backoff_ms);
+  channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, options_.initial_backoff_ms);
+  channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, options_.max_backoff_ms);
+  stub_ = v1::WorkerHub::NewStub(
+      grpc::CreateCustomChannel(options_.coordinator, grpc::InsecureChannelCredentials(), channel_args));
+
+  session_thread_ = std::thread([this] { SessionLoop(); });
+  for (int slot = 0; slot < options_.slots; ++slot) slot_threads_.emplace_back([this] { SlotLoop(); });
+  return absl::OkStatus();
+}
+
+absl::Status Agent::Wait() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return shutdown_done_ || !fatal_.ok(); });
+  return fatal_;
+}
+
+void Agent::Shutdown() {
+  std::lock_guard<std::mutex> serialize(shutdown_mu_);
+  bool started = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutdown_done_) return;
+    started = started_;
+    grace_deadline_ = std::chrono::steady_clock::now() + milliseconds(options_.shutdown_grace_ms);
+    shutting_down_ = true;
+    // Long polls would otherwise hold Shutdown for up to acquire_wait_ms.
+    for (grpc::ClientContext* call : acquire_calls_) call->TryCancel();
+    if (started && !running_.empty()) {
+      spdlog::info("shutting down: releasing {} running trial(s) back to the queue", running_.size());
+    }
+  }
+  cv_.notify_all();
+
+  if (started) {
+    for (std::thread& slot : slot_threads_) slot.join();
+    // Heartbeats kept the leases alive while the slots released their trials.
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_session_ = true;
+    }
+    cv_.notify_all();
+    session_thread_.join();
+    Deregister();
+  }
+
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shutdown_done_ = true;
+  }
+  cv_.notify_all();
+}
+
+std::string Agent::worker_id() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return worker_id_;
+}
+
+// ------------------------------------------------- registration, heartbeats --
+
+void Agent::SessionLoop() {
+  while (true) {
+    std::string id;
+    int interval_ms = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_session_) return;
+      id = worker_id_;
+      interval_ms = heartbeat_interval_ms_;
+    }
+    if (id.empty()) {
+      if (!Register()) return;
+      continue;
+    }
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, milliseconds(interval_ms), [&] { return stop_session_ || worker_id_ != id; });
+      if (stop_session_) return;
+      if (worker_id_ != id) continue;  // forgotten by the coordinator: register again
+    }
+    SendHeartbeat(id);
+  }
+}
+
+bool Agent::Register() {
+  Backoff backoff(milliseconds(options_.initial_backoff_ms), milliseconds(options_.max_backoff_ms));
+  v1::RegisterWorkerRequest request;
+  request.set_name(options_.name);
+  request.set_hostname(options_.hostname);
+  request.set_device(options_.device);
+  request.set_slots(options_.slots);
+  while (!shutting_down_) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + milliseconds(options_.rpc_timeout_ms));
+    v1::RegisterWorkerResponse response;
+    const grpc::Status status = stub_->RegisterWorker(&context, request, &response);
+    if (status.ok()) {
+      if (response.worker_id().empty()) {
+        Fail(absl::InternalError("RegisterWorker: the coordinator answered an empty worker_id"));
+        return false;
+      }
+      if (response.heartbeat_interval_ms() <= 0) {
+        Fail(absl::InternalError(absl::StrCat("RegisterWorker: the coordinator answered heartbeat_interval_ms ",
+                                              response.heartbeat_interval_ms(), "; must be > 0")));
+        return false;
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        worker_id_ = response.worker_id();
+        heartbeat_interval_ms_ = response.heartbeat_interval_ms();
+      }
+      cv_.notify_all();
+      spdlog::info("registered with coordinator at {} as worker {} ({}, {} slot(s), device {})",
+                   options_.coordinator, response.worker_id(), options_.name, options_.slots, options_.device);
+      return true;
+    }
+    if (!IsTransient(status.error_code())) {
+      Fail(ToAbsl("RegisterWorker", status));
+      return false;
+    }
+    const milliseconds delay = backoff.NextDelay();
+    LogRetry("RegisterWorker", status, delay);
+    SleepForRetry(delay);
+  }
+  return false;
+}
+
+void Agent::SendHeartbeat(const std::string& worker_id) {
+  v1::HeartbeatRequest request;
+  request.set_worker_id(worker_id);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const ActiveTrial* trial : running_) {
+      if (trial->worker_id != worker_id) continue;
+      v1::RunningTrial* running = request.add_running();
+      running->set_trial_id(trial->trial_id);
+      running->set_attempt(trial->attempt);
+    }
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + CallTimeout());
+  v1::HeartbeatResponse response;
+  const grpc::Status status = stub_->Heartbeat(&context, request, &response);
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+    ForgetWorker(worker_id);
+    return;
+  }
+  if (!status.ok()) {
+    // The next heartbeat is the retry: they keep the leases alive, so they do
+    // not back off.
+    spdlog::warn("heartbeat to coordinator at {} failed ({})", options_.coordinator, Describe(status));
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const std::string& stop_id : response.stop_trial_ids()) {
+    for (ActiveTrial* trial : running_) {
+      if (trial->trial_id == stop_id && trial->worker_id == worker_id && !trial->stop_requested.exchange(true)) {
+        spdlog::info("trial {}: the coordinator asked to stop it (cancelled, or leased elsewhere)", stop_id);
+      }
+    }
+  }
+}
+
+void Agent::ForgetWorker(const std::string& worker_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (worker_id_ != worker_id) return;  // another thread noticed first
+    worker_id_.clear();
+    // Leases belong to the registration; the coordinator gave these away.
+    for (ActiveTrial* trial : running_) {
+      if (trial->worker_id == worker_id) trial->lease_lost = true;
+    }
+  }
+  cv_.notify_all();
+  spdlog::warn("coordinator at {} no longer knows worker {}; registering again", options_.coordinator,
+               worker_id);
+}
+
+void Agent::Deregister() {
+  const std::string id = worker_id();
+  if (id.empty()) return;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + CallTimeout());
+  v1::DeregisterWorkerRequest request;
+  request.set_worker_id(id);
+  v1::DeregisterWorkerResponse response;
+  const grpc::Status status = stub_->DeregisterWorker(&context, request, &response);
+  if (status.ok()) {
+    spdlog::info("deregistered worker {}", id);
+  } else {
+    spdlog::warn("could not deregister worker {} ({}); the coordinator will notice its silence", id,
+                 Describe(status));
+  }
+}
+
+// ---------------------------------------------------------------- slots --
+
+std::string Agent::WaitForWorkerId() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return shutting_down_ || !worker_id_.empty(); });
+  return shutting_down_ ? std::string() : worker_id_;
+}
+
+void Agent::SlotLoop() {
+  Backoff backoff(milliseconds(options_.initial_backoff_ms), milliseconds(options_.max_backoff_ms));
+  while (true) {
+    const std::string worker_id = WaitForWorkerId();
+    if (worker_id.empty()) return;
+
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         milliseconds(options_.acquire_wait_ms + kAcquireDeadlineSlackMs));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (shutting_down_) return;
+      acquire_calls_.insert(&context);
+    }
+    v1::AcquireTrialRequest request;
+    request.set_worker_id(worker_id);
+    request.set_wait_ms(options_.acquire_wait_ms);
+    v1::AcquireTrialResponse response;
+    const grpc::Status status = stub_->AcquireTrial(&context, request, &response);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      acquire_calls_.erase(&context);
+    }
+
+    if (status.ok()) {
+      backoff.Reset();
+      if (response.has_trial()) RunAssignment(response.assignment(), worker_id);
+      continue;
+    }
+    if (shutting_down_) return;
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+      ForgetWorker(worker_id);
+      continue;
+    }
+    if (!IsTransient(status.error_code())) {
+      Fail(ToAbsl("AcquireTrial", status));
+      return;
+    }
+    const milliseconds delay = backoff.NextDelay();
+    LogRetry("AcquireTrial", status, delay);
+    SleepForRetry(delay);
+  }
+}
+
+void Agent::RunAssignment(const v1::TrialAssignment& assignment, const std::string& worker_id) {
+  if (assignment.trial_id().empty()) {
+    // Nothing can be reported about a trial without an id; the coordinator's
+    // lease expiry takes care of whatever it meant to lease.
+    spdlog::error("coordinator at {} sent an assignment without trial_id; ignored", options_.coordinator);
+    return;
+  }
+  ActiveTrial trial;
+  trial.trial_id = assignment.trial_id();
+  trial.attempt = assignment.attempt();
+  trial.worker_id = worker_id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running_.insert(&trial);
+  }
+  const Ending ending = Train(assignment, trial);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running_.erase(&trial);
+  }
+  if (ending.report) FinishTrial(trial, ending);
+}
+
+Agent::Ending Agent::Train(const v1::TrialAssignment& assignment, ActiveTrial& trial) {
+  if (shutting_down_) {
+    // Leased in the same moment as Shutdown began: hand it straight back.
+    return Ending{true, v1::PENDING, "worker shutting down", assignment.start_epoch()};
+  }
+  if (assignment.start_epoch() < 0) {
+    return Ending{true, v1::FAILED,
+                  absl::StrCat("assignment start_epoch ", assignment.start_epoch(), ": must be >= 0"), 0};
+  }
+  const nlohmann::json config =
+      nlohmann::json::parse(assignment.config_json(), /*cb=*/nullptr, /*allow_exceptions=*/false);
+  if (!config.is_object()) {
+    return Ending{true, v1::FAILED, "assignment config_json: not a JSON object", assignment.start_epoch()};
+  }
+  const auto epochs_it = config.find("epochs");
+  const int epochs = epochs_it != config.end() && epochs_it->is_number_integer() ? epochs_it->get<int>() : 0;
+  const auto params_it = config.find("params");
+  spdlog::info("trial {} started (sweep {}, attempt {}, epochs {}..{}): {}", trial.trial_id,
+               assignment.sweep_id(), trial.attempt, assignment.start_epoch() + 1, epochs,
+               params_it == config.end() ? "no params" : SummarizeParams(*params_it));
+
+  EpochFeedback feedback;
+  train::TrainOptions train_options;
+  train_options.device = options_.device;
+  train_options.start_epoch = assignment.start_epoch();
+  train_options.should_abort = [this, &trial] {
+    return shutting_down_.load() || trial.stop_requested.load() || trial.lease_lost.load();
+  };
+  train_options.on_epoch = [this, &trial, epochs, &feedback](const train::EpochReport& report) {
+    return ReportEpoch(trial, epochs, report, feedback);
+  };
+
+  train::TrialResult result;
+  try {
+    result = options_.run_trial(config, train_options);
+  } catch (const std::exception& e) {
+    // RunTrial promises not to throw; an injected function might.
+    result.outcome = train::Outcome::kFailed;
+    result.reason = absl::StrCat("the trial function threw: ", e.what());
+  }
+  return DecideEnding(trial, result, feedback);
+}
+
+bool Agent::ReportEpoch(ActiveTrial& trial, int epochs, const train::EpochReport& report,
+                        EpochFeedback& feedback) {
+  spdlog::info("trial {} epoch {}/{}: val_miou={} train_loss={}", trial.trial_id, report.epoch, epochs,
+               FormatMetric(report.metrics, "val_miou"), FormatMetric(report.metrics, "train_loss"));
+  v1::ReportEpochRequest request;
+  request.set_worker_id(trial.worker_id);
+  request.set_trial_id(trial.trial_id);
+  request.set_attempt(trial.attempt);
+  request.set_epoch(report.epoch);
+  request.mutable_metrics()->insert(report.metrics.begin(), report.metrics.end());
+  v1::ReportEpochResponse response;
+  const std::optional<grpc::Status> status = CallUntilAnswered(
+      "ReportEpoch", [&](grpc::ClientContext* context) { return stub_->ReportEpoch(context, request, &response); });
+
+  if (!status) {
+    feedback.undelivered = true;
+    return false;
+  }
+  if (status->ok()) {
+    if (response.decision() != v1::STOP) return true;
+    feedback.stop = true;
+    feedback.stop_reason = response.reason();
+    return false;
+  }
+  if (IsLeaseLost(status->error_code())) {
+    trial.lease_lost = true;
+    return false;
+  }
+  feedback.rejection = ToAbsl(absl::StrCat("ReportEpoch of epoch ", report.epoch), *status);
+  return false;
+}
+
+Agent::Ending Agent::DecideEnding(const ActiveTrial& trial, const train::TrialResult& result,
+                                  const EpochFeedback& feedback) const {
+  // The coordinator already settled the trial (cancelled or re-leased it):
+  // anything reported now would be refused.
+  if (trial.lease_lost) {
+    spdlog::info("trial {} abandoned: this worker no longer holds its lease", trial.trial_id);
+    return Ending{};
+  }
+  if (trial.stop_requested) {
+    spdlog::info("trial {} stopped at the coordinator's request", trial.trial_id);
+    return Ending{};
+  }
+  if (feedback.undelivered) {
+    spdlog::warn("trial {} abandoned: coordinator unreachable while shutting down; its lease will expire",
+                 trial.trial_id);
+    return Ending{};
+  }
+  if (!feedback.rejection.ok()) {
+    return Ending{true, v1::FAILED, std::string(feedback.rejection.message()), result.epochs_done};
+  }
+  switch (result.outcome) {
+    case train::Outcome::kCompleted:
+      return Ending{true, v1::COMPLETED, "", result.epochs_done};
+    case train::Outcome::kDiverged:
+      return Ending{true, v1::DIVERGED, result.reason, result.epochs_done};
+    case train::Outcome::kFailed:
+      return Ending{true, v1::FAILED, result.reason, result.epochs_done};
+    case train::Outcome::kStopped:
+      if (feedback.stop) {
+        return Ending{true, v1::STOPPED, feedback.stop_reason.empty() ? "stopped early" : feedback.stop_reason,
+                      result.epochs_done};
+      }
+      if (shutting_down_) return Ending{true, v1::PENDING, "worker shutting down", result.epochs_done};
+      // Nobody asked for this stop; the trainer's reason tells what happened.
+      return Ending{true, v1::FAILED, absl::StrCat("stopped unexpectedly: ", result.reason), result.epochs_done};
+  }
+  return Ending{true, v1::FAILED, "unknown trial outcome", result.epochs_done};
+}
+
+void Agent::FinishTrial(const ActiveTrial& trial, const Ending& ending) {
+  v1::FinishTrialRequest request;
+  request.set_worker_id(trial.worker_id);
+  request.set_trial_id(trial.trial_id);
+  request.set_attempt(trial.attempt);
+  request.set_state(ending.state);
+  request.set_reason(ending.reason);
+  v1::FinishTrialResponse response;
+  const std::optional<grpc::Status> status = CallUntilAnswered(
+      "FinishTrial", [&](grpc::ClientContext* context) { return stub_->FinishTrial(context, request, &response); });
+  if (!status) return;  // gave up during shutdown; CallUntilAnswered said so
+
+  const std::string state = v1::TrialState_Name(ending.state);
+  if (status->ok()) {
+    if (ending.state == v1::PENDING) {
+      spdlog::info("trial {} released back to the queue after {} epoch(s)", trial.trial_id, ending.epochs_done);
+    } else if (ending.reason.empty()) {
+      spdlog::info("trial {} finished: {} after {} epoch(s)", trial.trial_id, state, ending.epochs_done);
+    } else {
+      spdlog::info("trial {} finished: {} after {} epoch(s): {}", trial.trial_id, state, ending.epochs_done,
+                   ending.reason);
+    }
+  } else if (IsLeaseLost(status->error_code())) {
+    spdlog::info("trial {} ended ({}) but this worker no longer holds its lease ({})", trial.trial_id, state,
+                 Describe(*status));
+  } else {
+    spdlog::error("trial {}: the coordinator refused FinishTrial {} ({})", trial.trial_id, state,
+                  Describe(*status));
+  }
+}
+
+// ------------------------------------------------------------- retrying --
+
+std::optional<grpc::Status> Agent::CallUntilAnswered(std::string_view what, const Call& call) {
+  Backoff backoff(milliseconds(options_.initial_backoff_ms), milliseconds(options_.max_backoff_ms));
+  while (true) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + CallTimeout());
+    const grpc::Status status = call(&context);
+    if (!IsTransient(status.error_code())) return status;
+    if (ShutdownGraceExpired()) {
+      spdlog::warn("{}: giving up, coordinator at {} still failing while shutting down ({})", what,
+                   options_.coordinator, Describe(status));
+      return std::nullopt;
+    }
+    const milliseconds delay = backoff.NextDelay();
+    LogRetry(what, status, delay);
+    SleepForRetry(delay);
+  }
+}
+
+milliseconds Agent::CallTimeout() const {
+  const milliseconds timeout(options_.rpc_timeout_ms);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!shutting_down_) return timeout;
+  const auto left =
+      std::chrono::duration_cast<milliseconds>(grace_deadline_ - std::chrono::steady_clock::now());
+  return std::clamp(left, kMinCallTimeout, std::max(timeout, kMinCallTimeout));
+}
+
+bool Agent::ShutdownGraceExpired() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return shutting_down_ && std::chrono::steady_clock::now() >= grace_deadline_;
+}
+
+void Agent::SleepForRetry(milliseconds delay) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!shutting_down_) {
+    cv_.wait_for(lock, delay, [this] { return shutting_down_.load(); });
+    return;
+  }
+  // Shutting down: nothing will cut this wait short any more, so only the
+  // grace period bounds it.
+  const auto until = std::min(std::chrono::steady_clock::now() + delay, grace_deadline_);
+  lock.unlock();
+  std::this_thread::sleep_until(until);
+}
+
+void Agent::LogRetry(std::string_view what, const grpc::Status& status, milliseconds delay) const {
+  const double seconds = static_cast<double>(delay.count()) / 1000.0;
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    spdlog::warn("cannot reach coordinator at {} ({}: {}); retrying in {:.1f} s", options_.coordinator, what,
+                 Describe(status), seconds);
+  } else {
+    spdlog::warn("coordinator at {} failed {} ({}); retrying in {:.1f} s", options_.coordinator, what,
+                 Describe(status), seconds);
+  }
+}
+
+void Agent::Fail(absl::Status status) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (fatal_.ok()) fatal_ = std::move(status);
+  }
+  cv_.notify_all();
+}
+
+}  // namespace segtune::agent
