@@ -24,8 +24,8 @@ auto Fields(const SweepRecord& s) {
                   s.epochs, s.parallelism, s.state, s.created_unix_ms, s.finished_unix_ms);
 }
 auto Fields(const TrialRecord& t) {
-  return std::tie(t.trial_id, t.sweep_id, t.index, t.state, t.params_json, t.attempt,
-                  t.worker_id, t.reason, t.started_unix_ms, t.finished_unix_ms);
+  return std::tie(t.trial_id, t.sweep_id, t.index, t.state, t.params_json, t.attempt, t.worker_id,
+                  t.reason, t.started_unix_ms, t.finished_unix_ms);
 }
 auto Fields(const WorkerRecord& w) {
   return std::tie(w.worker_id, w.name, w.hostname, w.device, w.slots, w.registered_unix_ms,
@@ -122,9 +122,9 @@ class StoreTest : public ::testing::Test {
 // ------------------------------------------------------------ names --
 
 TEST(StoreNamesTest, TrialStateNamesRoundTrip) {
-  for (TrialState state : {TrialState::kPending, TrialState::kRunning, TrialState::kCompleted,
-                           TrialState::kStopped, TrialState::kFailed, TrialState::kDiverged,
-                           TrialState::kCancelled}) {
+  for (TrialState state :
+       {TrialState::kPending, TrialState::kRunning, TrialState::kCompleted, TrialState::kStopped,
+        TrialState::kFailed, TrialState::kDiverged, TrialState::kCancelled}) {
     absl::StatusOr<TrialState> parsed = ParseTrialState(ToString(state));
     ASSERT_TRUE(parsed.ok()) << parsed.status();
     EXPECT_EQ(*parsed, state);
@@ -392,8 +392,8 @@ TEST_F(StoreTest, ListUnfinishedTrialsAcrossSweepsOldestSweepFirst) {
   ASSERT_TRUE(unfinished.ok()) << unfinished.status();
   std::vector<std::string> ids;
   for (const TrialRecord& trial : *unfinished) ids.push_back(trial.trial_id);
-  EXPECT_EQ(ids, (std::vector<std::string>{"earlier-0000", "earlier-0002", "later-0001",
-                                           "later-0002"}));
+  EXPECT_EQ(ids,
+            (std::vector<std::string>{"earlier-0000", "earlier-0002", "later-0001", "later-0002"}));
   EXPECT_EQ(unfinished->back().state, TrialState::kRunning);
 }
 

@@ -34,6 +34,11 @@ std::string Index(const std::string& path, std::size_t index) {
 
 std::string Describe(const nlohmann::json& value) {
   if (value.is_object()) return "a mapping";
+  if (value.is_array()) {
+    std::string list;
+    for (const nlohmann::json& element : value) list += (list.empty() ? "" : ", ") + Describe(element);
+    return "[" + list + "]";
+  }
   if (value.is_number_float()) {
     // Whole floats read as the user wrote them: -1, not -1.0.
     double number = value.get<double>();

@@ -19,6 +19,11 @@ constexpr SweepState kSweepStates[] = {
     SweepState::kCancelled,
 };
 
+// absl::string_view is not std::string_view in Debian's Abseil build.
+absl::string_view AsAbsl(std::string_view text) {
+  return absl::string_view(text.data(), text.size());
+}
+
 bool EqualsIgnoringAsciiCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -39,8 +44,8 @@ absl::StatusOr<State> ParseState(std::string_view name, const State (&states)[N]
     if (EqualsIgnoringAsciiCase(name, ToString(state))) return state;
     absl::StrAppend(&accepted, accepted.empty() ? "" : ", ", ToString(state));
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat(what, ": unknown state \"", name, "\"; expected one of ", accepted));
+  return absl::InvalidArgumentError(absl::StrCat(AsAbsl(what), ": unknown state \"", AsAbsl(name),
+                                                 "\"; expected one of ", accepted));
 }
 
 }  // namespace
@@ -82,7 +87,7 @@ absl::StatusOr<SweepState> ParseSweepState(std::string_view name) {
 std::string TrialId(std::string_view sweep_id, int index) {
   char digits[16];
   std::snprintf(digits, sizeof digits, "%04d", index);
-  return absl::StrCat(sweep_id, "-", digits);
+  return absl::StrCat(AsAbsl(sweep_id), "-", digits);
 }
 
 }  // namespace segtune::store

@@ -99,13 +99,13 @@ absl::Status MigrateSchema(sqlite::Connection& writer) {
 
     if (*version == kSchemaVersion) return absl::OkStatus();  // the rollback ends a read
     if (*version > kSchemaVersion) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "database schema version ", *version, " is newer than this segtune supports (",
-          kSchemaVersion, "); use a newer segtune"));
+      return absl::FailedPreconditionError(absl::StrCat("database schema version ", *version,
+                                                        " is newer than this segtune supports (",
+                                                        kSchemaVersion, "); use a newer segtune"));
     }
     if (*version < 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "database schema version ", *version, " is not a segtune schema version"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("database schema version ", *version, " is not a segtune schema version"));
     }
 
     const Migration& step = kMigrations[*version];

@@ -15,28 +15,23 @@ absl::StatusCode CodeFor(int rc) {
   switch (rc & 0xff) {  // the primary result code
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-    case SQLITE_IOERR:
-      return absl::StatusCode::kUnavailable;  // worth retrying
+    case SQLITE_IOERR: return absl::StatusCode::kUnavailable;  // worth retrying
     case SQLITE_FULL:
     case SQLITE_NOMEM:
-    case SQLITE_TOOBIG:
-      return absl::StatusCode::kResourceExhausted;
+    case SQLITE_TOOBIG: return absl::StatusCode::kResourceExhausted;
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return absl::StatusCode::kDataLoss;
+    case SQLITE_NOTADB: return absl::StatusCode::kDataLoss;
     case SQLITE_CONSTRAINT:
     case SQLITE_READONLY:
     case SQLITE_CANTOPEN:
-    case SQLITE_PERM:
-      return absl::StatusCode::kFailedPrecondition;
-    default:
-      return absl::StatusCode::kInternal;
+    case SQLITE_PERM: return absl::StatusCode::kFailedPrecondition;
+    default: return absl::StatusCode::kInternal;
   }
 }
 
 }  // namespace
 
-absl::Status Error(sqlite3* db, int rc, std::string_view operation) {
+absl::Status Error(sqlite3* db, int rc, absl::string_view operation) {
   // sqlite3_errmsg is more specific ("no such table: x") than sqlite3_errstr,
   // but only describes the most recent call on this connection.
   const char* message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
@@ -59,10 +54,10 @@ Query::~Query() {
   sqlite3_clear_bindings(stmt_);
 }
 
-Query& Query::Bind(int index, std::string_view text) {
+Query& Query::Bind(int index, absl::string_view text) {
   // SQLITE_TRANSIENT: SQLite copies the text, so callers may bind temporaries.
-  int rc = sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()),
-                             SQLITE_TRANSIENT);
+  int rc =
+      sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
   if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
   return *this;
 }
@@ -96,8 +91,7 @@ std::string Query::Text(int column) const {
 
 // ----------------------------------------------------------- Connection --
 
-absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& path,
-                                                             int flags) {
+absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& path, int flags) {
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   // sqlite3_open_v2 hands back a handle even on failure; it must be closed.
@@ -111,13 +105,13 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
   return std::unique_ptr<Connection>(new Connection(db.release()));
 }
 
-absl::Status Connection::Exec(const char* sql, std::string_view operation) {
+absl::Status Connection::Exec(const char* sql, absl::string_view operation) {
   int rc = sqlite3_exec(db_.get(), sql, nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) return Error(db_.get(), rc, operation);
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> Connection::QueryText(const char* sql, std::string_view operation) {
+absl::StatusOr<std::string> Connection::QueryText(const char* sql, absl::string_view operation) {
   absl::StatusOr<Query> query = Prepare(sql, operation);
   if (!query.ok()) return query.status();
   absl::StatusOr<bool> row = query->Step();
@@ -126,8 +120,7 @@ absl::StatusOr<std::string> Connection::QueryText(const char* sql, std::string_v
   return query->Text(0);
 }
 
-absl::StatusOr<std::int64_t> Connection::QueryInt64(const char* sql,
-                                                    std::string_view operation) {
+absl::StatusOr<std::int64_t> Connection::QueryInt64(const char* sql, absl::string_view operation) {
   absl::StatusOr<Query> query = Prepare(sql, operation);
   if (!query.ok()) return query.status();
   absl::StatusOr<bool> row = query->Step();
@@ -136,7 +129,7 @@ absl::StatusOr<std::int64_t> Connection::QueryInt64(const char* sql,
   return query->Int64(0);
 }
 
-absl::StatusOr<Query> Connection::Prepare(const char* sql, std::string_view operation) {
+absl::StatusOr<Query> Connection::Prepare(const char* sql, absl::string_view operation) {
   auto& cached = statements_[sql];
   if (cached == nullptr) {
     sqlite3_stmt* stmt = nullptr;
@@ -153,7 +146,7 @@ absl::StatusOr<Query> Connection::Prepare(const char* sql, std::string_view oper
 // ---------------------------------------------------------- Transaction --
 
 absl::StatusOr<Transaction> Transaction::Begin(Connection& connection,
-                                               std::string_view operation) {
+                                               absl::string_view operation) {
   STORE_RETURN_IF_ERROR(connection.Exec("BEGIN IMMEDIATE", operation));
   return Transaction(&connection, operation);
 }

@@ -5,31 +5,31 @@
 // guarantees that with its writer mutex and its reader pool.
 #pragma once
 
+#include <sqlite3.h>
+
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <string_view>
 #include <unordered_map>
 #include <vector>
 
-#include <sqlite3.h>
-
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace segtune::store::sqlite {
 
-#define STORE_RETURN_IF_ERROR(expr)              \
-  do {                                           \
-    absl::Status store_status_ = (expr);         \
+#define STORE_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    absl::Status store_status_ = (expr);           \
     if (!store_status_.ok()) return store_status_; \
   } while (0)
 
 // An absl::Status for SQLite result code `rc`, naming the operation and
 // carrying SQLite's own message. `db` may be null (the message then comes
 // from the result code alone).
-absl::Status Error(sqlite3* db, int rc, std::string_view operation);
+absl::Status Error(sqlite3* db, int rc, absl::string_view operation);
 
 struct CloseDatabase {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -47,7 +47,7 @@ struct FinalizeStatement {
 // sites to a straight list of binds.
 class Query {
  public:
-  Query(sqlite3* db, sqlite3_stmt* stmt, std::string_view operation)
+  Query(sqlite3* db, sqlite3_stmt* stmt, absl::string_view operation)
       : db_(db), stmt_(stmt), operation_(operation) {}
   Query(Query&& other) noexcept;
   Query(const Query&) = delete;
@@ -56,8 +56,8 @@ class Query {
   ~Query();
 
   // Parameters are numbered from 1, as in SQLite.
-  Query& Bind(int index, std::string_view text);
-  Query& Bind(int index, const char* text) { return Bind(index, std::string_view(text)); }
+  Query& Bind(int index, absl::string_view text);
+  Query& Bind(int index, const char* text) { return Bind(index, absl::string_view(text)); }
   Query& Bind(int index, std::int64_t value);
   Query& Bind(int index, int value) { return Bind(index, static_cast<std::int64_t>(value)); }
   Query& Bind(int index, bool value) { return Bind(index, static_cast<std::int64_t>(value)); }
@@ -75,7 +75,7 @@ class Query {
  private:
   sqlite3* db_;
   sqlite3_stmt* stmt_;  // owned by the Connection's cache; null once moved from
-  std::string_view operation_;
+  absl::string_view operation_;
   int bind_rc_ = SQLITE_OK;
 };
 
@@ -86,16 +86,16 @@ class Connection {
   static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& path, int flags);
 
   // Runs SQL that returns no rows we need (may hold several statements).
-  absl::Status Exec(const char* sql, std::string_view operation);
+  absl::Status Exec(const char* sql, absl::string_view operation);
 
   // Runs a statement that returns one row with one column, e.g. a PRAGMA.
-  absl::StatusOr<std::string> QueryText(const char* sql, std::string_view operation);
-  absl::StatusOr<std::int64_t> QueryInt64(const char* sql, std::string_view operation);
+  absl::StatusOr<std::string> QueryText(const char* sql, absl::string_view operation);
+  absl::StatusOr<std::int64_t> QueryInt64(const char* sql, absl::string_view operation);
 
   // Prepares `sql` on first use and caches it for the life of the connection.
   // `operation` names the caller in errors and must outlive the Query (pass
   // a string literal).
-  absl::StatusOr<Query> Prepare(const char* sql, std::string_view operation);
+  absl::StatusOr<Query> Prepare(const char* sql, absl::string_view operation);
 
   // Rows changed by the most recent INSERT, UPDATE or DELETE.
   std::int64_t changes() const { return sqlite3_changes64(db_.get()); }
@@ -113,7 +113,7 @@ class Connection {
 // transaction never fails half way for want of it.
 class Transaction {
  public:
-  static absl::StatusOr<Transaction> Begin(Connection& connection, std::string_view operation);
+  static absl::StatusOr<Transaction> Begin(Connection& connection, absl::string_view operation);
   Transaction(Transaction&& other) noexcept;
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
@@ -124,11 +124,11 @@ class Transaction {
   absl::Status Commit();
 
  private:
-  Transaction(Connection* connection, std::string_view operation)
+  Transaction(Connection* connection, absl::string_view operation)
       : connection_(connection), operation_(operation) {}
 
   Connection* connection_;  // null once committed or moved from
-  std::string_view operation_;
+  absl::string_view operation_;
 };
 
 // Read-only connections to one database file, handed out one caller at a

@@ -4,10 +4,9 @@
 // returns.
 #include <cmath>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "schema.h"
@@ -36,9 +35,11 @@ absl::Status ValidateParamsJson(const std::vector<std::string>& trial_params_jso
 }
 
 absl::Status ValidateSweep(const SweepRecord& sweep) {
-  if (sweep.sweep_id.empty()) return absl::InvalidArgumentError("sweep.sweep_id: must not be empty");
+  if (sweep.sweep_id.empty())
+    return absl::InvalidArgumentError("sweep.sweep_id: must not be empty");
   if (sweep.epochs < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("sweep.epochs: must be >= 0, got ", sweep.epochs));
+    return absl::InvalidArgumentError(
+        absl::StrCat("sweep.epochs: must be >= 0, got ", sweep.epochs));
   }
   if (sweep.parallelism < 0) {
     return absl::InvalidArgumentError(
@@ -48,7 +49,8 @@ absl::Status ValidateSweep(const SweepRecord& sweep) {
 }
 
 absl::Status ValidateEpoch(const EpochRecord& epoch) {
-  if (epoch.trial_id.empty()) return absl::InvalidArgumentError("epoch.trial_id: must not be empty");
+  if (epoch.trial_id.empty())
+    return absl::InvalidArgumentError("epoch.trial_id: must not be empty");
   if (epoch.epoch < 1) {
     return absl::InvalidArgumentError(absl::StrCat("epoch.epoch: must be >= 1, got ", epoch.epoch));
   }
@@ -89,7 +91,7 @@ std::string MetricsToJson(const std::map<std::string, double>& metrics) {
 absl::StatusOr<std::map<std::string, double>> MetricsFromJson(const std::string& text,
                                                               const std::string& trial_id,
                                                               int epoch) {
-  auto corrupt = [&](std::string_view what) {
+  auto corrupt = [&](absl::string_view what) {
     return absl::DataLossError(
         absl::StrCat("metrics of trial \"", trial_id, "\" epoch ", epoch, ": ", what));
   };
@@ -128,7 +130,8 @@ absl::StatusOr<SweepRecord> ReadSweep(const Query& row) {
   sweep.parallelism = row.Int(7);
   absl::StatusOr<SweepState> state = ParseSweepState(row.Text(8));
   if (!state.ok()) {
-    return absl::DataLossError(absl::StrCat("sweep \"", sweep.sweep_id, "\": ", state.status().message()));
+    return absl::DataLossError(
+        absl::StrCat("sweep \"", sweep.sweep_id, "\": ", state.status().message()));
   }
   sweep.state = *state;
   sweep.created_unix_ms = row.Int64(9);
@@ -145,7 +148,8 @@ absl::StatusOr<TrialRecord> ReadTrial(const Query& row) {
   trial.index = row.Int(2);
   absl::StatusOr<TrialState> state = ParseTrialState(row.Text(3));
   if (!state.ok()) {
-    return absl::DataLossError(absl::StrCat("trial \"", trial.trial_id, "\": ", state.status().message()));
+    return absl::DataLossError(
+        absl::StrCat("trial \"", trial.trial_id, "\": ", state.status().message()));
   }
   trial.state = *state;
   trial.params_json = row.Text(4);
@@ -203,7 +207,7 @@ absl::StatusOr<std::vector<Record>> ReadAll(Query& query,
 
 // Whether a row matches `sql` (one `?`, bound to `key`).
 absl::StatusOr<bool> Exists(Connection& connection, const char* sql, const std::string& key,
-                            std::string_view operation) {
+                            absl::string_view operation) {
   absl::StatusOr<Query> query = connection.Prepare(sql, operation);
   if (!query.ok()) return query.status();
   query->Bind(1, key);
@@ -213,10 +217,10 @@ absl::StatusOr<bool> Exists(Connection& connection, const char* sql, const std::
 constexpr const char* kSweepExistsSql = "SELECT 1 FROM sweeps WHERE sweep_id = ?";
 constexpr const char* kTrialExistsSql = "SELECT 1 FROM trials WHERE trial_id = ?";
 
-absl::Status SweepNotFound(std::string_view operation, std::string_view sweep_id) {
+absl::Status SweepNotFound(absl::string_view operation, absl::string_view sweep_id) {
   return absl::NotFoundError(absl::StrCat(operation, ": sweep \"", sweep_id, "\" not found"));
 }
-absl::Status TrialNotFound(std::string_view operation, std::string_view trial_id) {
+absl::Status TrialNotFound(absl::string_view operation, absl::string_view trial_id) {
   return absl::NotFoundError(absl::StrCat(operation, ": trial \"", trial_id, "\" not found"));
 }
 
@@ -254,7 +258,7 @@ class SqliteStore final : public Store {
   // REQUIRES: write_mutex_ held, inside a transaction.
   absl::Status InsertTrialsLocked(const std::string& sweep_id, int first_index,
                                   const std::vector<std::string>& trial_params_json,
-                                  std::string_view operation);
+                                  absl::string_view operation);
   // The attempt that wrote the stored row for this epoch, if there is one.
   // REQUIRES: write_mutex_ held.
   absl::StatusOr<std::optional<int>> StoredEpochAttemptLocked(const EpochRecord& epoch);
@@ -275,7 +279,7 @@ class SqliteStore final : public Store {
 
 absl::Status SqliteStore::CreateSweep(const SweepRecord& sweep,
                                       const std::vector<std::string>& trial_params_json) {
-  constexpr std::string_view kOperation = "CreateSweep";
+  constexpr absl::string_view kOperation = "CreateSweep";
   STORE_RETURN_IF_ERROR(ValidateSweep(sweep));
   STORE_RETURN_IF_ERROR(ValidateParamsJson(trial_params_json));
 
@@ -315,7 +319,7 @@ absl::Status SqliteStore::CreateSweep(const SweepRecord& sweep,
 
 absl::Status SqliteStore::AddTrials(const std::string& sweep_id,
                                     const std::vector<std::string>& trial_params_json) {
-  constexpr std::string_view kOperation = "AddTrials";
+  constexpr absl::string_view kOperation = "AddTrials";
   STORE_RETURN_IF_ERROR(ValidateParamsJson(trial_params_json));
 
   std::lock_guard<std::mutex> lock(write_mutex_);
@@ -343,7 +347,7 @@ absl::Status SqliteStore::AddTrials(const std::string& sweep_id,
 
 absl::Status SqliteStore::InsertTrialsLocked(const std::string& sweep_id, int first_index,
                                              const std::vector<std::string>& trial_params_json,
-                                             std::string_view operation) {
+                                             absl::string_view operation) {
   for (std::size_t i = 0; i < trial_params_json.size(); ++i) {
     const int index = first_index + static_cast<int>(i);
     absl::StatusOr<Query> insert = writer_->Prepare(
@@ -362,7 +366,7 @@ absl::Status SqliteStore::InsertTrialsLocked(const std::string& sweep_id, int fi
 }
 
 absl::StatusOr<SweepRecord> SqliteStore::GetSweep(const std::string& sweep_id) {
-  constexpr std::string_view kOperation = "GetSweep";
+  constexpr absl::string_view kOperation = "GetSweep";
   absl::StatusOr<sqlite::ReaderPool::Lease> reader = readers_.Acquire();
   if (!reader.ok()) return reader.status();
   absl::StatusOr<Query> query = (*reader)->Prepare(
@@ -392,7 +396,7 @@ absl::StatusOr<std::vector<SweepRecord>> SqliteStore::ListSweeps() {
 
 absl::Status SqliteStore::SetSweepState(const std::string& sweep_id, SweepState state,
                                         std::int64_t finished_unix_ms) {
-  constexpr std::string_view kOperation = "SetSweepState";
+  constexpr absl::string_view kOperation = "SetSweepState";
   std::lock_guard<std::mutex> lock(write_mutex_);
   absl::StatusOr<Query> update = writer_->Prepare(
       "UPDATE sweeps SET state = ?, finished_unix_ms = ? WHERE sweep_id = ?", kOperation);
@@ -404,7 +408,7 @@ absl::Status SqliteStore::SetSweepState(const std::string& sweep_id, SweepState 
 }
 
 absl::StatusOr<TrialRecord> SqliteStore::GetTrial(const std::string& trial_id) {
-  constexpr std::string_view kOperation = "GetTrial";
+  constexpr absl::string_view kOperation = "GetTrial";
   absl::StatusOr<sqlite::ReaderPool::Lease> reader = readers_.Acquire();
   if (!reader.ok()) return reader.status();
   absl::StatusOr<Query> query = (*reader)->Prepare(
@@ -420,7 +424,7 @@ absl::StatusOr<TrialRecord> SqliteStore::GetTrial(const std::string& trial_id) {
 }
 
 absl::StatusOr<std::vector<TrialRecord>> SqliteStore::ListTrials(const std::string& sweep_id) {
-  constexpr std::string_view kOperation = "ListTrials";
+  constexpr absl::string_view kOperation = "ListTrials";
   absl::StatusOr<sqlite::ReaderPool::Lease> reader = readers_.Acquire();
   if (!reader.ok()) return reader.status();
   absl::StatusOr<std::vector<TrialRecord>> trials;
@@ -460,7 +464,7 @@ absl::StatusOr<std::vector<TrialRecord>> SqliteStore::ListUnfinishedTrials() {
 }
 
 absl::Status SqliteStore::UpdateTrial(const TrialRecord& trial) {
-  constexpr std::string_view kOperation = "UpdateTrial";
+  constexpr absl::string_view kOperation = "UpdateTrial";
   if (trial.attempt < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("trial.attempt: must be >= 0, got ", trial.attempt));
@@ -492,8 +496,7 @@ absl::StatusOr<EpochInsert> SqliteStore::InsertEpoch(const EpochRecord& epoch) {
   return InsertEpochLocked(epoch, metrics_json);
 }
 
-absl::StatusOr<std::optional<int>> SqliteStore::StoredEpochAttemptLocked(
-    const EpochRecord& epoch) {
+absl::StatusOr<std::optional<int>> SqliteStore::StoredEpochAttemptLocked(const EpochRecord& epoch) {
   absl::StatusOr<Query> query = writer_->Prepare(
       "SELECT attempt FROM epochs WHERE trial_id = ? AND epoch = ?", "InsertEpoch");
   if (!query.ok()) return query.status();
@@ -506,7 +509,7 @@ absl::StatusOr<std::optional<int>> SqliteStore::StoredEpochAttemptLocked(
 
 absl::StatusOr<EpochInsert> SqliteStore::InsertEpochLocked(const EpochRecord& epoch,
                                                            const std::string& metrics_json) {
-  constexpr std::string_view kOperation = "InsertEpoch";
+  constexpr absl::string_view kOperation = "InsertEpoch";
   absl::StatusOr<Transaction> transaction = Transaction::Begin(*writer_, kOperation);
   if (!transaction.ok()) return transaction.status();
 
@@ -520,10 +523,10 @@ absl::StatusOr<EpochInsert> SqliteStore::InsertEpochLocked(const EpochRecord& ep
     // (the transaction rolls back having written nothing).
     if (stored == epoch.attempt) return EpochInsert::kDuplicate;
     if (stored > epoch.attempt) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          kOperation, ": trial \"", epoch.trial_id, "\" epoch ", epoch.epoch,
-          " is stored from attempt ", stored, "; refusing a report from older attempt ",
-          epoch.attempt));
+      return absl::FailedPreconditionError(
+          absl::StrCat(kOperation, ": trial \"", epoch.trial_id, "\" epoch ", epoch.epoch,
+                       " is stored from attempt ", stored,
+                       "; refusing a report from older attempt ", epoch.attempt));
     }
     absl::StatusOr<Query> update = writer_->Prepare(
         "UPDATE epochs SET attempt = ?, metrics_json = ?, reported_unix_ms = ? "
@@ -539,7 +542,8 @@ absl::StatusOr<EpochInsert> SqliteStore::InsertEpochLocked(const EpochRecord& ep
     outcome = EpochInsert::kReplaced;
   } else {
     // Checked here rather than left to the foreign key, for a clear NotFound.
-    absl::StatusOr<bool> trial_exists = Exists(*writer_, kTrialExistsSql, epoch.trial_id, kOperation);
+    absl::StatusOr<bool> trial_exists =
+        Exists(*writer_, kTrialExistsSql, epoch.trial_id, kOperation);
     if (!trial_exists.ok()) return trial_exists.status();
     if (!*trial_exists) return TrialNotFound(kOperation, epoch.trial_id);
 
@@ -561,7 +565,7 @@ absl::StatusOr<EpochInsert> SqliteStore::InsertEpochLocked(const EpochRecord& ep
 }
 
 absl::StatusOr<std::vector<EpochRecord>> SqliteStore::ListEpochs(const std::string& trial_id) {
-  constexpr std::string_view kOperation = "ListEpochs";
+  constexpr absl::string_view kOperation = "ListEpochs";
   absl::StatusOr<sqlite::ReaderPool::Lease> reader = readers_.Acquire();
   if (!reader.ok()) return reader.status();
   absl::StatusOr<std::vector<EpochRecord>> epochs;
@@ -585,7 +589,7 @@ absl::StatusOr<std::vector<EpochRecord>> SqliteStore::ListEpochs(const std::stri
 
 absl::StatusOr<std::map<std::string, std::vector<EpochRecord>>> SqliteStore::ListSweepEpochs(
     const std::string& sweep_id) {
-  constexpr std::string_view kOperation = "ListSweepEpochs";
+  constexpr absl::string_view kOperation = "ListSweepEpochs";
   absl::StatusOr<sqlite::ReaderPool::Lease> reader = readers_.Acquire();
   if (!reader.ok()) return reader.status();
   absl::StatusOr<std::vector<EpochRecord>> epochs;
@@ -616,12 +620,13 @@ absl::StatusOr<std::map<std::string, std::vector<EpochRecord>>> SqliteStore::Lis
 // ---------------------------------------------------------------- workers --
 
 absl::Status SqliteStore::UpsertWorker(const WorkerRecord& worker) {
-  constexpr std::string_view kOperation = "UpsertWorker";
+  constexpr absl::string_view kOperation = "UpsertWorker";
   if (worker.worker_id.empty()) {
     return absl::InvalidArgumentError("worker.worker_id: must not be empty");
   }
   if (worker.slots < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("worker.slots: must be >= 0, got ", worker.slots));
+    return absl::InvalidArgumentError(
+        absl::StrCat("worker.slots: must be >= 0, got ", worker.slots));
   }
   std::lock_guard<std::mutex> lock(write_mutex_);
   absl::StatusOr<Query> upsert = writer_->Prepare(
@@ -660,7 +665,7 @@ absl::StatusOr<std::vector<WorkerRecord>> SqliteStore::ListWorkers() {
 // ------------------------------------------------------------------- Open --
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
-  constexpr std::string_view kOperation = "open store";
+  constexpr absl::string_view kOperation = "open store";
   if (path.empty() || path == ":memory:") {
     // Readers open their own connections to the file, which neither an
     // in-memory nor SQLite's anonymous temporary database can offer.
@@ -668,8 +673,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
         absl::StrCat("store path: must name a file, got \"", path, "\""));
   }
   // NOMUTEX: the writer is only used under write_mutex_.
-  absl::StatusOr<std::unique_ptr<Connection>> writer = Connection::Open(
-      path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
+  absl::StatusOr<std::unique_ptr<Connection>> writer =
+      Connection::Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
   if (!writer.ok()) return writer.status();
 
   // The journal mode is stored in the file; the PRAGMA answers the mode in
@@ -678,9 +683,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
       (*writer)->QueryText("PRAGMA journal_mode = WAL", kOperation);
   if (!journal_mode.ok()) return journal_mode.status();
   if (*journal_mode != "wal") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        kOperation, " \"", path, "\": journal mode is \"", *journal_mode,
-        "\" but WAL is required (WAL does not work on network filesystems)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(kOperation, " \"", path, "\": journal mode is \"", *journal_mode,
+                     "\" but WAL is required (WAL does not work on network filesystems)"));
   }
   // synchronous=FULL: in WAL mode a commit syncs the WAL, so a transaction is
   // durable, not just consistent, when COMMIT returns; the default (NORMAL)

@@ -51,7 +51,7 @@ std::string Describe(const grpc::Status& status) {
                       status.error_message());
 }
 
-absl::Status ToAbsl(std::string_view what, const grpc::Status& status) {
+absl::Status ToAbsl(const std::string& what, const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
                       absl::StrCat(what, ": ", status.error_message()));
 }
@@ -382,6 +382,11 @@ void Agent::RunAssignment(const v1::TrialAssignment& assignment, const std::stri
   trial.worker_id = worker_id;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (worker_id_ != worker_id) {
+      // Leased to a registration the coordinator has since forgotten.
+      spdlog::info("trial {} abandoned: leased to forgotten worker {}", trial.trial_id, worker_id);
+      return;
+    }
     running_.insert(&trial);
   }
   const Ending ending = Train(assignment, trial);
@@ -539,7 +544,7 @@ void Agent::FinishTrial(const ActiveTrial& trial, const Ending& ending) {
 
 // ------------------------------------------------------------- retrying --
 
-std::optional<grpc::Status> Agent::CallUntilAnswered(std::string_view what, const Call& call) {
+std::optional<grpc::Status> Agent::CallUntilAnswered(const char* what, const Call& call) {
   Backoff backoff(milliseconds(options_.initial_backoff_ms), milliseconds(options_.max_backoff_ms));
   while (true) {
     grpc::ClientContext context;
@@ -584,7 +589,7 @@ void Agent::SleepForRetry(milliseconds delay) {
   std::this_thread::sleep_until(until);
 }
 
-void Agent::LogRetry(std::string_view what, const grpc::Status& status, milliseconds delay) const {
+void Agent::LogRetry(const char* what, const grpc::Status& status, milliseconds delay) const {
   const double seconds = static_cast<double>(delay.count()) / 1000.0;
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
       status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {

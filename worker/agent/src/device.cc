@@ -6,18 +6,18 @@
 
 namespace segtune::agent {
 
-absl::StatusOr<std::string> ResolveDevice(std::string_view flag, int cuda_device_count) {
+absl::StatusOr<std::string> ResolveDevice(absl::string_view flag, int cuda_device_count) {
   if (flag == "cpu") return std::string("cpu");
   if (flag == "auto") return std::string(cuda_device_count > 0 ? "cuda:0" : "cpu");
 
-  std::string_view index_text = flag;
+  absl::string_view index_text = flag;
   int index = 0;
   if (flag == "cuda") {
     index = 0;
   } else if (absl::ConsumePrefix(&index_text, "cuda:")) {
     // SimpleAtoi accepts a sign and surrounding spaces; a device index is plain digits.
     const bool digits_only =
-        !index_text.empty() && index_text.find_first_not_of("0123456789") == std::string_view::npos;
+        !index_text.empty() && index_text.find_first_not_of("0123456789") == absl::string_view::npos;
     if (!digits_only || !absl::SimpleAtoi(index_text, &index)) {
       return absl::InvalidArgumentError(
           absl::StrCat("--device ", flag, ": the CUDA device index must be a number, as in cuda:0"));

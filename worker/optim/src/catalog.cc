@@ -42,8 +42,14 @@ std::optional<double> Number(const Json& args, const char* name) {
   return it->get<double>();
 }
 
-// A value as the user would write it: whole floats without ".0" (-1, not -1.0).
+// A value as the user would write it: whole floats without ".0" (-1, not
+// -1.0), lists as [4, 6].
 std::string Shown(const Json& value) {
+  if (value.is_array()) {
+    std::string list;
+    for (const Json& element : value) list += (list.empty() ? "" : ", ") + Shown(element);
+    return "[" + list + "]";
+  }
   if (value.is_number_float()) {
     double number = value.get<double>();
     if (std::floor(number) == number && std::fabs(number) < 1e15) {
@@ -110,8 +116,7 @@ void CheckAdam(const Json& args, Problems& problems) {
     for (std::size_t i = 0; i < betas->size(); ++i) {
       double beta = (*betas)[i].get<double>();
       if (beta < 0 || beta >= 1) {
-        problems.push_back({"betas", "betas[" + std::to_string(i) + "] must be in [0, 1), got " +
-                                         Shown((*betas)[i]) +
+        problems.push_back({"betas", "must both be in [0, 1), got " + Shown(*betas) +
                                          " (torch: Invalid beta parameter at index " +
                                          std::to_string(i) + ")"});
       }
@@ -151,9 +156,10 @@ void CheckMultiStepLr(const Json& args, Problems& problems) {
     for (std::size_t i = 0; i < milestones->size(); ++i) {
       std::int64_t epoch = (*milestones)[i].get<std::int64_t>();
       if (epoch < 1) {
-        problems.push_back({"milestones", "milestones[" + std::to_string(i) +
-                                              "] must be >= 1, got " + std::to_string(epoch)});
-      } else if (i > 0 && epoch <= (*milestones)[i - 1].get<std::int64_t>()) {
+        problems.push_back({"milestones", "must all be >= 1, got " + Shown(*milestones)});
+        break;
+      }
+      if (i > 0 && epoch <= (*milestones)[i - 1].get<std::int64_t>()) {
         problems.push_back({"milestones", "must be strictly increasing, got " + Shown(*milestones)});
         break;
       }
@@ -413,7 +419,7 @@ Completed CompleteArgs(const AlgorithmSpec& algorithm, const nlohmann::json& arg
       if (candidate.name == key) spec = &candidate;
     }
     if (spec == nullptr) {
-      completed.problems.push_back({key, "is not an argument of " + algorithm.name +
+      completed.problems.push_back({key, "unknown argument of " + algorithm.name +
                                              " (arguments: " + ArgumentList(algorithm) + ")"});
       continue;
     }

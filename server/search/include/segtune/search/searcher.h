@@ -7,6 +7,24 @@
 //    "scheduler": {"name": "StepLR", "step_size": 3, "gamma": 0.5, ...},  // absent: constant lr
 //    "training.batch_size": 16, ...}                                     // other sampled values
 //
+// Grid search (algorithm: grid) runs the cartesian product of the space's
+// grid lists. Trials come in grid order: optimizer alternatives in spec order,
+// within one alternative its grid arguments in spec order (the first varying
+// slowest), then scheduler alternatives and their arguments the same way, then
+// the other keys in spec order (the last varying fastest). Distributions and
+// {choice: ...} are sampled per trial. When budget.max_trials is > 0 and
+// smaller than the grid, a seeded random subset of max_trials grid points
+// runs, still in grid order.
+//
+// Random search (algorithm: random) runs budget.max_trials trials; each picks
+// an optimizer and a scheduler alternative uniformly, takes a uniform choice
+// from each grid list and samples each distribution (loguniform in log space,
+// int inclusive, q quantizes: round(x / q) * q).
+//
+// Sampling uses std::mt19937_64 seeded with search.seed and integer-only
+// conversions, so the same spec gives the same trials on every platform.
+// Grid and random searchers let every trial run all its epochs.
+//
 // Thread-safety: not thread-safe; the scheduler calls a searcher with its own
 // mutex held.
 #pragma once

@@ -101,42 +101,54 @@ class Store {
 
   // Opens (creating if needed) the database at `path` and migrates its schema
   // to the current version. ":memory:" is not supported (readers need the file).
+  // FailedPrecondition if the file's schema is newer than kSchemaVersion or
+  // the filesystem cannot do WAL. The directory must exist.
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
 
   // ---- sweeps and trials
   // Creates the sweep and its trials (params in order; indexes from 0) in one
-  // transaction. Fills in trial ids.
+  // transaction. Fills in trial ids. AlreadyExists for a known sweep_id;
+  // InvalidArgument if a params entry is not a JSON object.
   virtual absl::Status CreateSweep(const SweepRecord& sweep,
                                    const std::vector<std::string>& trial_params_json) = 0;
-  // Appends trials to an existing sweep (searchers that suggest as they go).
+  // Appends trials to an existing sweep (searchers that suggest as they go),
+  // indexes continuing after the highest one. NotFound for an unknown sweep.
   virtual absl::Status AddTrials(const std::string& sweep_id,
                                  const std::vector<std::string>& trial_params_json) = 0;
   virtual absl::StatusOr<SweepRecord> GetSweep(const std::string& sweep_id) = 0;  // NotFound
   virtual absl::StatusOr<std::vector<SweepRecord>> ListSweeps() = 0;  // newest first
+  // NotFound for an unknown sweep.
   virtual absl::Status SetSweepState(const std::string& sweep_id, SweepState state,
                                      std::int64_t finished_unix_ms) = 0;
 
   virtual absl::StatusOr<TrialRecord> GetTrial(const std::string& trial_id) = 0;  // NotFound
-  virtual absl::StatusOr<std::vector<TrialRecord>> ListTrials(const std::string& sweep_id) = 0;  // by index
-  // Every trial in PENDING or RUNNING state, of every sweep (for rebuilding the queue).
+  // By index. NotFound for an unknown sweep.
+  virtual absl::StatusOr<std::vector<TrialRecord>> ListTrials(const std::string& sweep_id) = 0;
+  // Every trial in PENDING or RUNNING state, of every sweep (for rebuilding the
+  // queue): oldest sweep first, then by index.
   virtual absl::StatusOr<std::vector<TrialRecord>> ListUnfinishedTrials() = 0;
-  // Overwrites state, attempt, worker_id, reason, started/finished times.
+  // Overwrites state, attempt, worker_id, reason, started/finished times
+  // (the trial's sweep, index and params never change). NotFound.
   virtual absl::Status UpdateTrial(const TrialRecord& trial) = 0;
 
   // ---- epochs
   // Durable when this returns OK. Idempotent on (trial, attempt, epoch); a
   // report from a newer attempt replaces the older attempt's row, so each
   // epoch of a trial has exactly one row. A report from an older attempt than
-  // the stored row's is FailedPrecondition.
+  // the stored row's is FailedPrecondition; an unknown trial is NotFound.
+  // InvalidArgument unless epoch >= 1 and attempt >= 1.
   virtual absl::StatusOr<EpochInsert> InsertEpoch(const EpochRecord& epoch) = 0;
-  virtual absl::StatusOr<std::vector<EpochRecord>> ListEpochs(const std::string& trial_id) = 0;  // by epoch
-  // All epochs of all trials of a sweep, keyed by trial id (leaderboards).
+  // By epoch. NotFound for an unknown trial.
+  virtual absl::StatusOr<std::vector<EpochRecord>> ListEpochs(const std::string& trial_id) = 0;
+  // All epochs of all trials of a sweep, keyed by trial id (leaderboards);
+  // trials without epochs have no entry. NotFound for an unknown sweep.
   virtual absl::StatusOr<std::map<std::string, std::vector<EpochRecord>>> ListSweepEpochs(
       const std::string& sweep_id) = 0;
 
   // ---- workers
+  // Inserts the worker or overwrites every field of the stored one.
   virtual absl::Status UpsertWorker(const WorkerRecord& worker) = 0;
-  virtual absl::StatusOr<std::vector<WorkerRecord>> ListWorkers() = 0;
+  virtual absl::StatusOr<std::vector<WorkerRecord>> ListWorkers() = 0;  // by registration time
 };
 
 }  // namespace segtune::store

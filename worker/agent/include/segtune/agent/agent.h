@@ -37,7 +37,6 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -139,7 +138,7 @@ class Agent {
 
   // Calls until the answer is not a transient failure; nullopt when it gave
   // up because the shutdown grace period ran out.
-  std::optional<grpc::Status> CallUntilAnswered(std::string_view what, const Call& call);
+  std::optional<grpc::Status> CallUntilAnswered(const char* what, const Call& call);
   // The deadline for a call: rpc_timeout_ms, cut to what is left of the
   // shutdown grace period while shutting down.
   std::chrono::milliseconds CallTimeout() const;
@@ -147,7 +146,7 @@ class Agent {
   // Waits `delay`; returns early when shutdown begins. While shutting down it
   // waits at most until the grace period ends.
   void SleepForRetry(std::chrono::milliseconds delay);
-  void LogRetry(std::string_view what, const grpc::Status& status, std::chrono::milliseconds delay) const;
+  void LogRetry(const char* what, const grpc::Status& status, std::chrono::milliseconds delay) const;
   void Fail(absl::Status status);
 
   const AgentOptions options_;

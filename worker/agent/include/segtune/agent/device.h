@@ -6,10 +6,10 @@
 #pragma once
 
 #include <string>
-#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace segtune::agent {
 
@@ -17,7 +17,7 @@ namespace segtune::agent {
 // coordinator see: "auto" -> "cuda:0" when a CUDA device exists, else "cpu";
 // "cpu"; "cuda" -> "cuda:0"; "cuda:N" with N < cuda_device_count.
 // InvalidArgument (naming --device) for anything else or a missing GPU.
-absl::StatusOr<std::string> ResolveDevice(std::string_view flag, int cuda_device_count);
+absl::StatusOr<std::string> ResolveDevice(absl::string_view flag, int cuda_device_count);
 
 // How many CUDA devices LibTorch can use here (0 for a CPU-only build).
 int CudaDeviceCount();

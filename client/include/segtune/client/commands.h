@@ -1,0 +1,78 @@
+// The verbs of the `segtune` CLI (design.md section 3; docs/cli.md). Each
+// prints its result on `Output::out` and returns a Status; the caller prints
+// a failure once and turns it into the exit code (segtune/client/errors.h).
+//
+// Thread-safety: a command uses its Output's streams from the calling thread
+// only (FollowSweep's printer excepted, see progress.h); concurrent commands
+// need their own Outputs.
+#pragma once
+
+#include <chrono>
+#include <ostream>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "segtune/client/progress.h"
+#include "segtune/client/tuner_client.h"
+#include "segtune/v1/segtune.pb.h"
+
+namespace segtune::client {
+
+enum class OutputFormat { kTable, kJson, kYaml };
+
+// Where and how a command prints.
+struct Output {
+  std::ostream* out = nullptr;  // results: one JSON document with -o json, nothing else
+  std::ostream* err = nullptr;  // messages and, with -o json, live progress
+  bool out_is_terminal = false;
+  bool err_is_terminal = false;
+  int terminal_columns = 0;     // 0: unknown
+  OutputFormat format = OutputFormat::kTable;
+
+  // Live progress goes to stdout for tables and to stderr with -o json, so
+  // that stdout holds exactly one JSON document.
+  std::ostream& progress_stream() const { return format == OutputFormat::kJson ? *err : *out; }
+  bool progress_is_terminal() const {
+    return format == OutputFormat::kJson ? err_is_terminal : out_is_terminal;
+  }
+};
+
+// What `segtune run` needs; the local mode itself is in segtune/client/local_run.h.
+struct LocalRunOptions {
+  std::string spec_path;
+  int workers = 2;
+  std::string dir = "./segtune-data";
+  std::chrono::milliseconds timeout{10000};  // deadline of each unary RPC
+};
+
+// The whole file, or InvalidArgument naming it when it cannot be read.
+absl::StatusOr<std::string> ReadSpecFile(const std::string& path);
+
+absl::Status Submit(TunerClient& client, const std::string& spec_path, const Output& output);
+absl::Status ListSweeps(TunerClient& client, const Output& output);
+absl::Status ShowStatus(TunerClient& client, const std::string& sweep_id, const Output& output);
+absl::Status ListTrials(TunerClient& client, const std::string& sweep_id, const Output& output);
+absl::Status ShowMetrics(TunerClient& client, const std::string& trial_id, const Output& output);
+absl::Status ListWorkers(TunerClient& client, const Output& output);
+absl::Status Cancel(TunerClient& client, const std::string& sweep_id, const Output& output);
+// Follows the sweep to its end, then prints the leaderboard. A sweep that
+// ends cancelled is a failure (after the leaderboard).
+absl::Status Watch(TunerClient& client, const std::string& sweep_id, const Output& output);
+// `top_k` >= 1. With -o json: one object for top_k 1, an array otherwise.
+absl::Status Best(TunerClient& client, const std::string& sweep_id, int top_k, const Output& output);
+
+// Submits `spec_yaml`; an invalid spec becomes InvalidArgument listing every
+// problem on its own line, under a line naming `spec_path`.
+absl::StatusOr<v1::SubmitSweepResponse> SubmitSpec(TunerClient& client, const std::string& spec_path,
+                                                   const std::string& spec_yaml);
+
+// Prints the progress of a sweep until it ends; returns the last update.
+absl::StatusOr<v1::SweepUpdate> FollowSweep(TunerClient& client, const std::string& sweep_id,
+                                            ProgressPrinter& progress);
+
+// What `segtune run` prints at the end: the top-10 leaderboard and the best
+// configuration (tables), or the best trial's JSON (-o json).
+absl::Status PrintRunResults(TunerClient& client, const std::string& sweep_id, const Output& output);
+
+}  // namespace segtune::client

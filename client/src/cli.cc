@@ -1,0 +1,175 @@
+#include "segtune/client/cli.h"
+
+#include <cmath>
+#include <map>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "segtune/client/address.h"
+#include "segtune/client/errors.h"
+#include "segtune/client/tuner_client.h"
+
+namespace segtune::client {
+namespace {
+
+constexpr char kDescription[] =
+    "segtune: hyperparameter tuning for semantic-segmentation training.\n"
+    "Submit a sweep spec to a segtune-coordinator and follow its trials, or run a whole\n"
+    "sweep on this machine with `segtune run SPEC.yaml`.";
+
+constexpr char kFooter[] =
+    "Server: --server HOST:PORT, else $SEGTUNE_SERVER, else 127.0.0.1:50051.\n"
+    "Exit codes: 0 ok, 1 the operation failed, 2 usage error or invalid spec,\n"
+    "            3 cannot reach the coordinator, 130 interrupted.\n"
+    "Run `segtune VERB --help` for a verb's options; docs/cli.md has the output formats.";
+
+OutputFormat ParseFormat(const std::string& name) {
+  if (name == "json") return OutputFormat::kJson;
+  if (name == "yaml") return OutputFormat::kYaml;
+  return OutputFormat::kTable;
+}
+
+// -o/--output on a verb; `formats` are the accepted names, the first is the default.
+void AddOutputOption(CLI::App* verb, std::string* format, const std::vector<std::string>& formats) {
+  std::string names;
+  for (const std::string& name : formats) names += (names.empty() ? "" : "|") + name;
+  verb->add_option("-o,--output", *format, "output format: " + names + " (default: table)")
+      ->check(CLI::IsMember(formats));
+}
+
+}  // namespace
+
+int RunCli(int argc, const char* const* argv, const CliEnvironment& environment) {
+  CLI::App app(kDescription, "segtune");
+  app.require_subcommand(1);
+  // Global flags may also follow the verb: `segtune trials S1 --server host:1`.
+  app.fallthrough();
+  app.footer(kFooter);
+
+  std::string server;
+  double timeout_seconds = 10;
+  CLI::Option* server_option = app.add_option(
+      "--server", server, "coordinator address HOST:PORT (default: $SEGTUNE_SERVER, else 127.0.0.1:50051)");
+  app.add_option("--timeout", timeout_seconds, "deadline of each request to the coordinator, in seconds")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+
+  std::string format = "table";
+  std::string spec_path;
+  std::string sweep_id;
+  std::string trial_id;
+  int top_k = 1;
+  LocalRunOptions run_options;
+
+  CLI::App* run = app.add_subcommand(
+      "run",
+      "Run a sweep on this machine: start a coordinator inside this process (SQLite under --dir)\n"
+      "and --workers segtune-worker processes (logs in DIR/worker-N.log), follow the sweep to its\n"
+      "end, then print the leaderboard and the best configuration. Ctrl-C cancels the sweep and\n"
+      "stops everything (exit 130). With -o json, only the best trial's JSON goes to stdout.");
+  run->add_option("SPEC", run_options.spec_path, "sweep spec (YAML)")->required();
+  run->add_option("--workers", run_options.workers, "number of local segtune-worker processes")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  run->add_option("--dir", run_options.dir, "directory for the database and the worker logs")
+      ->capture_default_str();
+  AddOutputOption(run, &format, {"table", "json"});
+
+  CLI::App* submit = app.add_subcommand(
+      "submit", "Submit a sweep spec to the coordinator and print the new sweep's id.\n"
+                "An invalid spec is rejected with every problem listed (exit 2).");
+  submit->add_option("SPEC", spec_path, "sweep spec (YAML)")->required();
+  AddOutputOption(submit, &format, {"table", "json"});
+
+  CLI::App* sweeps = app.add_subcommand("sweeps", "List every sweep: state, progress, best value.");
+  AddOutputOption(sweeps, &format, {"table", "json"});
+
+  CLI::App* status = app.add_subcommand(
+      "status", "Show one sweep: state, objective, algorithm, trials by state, best value.");
+  status->add_option("SWEEP", sweep_id, "sweep id")->required();
+  AddOutputOption(status, &format, {"table", "json"});
+
+  CLI::App* trials = app.add_subcommand(
+      "trials", "List a sweep's trials: state, parameters, epochs done, best objective value.");
+  trials->add_option("SWEEP", sweep_id, "sweep id")->required();
+  AddOutputOption(trials, &format, {"table", "json"});
+
+  CLI::App* metrics = app.add_subcommand(
+      "metrics", "Show a trial's metrics, one row per epoch (losses, mIoU, pixel accuracy, lr, speed).");
+  metrics->add_option("TRIAL", trial_id, "trial id")->required();
+  AddOutputOption(metrics, &format, {"table", "json"});
+
+  CLI::App* workers = app.add_subcommand(
+      "workers", "List the workers known to the coordinator: device, slots, liveness, running trials.");
+  AddOutputOption(workers, &format, {"table", "json"});
+
+  CLI::App* cancel = app.add_subcommand(
+      "cancel", "Cancel a sweep: pending trials are dropped, running trials are stopped.");
+  cancel->add_option("SWEEP", sweep_id, "sweep id")->required();
+  AddOutputOption(cancel, &format, {"table", "json"});
+
+  CLI::App* watch = app.add_subcommand(
+      "watch",
+      "Follow a sweep live until it ends, then print the leaderboard. On a terminal a progress\n"
+      "line is refreshed in place; otherwise a line is printed for each trial start, epoch and\n"
+      "end. Exit 0 when the sweep completes, 1 when it was cancelled.");
+  watch->add_option("SWEEP", sweep_id, "sweep id")->required();
+  AddOutputOption(watch, &format, {"table", "json"});
+
+  CLI::App* best = app.add_subcommand(
+      "best",
+      "Show the best trial of a sweep and its full configuration. -o yaml prints it as a spec\n"
+      "fragment to paste into the next spec; with --top K the fragment's lists hold the distinct\n"
+      "values among the K best trials.");
+  best->add_option("SWEEP", sweep_id, "sweep id")->required();
+  best->add_option("--top", top_k, "show the K best trials, best first")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  AddOutputOption(best, &format, {"table", "json", "yaml"});
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    int code = app.exit(error, *environment.out, *environment.err);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+
+  Output output;
+  output.out = environment.out;
+  output.err = environment.err;
+  output.out_is_terminal = environment.out_is_terminal;
+  output.err_is_terminal = environment.err_is_terminal;
+  output.terminal_columns = environment.terminal_columns;
+  output.format = ParseFormat(format);
+  const auto timeout = std::chrono::milliseconds(std::llround(timeout_seconds * 1000));
+
+  auto finish = [&environment](const absl::Status& status) {
+    *environment.out << std::flush;
+    if (!status.ok()) *environment.err << ErrorText(status) << std::flush;
+    return ExitCodeFor(status);
+  };
+
+  if (run->parsed()) {
+    run_options.timeout = timeout;
+    return finish(environment.run_local(run_options, output));
+  }
+
+  std::optional<std::string> server_flag;
+  if (server_option->count() > 0) server_flag = server;
+  absl::StatusOr<std::string> address = ResolveServerAddress(server_flag, environment.server_env);
+  if (!address.ok()) return finish(address.status());
+  TunerClient client(*address, timeout);
+
+  if (submit->parsed()) return finish(Submit(client, spec_path, output));
+  if (sweeps->parsed()) return finish(ListSweeps(client, output));
+  if (status->parsed()) return finish(ShowStatus(client, sweep_id, output));
+  if (trials->parsed()) return finish(ListTrials(client, sweep_id, output));
+  if (metrics->parsed()) return finish(ShowMetrics(client, trial_id, output));
+  if (workers->parsed()) return finish(ListWorkers(client, output));
+  if (cancel->parsed()) return finish(Cancel(client, sweep_id, output));
+  if (watch->parsed()) return finish(Watch(client, sweep_id, output));
+  return finish(Best(client, sweep_id, top_k, output));
+}
+
+}  // namespace segtune::client

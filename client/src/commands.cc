@@ -1,0 +1,280 @@
+#include "segtune/client/commands.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "segtune/client/json_output.h"
+#include "segtune/client/params.h"
+#include "segtune/client/spec_fragment.h"
+#include "segtune/client/table_output.h"
+
+namespace segtune::client {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr int kLeaderboardSize = 10;
+
+void PrintJson(const Output& output, const Json& document) {
+  // Text from the server (a failure reason) may hold invalid UTF-8; replace
+  // it rather than fail the whole document.
+  *output.out << document.dump(2, ' ', /*ensure_ascii=*/false, Json::error_handler_t::replace) << "\n";
+}
+
+absl::Status NoResultYet(const v1::GetBestResponse& best, const std::string& sweep_id) {
+  return absl::NotFoundError(absl::StrCat("no trial of sweep ", sweep_id, " has reported ",
+                                          best.sweep().objective_metric(), " yet"));
+}
+
+absl::StatusOr<std::vector<Json>> ParamsOf(const v1::GetBestResponse& best) {
+  std::vector<Json> params;
+  for (const v1::BestTrial& entry : best.best()) {
+    absl::StatusOr<Json> parsed = ParseParams(entry.trial().params_json(), entry.trial().trial_id());
+    if (!parsed.ok()) return parsed.status();
+    params.push_back(*std::move(parsed));
+  }
+  return params;
+}
+
+absl::StatusOr<Json> BestArrayJson(const v1::GetBestResponse& best) {
+  Json array = Json::array();
+  for (const v1::BestTrial& entry : best.best()) {
+    absl::StatusOr<Json> json = BestJson(best.sweep(), entry);
+    if (!json.ok()) return json.status();
+    array.push_back(*std::move(json));
+  }
+  return array;
+}
+
+// The best trial in full, then the same as a spec fragment.
+absl::StatusOr<std::string> BestConfigurationText(const v1::GetBestResponse& best) {
+  absl::StatusOr<std::vector<Json>> params = ParamsOf(best);
+  if (!params.ok()) return params.status();
+  absl::StatusOr<std::string> fragment = SpecFragmentYaml({params->front()});
+  if (!fragment.ok()) return fragment.status();
+  return absl::StrCat(RenderBestDetail(best.sweep(), best.best(0)),
+                      "\nas a spec fragment (segtune best ", best.sweep().sweep_id(), " -o yaml):\n",
+                      *fragment);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadSpecFile(const std::string& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read spec file '", path, "': it is a directory"));
+  }
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read spec file '", path, "': ", std::strerror(errno)));
+  }
+  std::ostringstream text;
+  text << file.rdbuf();
+  if (file.bad()) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read spec file '", path, "': read error"));
+  }
+  return text.str();
+}
+
+absl::StatusOr<v1::SubmitSweepResponse> SubmitSpec(TunerClient& client, const std::string& spec_path,
+                                                   const std::string& spec_yaml) {
+  absl::StatusOr<v1::SubmitSweepResponse> response = client.SubmitSweep(spec_yaml);
+  if (response.status().code() != absl::StatusCode::kInvalidArgument) return response;
+  // The coordinator lists every problem of the spec, one per line.
+  std::string message = absl::StrCat("spec ", spec_path, " is invalid:");
+  for (absl::string_view problem : absl::StrSplit(response.status().message(), '\n', absl::SkipEmpty())) {
+    absl::StrAppend(&message, "\n  ", problem);
+  }
+  return absl::InvalidArgumentError(message);
+}
+
+absl::Status Submit(TunerClient& client, const std::string& spec_path, const Output& output) {
+  absl::StatusOr<std::string> spec = ReadSpecFile(spec_path);
+  if (!spec.ok()) return spec.status();
+  absl::StatusOr<v1::SubmitSweepResponse> response = SubmitSpec(client, spec_path, *spec);
+  if (!response.ok()) return response.status();
+  if (output.format == OutputFormat::kJson) {
+    PrintJson(output, {{"sweep_id", response->sweep_id()}, {"total_trials", response->total_trials()}});
+  } else {
+    // The id alone, so that `id=$(segtune submit spec.yaml)` works.
+    *output.out << response->sweep_id() << "\n";
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ListSweeps(TunerClient& client, const Output& output) {
+  absl::StatusOr<v1::ListSweepsResponse> response = client.ListSweeps();
+  if (!response.ok()) return response.status();
+  if (output.format == OutputFormat::kJson) {
+    Json sweeps = Json::array();
+    for (const v1::Sweep& sweep : response->sweeps()) sweeps.push_back(SweepJson(sweep, /*with_spec=*/false));
+    PrintJson(output, sweeps);
+  } else {
+    *output.out << RenderSweeps(*response);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ShowStatus(TunerClient& client, const std::string& sweep_id, const Output& output) {
+  absl::StatusOr<v1::Sweep> sweep = client.GetSweep(sweep_id);
+  if (!sweep.ok()) return sweep.status();
+  if (output.format == OutputFormat::kJson) {
+    PrintJson(output, SweepJson(*sweep, /*with_spec=*/true));
+  } else {
+    *output.out << RenderSweepStatus(*sweep);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ListTrials(TunerClient& client, const std::string& sweep_id, const Output& output) {
+  absl::StatusOr<v1::ListTrialsResponse> trials = client.ListTrials(sweep_id);
+  if (!trials.ok()) return trials.status();
+  if (output.format == OutputFormat::kJson) {
+    Json array = Json::array();
+    for (const v1::Trial& trial : trials->trials()) {
+      absl::StatusOr<Json> json = TrialJson(trial);
+      if (!json.ok()) return json.status();
+      array.push_back(*std::move(json));
+    }
+    PrintJson(output, array);
+    return absl::OkStatus();
+  }
+  // The table shows epochs out of the sweep's budget and names its objective.
+  absl::StatusOr<v1::Sweep> sweep = client.GetSweep(sweep_id);
+  if (!sweep.ok()) return sweep.status();
+  *output.out << RenderTrials(*sweep, *trials);
+  return absl::OkStatus();
+}
+
+absl::Status ShowMetrics(TunerClient& client, const std::string& trial_id, const Output& output) {
+  absl::StatusOr<v1::GetTrialMetricsResponse> metrics = client.GetTrialMetrics(trial_id);
+  if (!metrics.ok()) return metrics.status();
+  if (output.format == OutputFormat::kJson) {
+    PrintJson(output, EpochsJson(*metrics));
+  } else {
+    *output.out << RenderMetrics(*metrics);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ListWorkers(TunerClient& client, const Output& output) {
+  absl::StatusOr<v1::ListWorkersResponse> workers = client.ListWorkers();
+  if (!workers.ok()) return workers.status();
+  if (output.format == OutputFormat::kJson) {
+    Json array = Json::array();
+    for (const v1::Worker& worker : workers->workers()) array.push_back(WorkerJson(worker));
+    PrintJson(output, array);
+  } else {
+    *output.out << RenderWorkers(*workers);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Cancel(TunerClient& client, const std::string& sweep_id, const Output& output) {
+  absl::StatusOr<v1::Sweep> sweep = client.CancelSweep(sweep_id);
+  if (!sweep.ok()) return sweep.status();
+  if (output.format == OutputFormat::kJson) {
+    PrintJson(output, SweepJson(*sweep, /*with_spec=*/false));
+  } else {
+    *output.out << "sweep " << sweep->sweep_id() << " " << SweepStateName(sweep->state()) << "\n";
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::SweepUpdate> FollowSweep(TunerClient& client, const std::string& sweep_id,
+                                            ProgressPrinter& progress) {
+  absl::StatusOr<v1::SweepUpdate> last =
+      client.WatchSweep(sweep_id, [&progress](const v1::SweepUpdate& update) { progress.Update(update); });
+  progress.Finish();
+  return last;
+}
+
+absl::Status Watch(TunerClient& client, const std::string& sweep_id, const Output& output) {
+  ProgressPrinter progress(output.progress_stream(), output.progress_is_terminal(), output.terminal_columns);
+  absl::StatusOr<v1::SweepUpdate> last = FollowSweep(client, sweep_id, progress);
+  if (!last.ok()) return last.status();
+
+  absl::StatusOr<v1::GetBestResponse> best = client.GetBest(sweep_id, kLeaderboardSize);
+  if (!best.ok()) return best.status();
+  if (output.format == OutputFormat::kJson) {
+    absl::StatusOr<Json> leaderboard = BestArrayJson(*best);
+    if (!leaderboard.ok()) return leaderboard.status();
+    PrintJson(output, {{"sweep", SweepJson(best->sweep(), /*with_spec=*/false)},
+                       {"leaderboard", *std::move(leaderboard)}});
+  } else {
+    *output.out << "\n" << RenderLeaderboard(*best);
+  }
+  if (last->sweep().state() == v1::SWEEP_CANCELLED) {
+    return absl::FailedPreconditionError(absl::StrCat("sweep ", sweep_id, " was cancelled"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Best(TunerClient& client, const std::string& sweep_id, int top_k, const Output& output) {
+  absl::StatusOr<v1::GetBestResponse> best = client.GetBest(sweep_id, top_k);
+  if (!best.ok()) return best.status();
+  if (best->best().empty()) return NoResultYet(*best, sweep_id);
+
+  switch (output.format) {
+    case OutputFormat::kJson: {
+      if (top_k <= 1) {
+        absl::StatusOr<Json> json = BestJson(best->sweep(), best->best(0));
+        if (!json.ok()) return json.status();
+        PrintJson(output, *json);
+      } else {
+        absl::StatusOr<Json> array = BestArrayJson(*best);
+        if (!array.ok()) return array.status();
+        PrintJson(output, *array);
+      }
+      return absl::OkStatus();
+    }
+    case OutputFormat::kYaml: {
+      absl::StatusOr<std::vector<Json>> params = ParamsOf(*best);
+      if (!params.ok()) return params.status();
+      absl::StatusOr<std::string> fragment = SpecFragmentYaml(*params);
+      if (!fragment.ok()) return fragment.status();
+      *output.out << *fragment;
+      return absl::OkStatus();
+    }
+    case OutputFormat::kTable: {
+      if (top_k > 1) {
+        *output.out << RenderLeaderboard(*best);
+        return absl::OkStatus();
+      }
+      absl::StatusOr<std::string> text = BestConfigurationText(*best);
+      if (!text.ok()) return text.status();
+      *output.out << *text;
+      return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PrintRunResults(TunerClient& client, const std::string& sweep_id, const Output& output) {
+  absl::StatusOr<v1::GetBestResponse> best = client.GetBest(sweep_id, kLeaderboardSize);
+  if (!best.ok()) return best.status();
+  if (best->best().empty()) return NoResultYet(*best, sweep_id);
+  if (output.format == OutputFormat::kJson) {
+    absl::StatusOr<Json> json = BestJson(best->sweep(), best->best(0));
+    if (!json.ok()) return json.status();
+    PrintJson(output, *json);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::string> configuration = BestConfigurationText(*best);
+  if (!configuration.ok()) return configuration.status();
+  *output.out << "\nleaderboard (top " << kLeaderboardSize << "):\n"
+              << RenderLeaderboard(*best) << "\n"
+              << *configuration;
+  return absl::OkStatus();
+}
+
+}  // namespace segtune::client

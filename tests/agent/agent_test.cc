@@ -1,0 +1,611 @@
+// The agent against an in-process fake WorkerHub on 127.0.0.1, with a fake
+// trial function in place of the trainer.
+#include "segtune/agent/agent.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "segtune/v1/segtune.grpc.pb.h"
+
+namespace segtune::agent {
+namespace {
+
+namespace v1 = ::segtune::v1;
+using std::chrono::milliseconds;
+
+// Polls `condition` until it holds or `timeout` passes.
+bool Eventually(const std::function<bool()>& condition, milliseconds timeout = milliseconds(10000)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return condition();
+}
+
+struct ReportRecord {
+  std::string worker_id;
+  std::string trial_id;
+  int attempt = 0;
+  int epoch = 0;
+  std::map<std::string, double> metrics;
+};
+
+struct FinishRecord {
+  std::string worker_id;
+  std::string trial_id;
+  int attempt = 0;
+  v1::TrialState state = v1::TRIAL_STATE_UNSPECIFIED;
+  std::string reason;
+};
+
+// A scripted WorkerHub: hands out queued trials, records what the worker
+// sends, and fails or redirects calls where a test asks it to.
+class FakeWorkerHub final : public v1::WorkerHub::Service {
+ public:
+  // ---- scripting
+  void AddTrial(const std::string& trial_id, const nlohmann::json& config, int start_epoch = 0, int attempt = 1) {
+    v1::TrialAssignment assignment;
+    assignment.set_trial_id(trial_id);
+    assignment.set_sweep_id("sweep-1");
+    assignment.set_attempt(attempt);
+    assignment.set_config_json(config.dump());
+    assignment.set_start_epoch(start_epoch);
+    AddAssignment(assignment);
+  }
+  void AddAssignment(const v1::TrialAssignment& assignment) {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(assignment);
+  }
+  void FailNextReports(int count) {
+    std::lock_guard<std::mutex> lock(mu_);
+    reports_to_fail_ = count;
+  }
+  void StopAtEpoch(const std::string& trial_id, int epoch, const std::string& reason) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_at_[trial_id] = {epoch, reason};
+  }
+  void LoseLeaseAtEpoch(const std::string& trial_id, int epoch) {
+    std::lock_guard<std::mutex> lock(mu_);
+    lose_lease_at_[trial_id] = epoch;
+  }
+  void StopInHeartbeat(const std::string& trial_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    heartbeat_stops_.insert(trial_id);
+  }
+  void ForgetWorkers() {
+    std::lock_guard<std::mutex> lock(mu_);
+    known_workers_.clear();
+  }
+  void RejectRegistration(grpc::Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    registration_answer_ = std::move(status);
+  }
+
+  // ---- observations
+  std::vector<v1::RegisterWorkerRequest> registrations() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return registrations_;
+  }
+  std::vector<ReportRecord> reports() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return reports_;
+  }
+  int report_calls() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return report_calls_;
+  }
+  std::vector<FinishRecord> finishes() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return finishes_;
+  }
+  std::vector<std::string> deregistered() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return deregistered_;
+  }
+  std::vector<v1::HeartbeatRequest> heartbeats() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return heartbeats_;
+  }
+  std::vector<int> EpochsOf(const std::string& trial_id) const {
+    std::vector<int> epochs;
+    for (const ReportRecord& report : reports()) {
+      if (report.trial_id == trial_id) epochs.push_back(report.epoch);
+    }
+    return epochs;
+  }
+
+  // ---- WorkerHub
+  grpc::Status RegisterWorker(grpc::ServerContext*, const v1::RegisterWorkerRequest* request,
+                              v1::RegisterWorkerResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    registrations_.push_back(*request);
+    if (!registration_answer_.ok()) return registration_answer_;
+    const std::string id = "worker-" + std::to_string(registrations_.size());
+    known_workers_.insert(id);
+    response->set_worker_id(id);
+    response->set_heartbeat_interval_ms(20);
+    response->set_lease_ms(1000);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status AcquireTrial(grpc::ServerContext* context, const v1::AcquireTrialRequest* request,
+                            v1::AcquireTrialResponse* response) override {
+    const auto deadline = std::chrono::steady_clock::now() + milliseconds(request->wait_ms());
+    std::unique_lock<std::mutex> lock(mu_);
+    if (known_workers_.count(request->worker_id()) == 0) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown worker " + request->worker_id());
+    }
+    // Short slices so that cancellation and server shutdown end the wait.
+    while (queue_.empty() && std::chrono::steady_clock::now() < deadline && !context->IsCancelled()) {
+      lock.unlock();
+      std::this_thread::sleep_for(milliseconds(5));
+      lock.lock();
+    }
+    // A worker forgotten during the wait gets nothing, like on the real coordinator.
+    if (!queue_.empty() && !context->IsCancelled() && known_workers_.count(request->worker_id()) > 0) {
+      response->set_has_trial(true);
+      *response->mutable_assignment() = queue_.front();
+      queue_.erase(queue_.begin());
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* request,
+                         v1::HeartbeatResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (known_workers_.count(request->worker_id()) == 0) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown worker " + request->worker_id());
+    }
+    heartbeats_.push_back(*request);
+    for (const v1::RunningTrial& running : request->running()) {
+      if (heartbeat_stops_.count(running.trial_id()) > 0) response->add_stop_trial_ids(running.trial_id());
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ReportEpoch(grpc::ServerContext*, const v1::ReportEpochRequest* request,
+                           v1::ReportEpochResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++report_calls_;
+    if (reports_to_fail_ > 0) {
+      --reports_to_fail_;
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "scripted outage");
+    }
+    const auto lose = lose_lease_at_.find(request->trial_id());
+    if (lose != lose_lease_at_.end() && request->epoch() >= lose->second) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "attempt no longer holds the lease");
+    }
+    // Idempotent on (trial, attempt, epoch), like the real coordinator.
+    for (const ReportRecord& report : reports_) {
+      if (report.trial_id == request->trial_id() && report.attempt == request->attempt() &&
+          report.epoch == request->epoch()) {
+        duplicates_ += 1;
+      }
+    }
+    reports_.push_back(ReportRecord{request->worker_id(), request->trial_id(), request->attempt(), request->epoch(),
+                                    {request->metrics().begin(), request->metrics().end()}});
+    const auto stop = stop_at_.find(request->trial_id());
+    if (stop != stop_at_.end() && request->epoch() >= stop->second.first) {
+      response->set_decision(v1::STOP);
+      response->set_reason(stop->second.second);
+    } else {
+      response->set_decision(v1::CONTINUE);
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status FinishTrial(grpc::ServerContext*, const v1::FinishTrialRequest* request,
+                           v1::FinishTrialResponse*) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    finishes_.push_back(FinishRecord{request->worker_id(), request->trial_id(), request->attempt(), request->state(),
+                                     request->reason()});
+    return grpc::Status::OK;
+  }
+
+  grpc::Status DeregisterWorker(grpc::ServerContext*, const v1::DeregisterWorkerRequest* request,
+                                v1::DeregisterWorkerResponse*) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    deregistered_.push_back(request->worker_id());
+    known_workers_.erase(request->worker_id());
+    return grpc::Status::OK;
+  }
+
+  int duplicates() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return duplicates_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<v1::TrialAssignment> queue_;
+  std::set<std::string> known_workers_;
+  grpc::Status registration_answer_ = grpc::Status::OK;
+  int reports_to_fail_ = 0;
+  std::map<std::string, std::pair<int, std::string>> stop_at_;
+  std::map<std::string, int> lose_lease_at_;
+  std::set<std::string> heartbeat_stops_;
+
+  std::vector<v1::RegisterWorkerRequest> registrations_;
+  std::vector<v1::HeartbeatRequest> heartbeats_;
+  std::vector<ReportRecord> reports_;
+  int report_calls_ = 0;
+  int duplicates_ = 0;
+  std::vector<FinishRecord> finishes_;
+  std::vector<std::string> deregistered_;
+};
+
+// Serves `hub` on `address`; `port` receives the port bound.
+std::unique_ptr<grpc::Server> Serve(FakeWorkerHub* hub, const std::string& address, int* port) {
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), port);
+  builder.RegisterService(hub);
+  return builder.BuildAndStart();
+}
+
+void StopServer(std::unique_ptr<grpc::Server>& server) {
+  if (!server) return;
+  server->Shutdown(std::chrono::system_clock::now() + milliseconds(200));
+  server->Wait();
+  server.reset();
+}
+
+// Stands in for segtune::train::RunTrial. config["fake"] scripts it:
+//   outcome: "completed" (default) | "diverged" | "failed"; reason: text
+//   hold_after_epoch: N  -> after epoch N, wait until asked to abort
+//   rendezvous: true     -> before epoch 1, wait until two trials run at once
+class FakeTrainer {
+ public:
+  TrialFunction Function() {
+    return [this](const nlohmann::json& config, const train::TrainOptions& options) {
+      const train::TrialResult result = Run(config, options);
+      returned_ += 1;
+      return result;
+    };
+  }
+  int returned() const { return returned_; }
+  std::string last_device() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_device_;
+  }
+
+ private:
+  train::TrialResult Run(const nlohmann::json& config, const train::TrainOptions& options) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      last_device_ = options.device;
+    }
+    const int epochs = config.at("epochs").get<int>();
+    const nlohmann::json fake = config.value("fake", nlohmann::json::object());
+    train::TrialResult result;
+    result.epochs_done = options.start_epoch;
+    if (fake.value("rendezvous", false)) {
+      running_together_ += 1;
+      if (!Eventually([this] { return running_together_ >= 2; }, milliseconds(5000))) {
+        result.reason = "no second trial ran alongside";
+        return result;
+      }
+    }
+    for (int epoch = options.start_epoch + 1; epoch <= epochs; ++epoch) {
+      if (options.should_abort()) {
+        result.outcome = train::Outcome::kStopped;
+        result.reason = "aborted";
+        return result;
+      }
+      train::EpochReport report;
+      report.epoch = epoch;
+      report.metrics = {{"val_miou", 0.1 * epoch}, {"train_loss", 1.0 / epoch}};
+      result.epochs_done = epoch;
+      if (!options.on_epoch(report)) {
+        result.outcome = train::Outcome::kStopped;
+        result.reason = "stopped by the epoch callback";
+        return result;
+      }
+      if (epoch == fake.value("hold_after_epoch", -1)) {
+        Eventually([&] { return options.should_abort(); }, milliseconds(10000));
+        result.outcome = train::Outcome::kStopped;
+        result.reason = "aborted";
+        return result;
+      }
+    }
+    const std::string outcome = fake.value("outcome", "completed");
+    result.outcome = outcome == "diverged" ? train::Outcome::kDiverged
+                     : outcome == "failed" ? train::Outcome::kFailed
+                                           : train::Outcome::kCompleted;
+    result.reason = fake.value("reason", "");
+    return result;
+  }
+
+  mutable std::mutex mu_;
+  std::string last_device_;
+  std::atomic<int> returned_{0};
+  std::atomic<int> running_together_{0};
+};
+
+nlohmann::json TrialConfig(int epochs, nlohmann::json fake = nlohmann::json::object()) {
+  return {{"params", {{"optimizer", {{"name", "SGD"}, {"lr", 0.1}}}, {"training.batch_size", 8}}},
+          {"epochs", epochs},
+          {"fake", fake}};
+}
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    spdlog::set_level(spdlog::level::warn);
+    server_ = Serve(&hub_, "127.0.0.1:0", &port_);
+    ASSERT_NE(server_, nullptr);
+  }
+
+  void TearDown() override {
+    if (agent_) agent_->Shutdown();  // deregisters, so before the server stops
+    StopServer(server_);
+  }
+
+  AgentOptions Options() {
+    AgentOptions options;
+    options.coordinator = "127.0.0.1:" + std::to_string(port_);
+    options.device = "cpu";
+    options.slots = 1;
+    options.name = "test-worker";
+    options.hostname = "test-host";
+    options.run_trial = trainer_.Function();
+    options.acquire_wait_ms = 100;
+    options.rpc_timeout_ms = 2000;
+    options.initial_backoff_ms = 10;
+    options.max_backoff_ms = 100;
+    options.shutdown_grace_ms = 2000;
+    return options;
+  }
+
+  void StartAgent(AgentOptions options) {
+    agent_ = std::make_unique<Agent>(std::move(options));
+    ASSERT_TRUE(agent_->Start().ok());
+  }
+
+  std::vector<FinishRecord> FinishesOf(const std::string& trial_id) {
+    std::vector<FinishRecord> found;
+    for (const FinishRecord& finish : hub_.finishes()) {
+      if (finish.trial_id == trial_id) found.push_back(finish);
+    }
+    return found;
+  }
+
+  FakeWorkerHub hub_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+  FakeTrainer trainer_;
+  std::unique_ptr<Agent> agent_;
+};
+
+TEST_F(AgentTest, RegistersWithItsOptions) {
+  StartAgent(Options());
+  ASSERT_TRUE(Eventually([&] { return agent_->worker_id() == "worker-1"; }));
+  const auto registrations = hub_.registrations();
+  ASSERT_EQ(registrations.size(), 1u);
+  EXPECT_EQ(registrations[0].name(), "test-worker");
+  EXPECT_EQ(registrations[0].hostname(), "test-host");
+  EXPECT_EQ(registrations[0].device(), "cpu");
+  EXPECT_EQ(registrations[0].slots(), 1);
+}
+
+TEST_F(AgentTest, ReportsEveryEpochExactlyOnceThroughAnOutage) {
+  hub_.FailNextReports(1);
+  hub_.AddTrial("t1", TrialConfig(3));
+  StartAgent(Options());
+
+  ASSERT_TRUE(Eventually([&] { return FinishesOf("t1").size() == 1; }));
+  EXPECT_EQ(hub_.EpochsOf("t1"), (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(hub_.report_calls(), 4);  // the refused first try, then one per epoch
+  EXPECT_EQ(hub_.duplicates(), 0);
+  const ReportRecord first = hub_.reports().front();
+  EXPECT_EQ(first.worker_id, "worker-1");
+  EXPECT_EQ(first.attempt, 1);
+  EXPECT_DOUBLE_EQ(first.metrics.at("val_miou"), 0.1);
+  EXPECT_DOUBLE_EQ(first.metrics.at("train_loss"), 1.0);
+  const FinishRecord finish = FinishesOf("t1").front();
+  EXPECT_EQ(finish.state, v1::COMPLETED);
+  EXPECT_EQ(finish.attempt, 1);
+  EXPECT_EQ(trainer_.last_device(), "cpu");
+}
+
+TEST_F(AgentTest, ResumesFromTheAssignedStartEpoch) {
+  hub_.AddTrial("t1", TrialConfig(4), /*start_epoch=*/2, /*attempt=*/2);
+  StartAgent(Options());
+
+  ASSERT_TRUE(Eventually([&] { return FinishesOf("t1").size() == 1; }));
+  EXPECT_EQ(hub_.EpochsOf("t1"), (std::vector<int>{3, 4}));
+  EXPECT_EQ(hub_.reports().front().attempt, 2);
+  EXPECT_EQ(FinishesOf("t1").front().state, v1::COMPLETED);
+}
+
+TEST_F(AgentTest, StopsTheTrialWhenTheReplySaysStop) {
+  hub_.StopAtEpoch("t1", 2, "asha: below the rung's top 1/2");
+  hub_.AddTrial("t1", TrialConfig(5));
+  StartAgent(Options());
+
+  ASSERT_TRUE(Eventually([&] { return FinishesOf("t1").size() == 1; }));
+  EXPECT_EQ(hub_.EpochsOf("t1"), (std::vector<int>{1, 2}));
+  const FinishRecord finish = FinishesOf("t1").front();
+  EXPECT_EQ(finish.state, v1::STOPPED);
+  EXPECT_EQ(finish.reason, "asha: below the rung's top 1/2");
+}
+
+TEST_F(AgentTest, MapsTrainerOutcomesToFinishStates) {
+  hub_.AddTrial("diverged", TrialConfig(2, {{"outcome", "diverged"}, {"reason", "train_loss is NaN"}}));
+  hub_.AddTrial("failed", TrialConfig(1, {{"outcome", "failed"}, {"reason", "unknown optimizer 'Adamm'"}}));
+  v1::TrialAssignment broken;
+  broken.set_trial_id("broken");
+  broken.set_attempt(1);
+  broken.set_config_json("{not json");
+  hub_.AddAssignment(broken);
+  StartAgent(Options());
+
+  ASSERT_TRUE(Eventually([&] { return hub_.finishes().size() == 3; }));
+  const FinishRecord diverged = FinishesOf("diverged").at(0);
+  EXPECT_EQ(diverged.state, v1::DIVERGED);
+  EXPECT_EQ(diverged.reason, "train_loss is NaN");
+  const FinishRecord failed = FinishesOf("failed").at(0);
+  EXPECT_EQ(failed.state, v1::FAILED);
+  EXPECT_EQ(failed.reason, "unknown optimizer 'Adamm'");
+  const FinishRecord broken_finish = FinishesOf("broken").at(0);
+  EXPECT_EQ(broken_finish.state, v1::FAILED);
+  EXPECT_NE(broken_finish.reason.find("config_json"), std::string::npos);
+  EXPECT_TRUE(hub_.EpochsOf("broken").empty());
+}
+
+TEST_F(AgentTest, ReleasesARunningTrialAsPendingOnShutdown) {
+  hub_.AddTrial("t1", TrialConfig(5, {{"hold_after_epoch", 1}}));
+  StartAgent(Options());
+  ASSERT_TRUE(Eventually([&] { return hub_.EpochsOf("t1").size() == 1; }));
+
+  const auto started = std::chrono::steady_clock::now();
+  agent_->Shutdown();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, milliseconds(2000));
+  EXPECT_TRUE(agent_->Wait().ok());
+
+  const auto finishes = FinishesOf("t1");
+  ASSERT_EQ(finishes.size(), 1u);
+  EXPECT_EQ(finishes[0].state, v1::PENDING);
+  EXPECT_EQ(hub_.EpochsOf("t1"), (std::vector<int>{1}));
+  EXPECT_EQ(hub_.deregistered(), (std::vector<std::string>{"worker-1"}));
+}
+
+TEST_F(AgentTest, HeartbeatsListRunningTrialsAndAStopAbandonsQuietly) {
+  hub_.AddTrial("t1", TrialConfig(5, {{"hold_after_epoch", 1}}), 0, /*attempt=*/3);
+  StartAgent(Options());
+  ASSERT_TRUE(Eventually([&] {
+    for (const v1::HeartbeatRequest& heartbeat : hub_.heartbeats()) {
+      if (heartbeat.worker_id() == "worker-1" && heartbeat.running_size() == 1 &&
+          heartbeat.running(0).trial_id() == "t1" && heartbeat.running(0).attempt() == 3) {
+        return true;
+      }
+    }
+    return false;
+  }));
+
+  hub_.StopInHeartbeat("t1");
+  ASSERT_TRUE(Eventually([&] { return trainer_.returned() == 1; }));
+  agent_->Shutdown();  // joins the slot, so any FinishTrial would have been sent
+  EXPECT_TRUE(FinishesOf("t1").empty());
+  EXPECT_EQ(hub_.EpochsOf("t1"), (std::vector<int>{1}));
+}
+
+TEST_F(AgentTest, ALostLeaseAbandonsTheTrialWithoutFinishing) {
+  hub_.LoseLeaseAtEpoch("t1", 2);
+  hub_.AddTrial("t1", TrialConfig(5));
+  StartAgent(Options());
+
+  ASSERT_TRUE(Eventually([&] { return trainer_.returned() == 1; }));
+  agent_->Shutdown();
+  EXPECT_EQ(hub_.EpochsOf("t1"), (std::vector<int>{1}));
+  EXPECT_TRUE(FinishesOf("t1").empty());
+}
+
+TEST_F(AgentTest, RunsOneTrialPerSlotAtOnce) {
+  hub_.AddTrial("a", TrialConfig(1, {{"rendezvous", true}}));
+  hub_.AddTrial("b", TrialConfig(1, {{"rendezvous", true}}));
+  AgentOptions options = Options();
+  options.slots = 2;
+  StartAgent(options);
+
+  ASSERT_TRUE(Eventually([&] { return hub_.finishes().size() == 2; }));
+  EXPECT_EQ(FinishesOf("a").at(0).state, v1::COMPLETED);
+  EXPECT_EQ(FinishesOf("b").at(0).state, v1::COMPLETED);
+}
+
+TEST_F(AgentTest, RetriesRegistrationUntilTheCoordinatorAppears) {
+  StopServer(server_);  // the port stays known, nothing listens on it
+  StartAgent(Options());
+  std::this_thread::sleep_for(milliseconds(300));
+  EXPECT_TRUE(agent_->worker_id().empty());
+
+  int port = 0;
+  server_ = Serve(&hub_, "127.0.0.1:" + std::to_string(port_), &port);
+  ASSERT_NE(server_, nullptr);
+  ASSERT_EQ(port, port_);
+  hub_.AddTrial("t1", TrialConfig(2));
+
+  ASSERT_TRUE(Eventually([&] { return FinishesOf("t1").size() == 1; }));
+  EXPECT_EQ(hub_.registrations().size(), 1u);
+  EXPECT_EQ(hub_.EpochsOf("t1"), (std::vector<int>{1, 2}));
+}
+
+TEST_F(AgentTest, RegistersAgainWhenTheCoordinatorForgetsTheWorker) {
+  StartAgent(Options());
+  ASSERT_TRUE(Eventually([&] { return agent_->worker_id() == "worker-1"; }));
+
+  hub_.ForgetWorkers();
+  ASSERT_TRUE(Eventually([&] { return agent_->worker_id() == "worker-2"; }));
+  hub_.AddTrial("t1", TrialConfig(1));
+  ASSERT_TRUE(Eventually([&] { return FinishesOf("t1").size() == 1; }));
+  EXPECT_EQ(FinishesOf("t1").front().worker_id, "worker-2");
+}
+
+TEST_F(AgentTest, CarriesOnAfterTheCoordinatorRestarts) {
+  hub_.AddTrial("before", TrialConfig(1));
+  StartAgent(Options());
+  ASSERT_TRUE(Eventually([&] { return FinishesOf("before").size() == 1; }));
+
+  StopServer(server_);
+  std::this_thread::sleep_for(milliseconds(300));  // down for a while
+  FakeWorkerHub restarted;  // remembers nothing, like a coordinator that lost its workers
+  restarted.AddTrial("after", TrialConfig(2));
+  int port = 0;
+  server_ = Serve(&restarted, "127.0.0.1:" + std::to_string(port_), &port);
+  ASSERT_EQ(port, port_);
+
+  ASSERT_TRUE(Eventually([&] { return restarted.finishes().size() == 1; }));
+  EXPECT_EQ(restarted.finishes()[0].state, v1::COMPLETED);
+  EXPECT_EQ(restarted.EpochsOf("after"), (std::vector<int>{1, 2}));
+  EXPECT_EQ(restarted.registrations().size(), 1u);
+  agent_->Shutdown();  // while `restarted` still serves
+  StopServer(server_);
+}
+
+TEST_F(AgentTest, APermanentRegistrationErrorEndsTheAgent) {
+  hub_.RejectRegistration(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "slots: must be at least 1"));
+  StartAgent(Options());
+  const absl::Status status = agent_->Wait();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("RegisterWorker"), std::string::npos);
+  EXPECT_NE(status.message().find("slots: must be at least 1"), std::string::npos);
+}
+
+TEST_F(AgentTest, StartRejectsInvalidOptions) {
+  AgentOptions no_slots = Options();
+  no_slots.slots = 0;
+  EXPECT_EQ(Agent(no_slots).Start().code(), absl::StatusCode::kInvalidArgument);
+
+  AgentOptions no_port = Options();
+  no_port.coordinator = "localhost";
+  const absl::Status status = Agent(no_port).Start();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("HOST:PORT"), std::string::npos);
+
+  AgentOptions no_name = Options();
+  no_name.name.clear();
+  EXPECT_EQ(Agent(no_name).Start().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(AgentTest, StartsOnlyOnce) {
+  StartAgent(Options());
+  EXPECT_EQ(agent_->Start().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace segtune::agent

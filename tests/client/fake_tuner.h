@@ -1,0 +1,146 @@
+// An in-process Tuner service on 127.0.0.1 with canned answers, for testing
+// the client against real gRPC calls.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "fixtures.h"
+#include "segtune/v1/segtune.grpc.pb.h"
+
+namespace segtune::client::testing {
+
+// Knows sweep "s1" (fixtures.h) with trials s1-0000 (completed) and s1-0001
+// (running). A spec containing "invalid" is rejected with two problems.
+class FakeTuner final : public v1::Tuner::Service {
+ public:
+  grpc::Status SubmitSweep(grpc::ServerContext*, const v1::SubmitSweepRequest* request,
+                           v1::SubmitSweepResponse* response) override {
+    if (request->spec_yaml().find("invalid") != std::string::npos) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "search.space.optimizer[0].lr: must be >= 0\nbudget.epochs: must be > 0");
+    }
+    response->set_sweep_id("s1");
+    response->set_total_trials(2);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetSweep(grpc::ServerContext*, const v1::GetSweepRequest* request, v1::Sweep* sweep) override {
+    if (request->sweep_id() != "s1") return NotFound(request->sweep_id());
+    *sweep = MakeSweep();
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListSweeps(grpc::ServerContext*, const v1::ListSweepsRequest*,
+                          v1::ListSweepsResponse* response) override {
+    *response->add_sweeps() = MakeSweep();
+    return grpc::Status::OK;
+  }
+
+  grpc::Status CancelSweep(grpc::ServerContext*, const v1::CancelSweepRequest* request,
+                           v1::Sweep* sweep) override {
+    if (request->sweep_id() != "s1") return NotFound(request->sweep_id());
+    *sweep = MakeSweep();
+    sweep->set_state(v1::SWEEP_CANCELLED);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListTrials(grpc::ServerContext*, const v1::ListTrialsRequest* request,
+                          v1::ListTrialsResponse* response) override {
+    if (request->sweep_id() != "s1") return NotFound(request->sweep_id());
+    *response->add_trials() = CompletedSgdTrial();
+    *response->add_trials() = RunningAdamTrial();
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetTrialMetrics(grpc::ServerContext*, const v1::GetTrialMetricsRequest* request,
+                               v1::GetTrialMetricsResponse* response) override {
+    if (request->trial_id() != "s1-0000") return NotFound(request->trial_id());
+    *response->mutable_trial() = CompletedSgdTrial();
+    for (int epoch = 1; epoch <= 2; ++epoch) {
+      v1::EpochMetrics* row = response->add_epochs();
+      row->set_epoch(epoch);
+      row->set_attempt(1);
+      (*row->mutable_metrics())["val_miou"] = 0.25 * epoch;
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetBest(grpc::ServerContext*, const v1::GetBestRequest* request,
+                       v1::GetBestResponse* response) override {
+    if (request->sweep_id() != "s1") return NotFound(request->sweep_id());
+    *response->mutable_sweep() = MakeSweep();
+    if (no_results_) return grpc::Status::OK;
+    *response->add_best() = MakeBest(CompletedSgdTrial());
+    if (request->top_k() > 1) *response->add_best() = MakeBest(RunningAdamTrial());
+    return grpc::Status::OK;
+  }
+
+  // Three updates: both trials pending; s1-0000 running; the sweep completed.
+  grpc::Status WatchSweep(grpc::ServerContext*, const v1::WatchSweepRequest* request,
+                          grpc::ServerWriter<v1::SweepUpdate>* writer) override {
+    if (request->sweep_id() != "s1") return NotFound(request->sweep_id());
+    v1::SweepUpdate update;
+    *update.mutable_sweep() = MakeSweep();
+    update.mutable_sweep()->set_has_best(false);
+    *update.add_trials() = MakeTrial("s1-0000", v1::PENDING, kSgdParams);
+    *update.add_trials() = MakeTrial("s1-0001", v1::PENDING, kAdamParams);
+    writer->Write(update);
+    update.mutable_trials(0)->set_state(v1::RUNNING);
+    update.mutable_trials(0)->set_attempt(1);
+    writer->Write(update);
+    *update.mutable_sweep() = MakeSweep();
+    update.mutable_sweep()->set_state(final_state_.load());
+    *update.mutable_trials(0) = CompletedSgdTrial();
+    *update.mutable_trials(1) = CompletedSgdTrial();
+    update.mutable_trials(1)->set_trial_id("s1-0001");
+    writer->Write(update);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
+                           v1::ListWorkersResponse* response) override {
+    v1::Worker* worker = response->add_workers();
+    worker->set_worker_id("w-1");
+    worker->set_name("local-1");
+    worker->set_slots(1);
+    worker->set_alive(true);
+    return grpc::Status::OK;
+  }
+
+  void set_no_results() { no_results_ = true; }
+  void set_final_state(v1::SweepState state) { final_state_ = state; }
+
+ private:
+  static grpc::Status NotFound(const std::string& id) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such sweep or trial: " + id);
+  }
+
+  std::atomic<bool> no_results_{false};
+  std::atomic<v1::SweepState> final_state_{v1::SWEEP_COMPLETED};
+};
+
+// Serves a FakeTuner on 127.0.0.1 at a free port for the lifetime of the object.
+class FakeTunerServer {
+ public:
+  FakeTunerServer() {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+  }
+  ~FakeTunerServer() { server_->Shutdown(); }
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  FakeTuner& service() { return service_; }
+
+ private:
+  FakeTuner service_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+}  // namespace segtune::client::testing

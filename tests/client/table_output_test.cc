@@ -1,0 +1,86 @@
+#include "segtune/client/table_output.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "fixtures.h"
+
+namespace segtune::client {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+TEST(TableOutputTest, TrialsShowStateParamsEpochsAndBest) {
+  v1::ListTrialsResponse trials;
+  *trials.add_trials() = testing::CompletedSgdTrial();
+  *trials.add_trials() = testing::RunningAdamTrial();
+  EXPECT_EQ(RenderTrials(testing::MakeSweep(), trials),
+            "TRIAL    STATE      PARAMS                                                                  "
+            "               EPOCHS  VAL_MIOU  NOTE\n"
+            "s1-0000  COMPLETED  SGD(lr=0.05, momentum=0.9) + StepLR(step_size=3, gamma=0.5), "
+            "training.batch_size=16     8/8    0.6120\n"
+            "s1-0001  RUNNING    Adam(lr=0.001, weight_decay=0.0001) + CosineAnnealingLR(T_max=8), "
+            "training.batch_size=8     3/8    0.4100  on w-1\n");
+  EXPECT_EQ(RenderTrials(testing::MakeSweep(), v1::ListTrialsResponse()), "no trials\n");
+}
+
+TEST(TableOutputTest, LeaderboardRanksBestFirst) {
+  v1::GetBestResponse best;
+  *best.mutable_sweep() = testing::MakeSweep();
+  *best.add_best() = testing::MakeBest(testing::CompletedSgdTrial());
+  *best.add_best() = testing::MakeBest(testing::RunningAdamTrial());
+  std::string text = RenderLeaderboard(best);
+  EXPECT_THAT(text, HasSubstr("RANK  TRIAL"));
+  EXPECT_THAT(text, HasSubstr("   1  s1-0000  SGD(lr=0.05, momentum=0.9)"));
+  EXPECT_THAT(text, HasSubstr("   2  s1-0001  Adam(lr=0.001"));
+  EXPECT_LT(text.find("s1-0000"), text.find("s1-0001"));
+
+  best.clear_best();
+  EXPECT_EQ(RenderLeaderboard(best), "no trial has reported val_miou yet\n");
+}
+
+TEST(TableOutputTest, MetricsColumnsFollowTheTrainerOrder) {
+  v1::GetTrialMetricsResponse metrics;
+  *metrics.mutable_trial() = testing::CompletedSgdTrial();
+  v1::EpochMetrics* epoch = metrics.add_epochs();
+  epoch->set_epoch(1);
+  epoch->set_attempt(1);
+  (*epoch->mutable_metrics())["val_miou"] = 0.5;
+  (*epoch->mutable_metrics())["train_loss"] = 1.25;
+  (*epoch->mutable_metrics())["custom"] = 2;
+  std::string text = RenderMetrics(metrics);
+  EXPECT_THAT(text, HasSubstr("EPOCH  TRAIN_LOSS  VAL_MIOU  CUSTOM\n"
+                              "    1      1.2500    0.5000  2.0000\n"));
+  EXPECT_THAT(text, Not(HasSubstr("ATTEMPT")));
+
+  v1::EpochMetrics* resumed = metrics.add_epochs();
+  resumed->set_epoch(2);
+  resumed->set_attempt(2);
+  EXPECT_THAT(RenderMetrics(metrics), HasSubstr("EPOCH  ATTEMPT"));
+}
+
+TEST(TableOutputTest, BestDetailShowsEveryArgument) {
+  std::string text = RenderBestDetail(testing::MakeSweep(), testing::MakeBest(testing::CompletedSgdTrial()));
+  EXPECT_EQ(text,
+            "best trial s1-0000: val_miou 0.6120 (max) at epoch 7\n"
+            "  optimizer            SGD(lr=0.05, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=false)\n"
+            "  scheduler            StepLR(step_size=3, gamma=0.5)\n"
+            "  training.batch_size  16\n");
+}
+
+TEST(TableOutputTest, SweepStatusListsTrialsByState) {
+  std::string text = RenderSweepStatus(testing::MakeSweep());
+  EXPECT_THAT(text, HasSubstr("objective    val_miou (max)\n"));
+  EXPECT_THAT(text, HasSubstr("trials       1/2 done (1 RUNNING, 1 COMPLETED)\n"));
+  EXPECT_THAT(text, HasSubstr("best         0.6120 (trial s1-0000)\n"));
+  EXPECT_THAT(text, HasSubstr("finished     -\n"));
+}
+
+TEST(TableOutputTest, EmptyListingsSaySo) {
+  EXPECT_EQ(RenderSweeps(v1::ListSweepsResponse()), "no sweeps\n");
+  EXPECT_EQ(RenderWorkers(v1::ListWorkersResponse()), "no workers\n");
+}
+
+}  // namespace
+}  // namespace segtune::client

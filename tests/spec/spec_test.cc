@@ -1,0 +1,440 @@
+#include "segtune/spec/spec.h"
+
+#include <algorithm>
+#include <map>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "segtune/optim/catalog.h"
+
+namespace segtune::spec {
+namespace {
+
+using ::testing::HasSubstr;
+using Json = nlohmann::json;
+
+// The spec of design.md section 4, limited to the optimizers and schedulers
+// segtune builds today (no Adadelta, no LambdaLR).
+constexpr const char* kDesignSpec = R"yaml(
+name: seed-optimizers
+objective: {metric: val_miou, mode: max}
+budget: {epochs: 8, max_trials: 0, parallelism: 4}   # max_trials 0 = every grid point
+data: {dataset: shapes, image_size: 48, num_classes: 4, train_size: 256, val_size: 64, seed: 7}
+model: {arch: unet, base_channels: 8, depth: 3}
+training: {batch_size: 16, seed: 0}
+search:
+  algorithm: grid
+  space:
+    optimizer:
+      - {name: SGD, lr: [0.1, 0.03]}
+      - {name: momentum, lr: 0.05}
+      - {name: nag, lr: 0.05}
+      - {name: Adagrad, lr: 0.05}
+      - {name: RMSprop, lr: {loguniform: [1.0e-4, 1.0e-2]}}
+      - {name: Adam, lr: {loguniform: [1.0e-4, 1.0e-2]}, weight_decay: [0, 1.0e-4]}
+    scheduler:
+      - {name: StepLR, step_size: 3, gamma: 0.5}
+      - {name: MultiStepLR, milestones: [4, 6], gamma: 0.3}
+      - {name: ExponentialLR, gamma: 0.8}
+      - {name: CosineAnnealingLR, T_max: 8}
+      - {name: ReduceLROnPlateau, factor: 0.5, patience: 1}
+)yaml";
+
+// A valid spec around the given `search.space` body (indented by 4).
+std::string WithSpace(const std::string& space, const std::string& search_extra = "",
+                      const std::string& budget = "{epochs: 2}") {
+  return "name: t\nobjective: {metric: val_loss}\nbudget: " + budget +
+         "\nsearch:\n" + search_extra + "  space:\n" + space;
+}
+
+// Passes when some error sits exactly at `path` and its message contains
+// `message_part`; otherwise prints every error.
+::testing::AssertionResult HasError(const ParseResult& result, const std::string& path,
+                                    const std::string& message_part) {
+  for (const SpecError& error : result.errors) {
+    if (error.path == path && error.message.find(message_part) != std::string::npos) {
+      return ::testing::AssertionSuccess();
+    }
+  }
+  return ::testing::AssertionFailure() << "no error at \"" << path << "\" containing \""
+                                       << message_part << "\"; errors were:\n"
+                                       << result.ErrorText();
+}
+
+TEST(ParseSpecTest, DesignSpecParses) {
+  ParseResult result = ParseSpec(kDesignSpec);
+  ASSERT_TRUE(result.ok()) << result.ErrorText();
+  const SweepSpec& spec = result.spec;
+  EXPECT_EQ(spec.name, "seed-optimizers");
+  EXPECT_EQ(spec.objective.metric, "val_miou");
+  EXPECT_TRUE(spec.objective.maximize);
+  EXPECT_EQ(spec.budget.epochs, 8);
+  EXPECT_EQ(spec.budget.parallelism, 4);
+  EXPECT_EQ(spec.data, Json::parse(R"({"dataset": "shapes", "image_size": 48, "num_classes": 4,
+                                       "train_size": 256, "val_size": 64, "seed": 7})"));
+  EXPECT_EQ(spec.search.algorithm, "grid");
+
+  const SearchSpace& space = spec.search.space;
+  ASSERT_EQ(space.optimizers.size(), 6u);
+  ASSERT_EQ(space.schedulers.size(), 5u);
+  EXPECT_EQ(space.optimizers[0].name, "SGD");
+  EXPECT_EQ(space.optimizers[0].alias, "");
+  EXPECT_EQ(space.optimizers[0].args.at("lr").kind, Domain::Kind::kGrid);
+  EXPECT_EQ(space.optimizers[0].args.at("lr").values, (std::vector<Json>{0.1, 0.03}));
+
+  const Alternative& nag = space.optimizers[2];
+  EXPECT_EQ(nag.name, "SGD");
+  EXPECT_EQ(nag.alias, "nag");
+  EXPECT_EQ(nag.args.at("momentum").fixed, Json(0.9));
+  EXPECT_EQ(nag.args.at("nesterov").fixed, Json(true));
+
+  const Domain& rmsprop_lr = space.optimizers[4].args.at("lr");
+  EXPECT_EQ(rmsprop_lr.kind, Domain::Kind::kLogUniform);
+  EXPECT_DOUBLE_EQ(rmsprop_lr.low, 1e-4);
+  EXPECT_DOUBLE_EQ(rmsprop_lr.high, 1e-2);
+  EXPECT_EQ(space.optimizers[5].arg_order, (std::vector<std::string>{"lr", "weight_decay"}));
+
+  // A list of numbers is MultiStepLR's fixed milestones, not a grid axis.
+  const Domain& milestones = space.schedulers[1].args.at("milestones");
+  EXPECT_EQ(milestones.kind, Domain::Kind::kFixed);
+  EXPECT_EQ(milestones.fixed, Json::parse("[4, 6]"));
+
+  // (2 + 1 + 1 + 1 + 1 + 2) optimizer points times 5 schedulers.
+  EXPECT_EQ(CountGridPoints(space), 40u);
+}
+
+TEST(ParseSpecTest, MinimalSpecGetsEveryDefault) {
+  ParseResult result = ParseSpec(WithSpace("    optimizer: {name: adam}\n"));
+  ASSERT_TRUE(result.ok()) << result.ErrorText();
+  const SweepSpec& spec = result.spec;
+  EXPECT_EQ(spec.objective.metric, "val_loss");
+  EXPECT_FALSE(spec.objective.maximize);  // a loss is minimized by default
+  EXPECT_EQ(spec.budget.max_trials, 0);
+  EXPECT_EQ(spec.budget.parallelism, 0);
+  EXPECT_EQ(spec.data, Json::parse(R"({"dataset": "shapes", "image_size": 48, "num_classes": 4,
+                                       "train_size": 256, "val_size": 64, "seed": 7})"));
+  EXPECT_EQ(spec.model, Json::parse(R"({"arch": "unet", "base_channels": 8, "depth": 3})"));
+  EXPECT_EQ(spec.training, Json::parse(R"({"batch_size": 16, "seed": 0})"));
+  EXPECT_EQ(spec.search.algorithm, "grid");
+  EXPECT_EQ(spec.search.seed, 0u);
+  ASSERT_EQ(spec.search.space.optimizers.size(), 1u);
+  EXPECT_EQ(spec.search.space.optimizers[0].name, "Adam");
+  EXPECT_EQ(spec.search.space.optimizers[0].alias, "adam");
+  EXPECT_TRUE(spec.search.space.schedulers.empty());
+}
+
+TEST(ParseSpecTest, UnknownKeyIsReportedWithSuggestion) {
+  ParseResult result = ParseSpec(
+      "name: t\nobjective: {metric: val_loss}\nbudget: {epoch: 3}\nsearch:\n"
+      "  space: {optimizer: {name: SGD, lr: 0.1, momentun: 0.9}}\nmodle: {}\n");
+  EXPECT_TRUE(HasError(result, "budget.epoch", "unknown key (did you mean \"epochs\"?)"));
+  EXPECT_TRUE(HasError(result, "budget.epochs", "is required"));
+  EXPECT_TRUE(HasError(result, "modle", "did you mean \"model\"?"));
+  EXPECT_TRUE(HasError(result, "search.space.optimizer.momentun",
+                       "unknown argument of SGD (did you mean \"momentum\"?)"));
+}
+
+TEST(ParseSpecTest, WrongTypeNamesPathAndValue) {
+  ParseResult result =
+      ParseSpec(WithSpace("    optimizer: {name: SGD, lr: 0.1}\n", "", "{epochs: ten}"));
+  ASSERT_EQ(result.errors.size(), 1u) << result.ErrorText();
+  EXPECT_EQ(result.errors[0].ToString(),
+            "budget.epochs: must be an integer from 1 to 10000, got \"ten\"");
+
+  // Quoted numbers are strings; integral floats are integers.
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace("    optimizer: {name: SGD, lr: 0.1}\n", "",
+                                           "{epochs: \"3\"}")),
+                       "budget.epochs", "got \"3\""));
+  EXPECT_TRUE(ParseSpec(WithSpace("    optimizer: {name: SGD, lr: 0.1}\n", "", "{epochs: 3.0}"))
+                  .ok());
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace("    optimizer: {name: SGD, nesterov: 1, lr: 1}\n")),
+                       "search.space.optimizer.nesterov", "must be true or false, got 1"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace("    optimizer: {name: SGD, lr: 0.1}\n"
+                                           "    scheduler: {name: StepLR, step_size: 2.5}\n")),
+                       "search.space.scheduler.step_size", "must be an integer, got 2.5"));
+}
+
+TEST(ParseSpecTest, NegativeLearningRateIsRejectedInEveryForm) {
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace("    optimizer: [{name: SGD, lr: -1}]\n")),
+                       "search.space.optimizer[0].lr", "must be >= 0, got -1"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace("    optimizer: [{name: SGD, lr: [0.1, -1]}]\n")),
+                       "search.space.optimizer[0].lr[1]", "Invalid learning rate"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace("    optimizer: [{name: Adam, lr: {uniform: [-1, 1]}}]\n")),
+                       "search.space.optimizer[0].lr.uniform[0]", "must be >= 0"));
+  EXPECT_TRUE(
+      HasError(ParseSpec(WithSpace("    optimizer: [{name: Adam, lr: {choice: [0.1, -0.5]}}]\n")),
+               "search.space.optimizer[0].lr.choice[1]", "must be >= 0"));
+}
+
+TEST(ParseSpecTest, EmptySpaceIsRejected) {
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace("    optimizer: []\n")), "search.space.optimizer",
+                       "is empty"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace("    optimizer: [{name: SGD, lr: []}]\n")),
+                       "search.space.optimizer[0].lr", "empty list"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace("    scheduler: {name: StepLR, step_size: 2}\n")),
+                       "search.space.optimizer", "is required"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace("    optimizer: {name: SGD, lr: 0.1}\n"
+                                           "    scheduler: []\n")),
+                       "search.space.scheduler", "is empty"));
+}
+
+TEST(ParseSpecTest, LargeGridNeedsMaxTrials) {
+  // 101 learning rates x 100 momenta = 10100 points.
+  std::string lrs, momenta;
+  for (int i = 0; i <= 100; ++i) lrs += (i ? ", " : "") + std::to_string(0.001 * (i + 1));
+  for (int i = 0; i < 100; ++i) momenta += (i ? ", " : "") + std::to_string(0.005 * i);
+  std::string space = "    optimizer: {name: SGD, lr: [" + lrs + "], momentum: [" + momenta + "]}\n";
+
+  ParseResult unlimited = ParseSpec(WithSpace(space));
+  EXPECT_TRUE(HasError(unlimited, "budget.max_trials", "the grid has 10100 points"));
+  EXPECT_EQ(unlimited.errors.size(), 1u) << unlimited.ErrorText();
+
+  ParseResult limited = ParseSpec(WithSpace(space, "", "{epochs: 2, max_trials: 50}"));
+  EXPECT_TRUE(limited.ok()) << limited.ErrorText();
+}
+
+TEST(ParseSpecTest, RandomSearchNeedsMaxTrials) {
+  std::string space = "    optimizer: {name: SGD, lr: {loguniform: [0.001, 0.1]}}\n";
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace(space, "  algorithm: random\n")), "budget.max_trials",
+                       "must be >= 1 for random search"));
+  EXPECT_TRUE(
+      ParseSpec(WithSpace(space, "  algorithm: random\n", "{epochs: 2, max_trials: 4}")).ok());
+}
+
+TEST(ParseSpecTest, UnknownOptimizerAndSchedulerNames) {
+  ParseResult result = ParseSpec(WithSpace("    optimizer: [{name: Adamm}, {name: Adadelta, lr: 1}]\n"
+                                           "    scheduler: [{name: StepLr, step_size: 2}]\n"));
+  EXPECT_TRUE(HasError(result, "search.space.optimizer[0].name",
+                       "unknown optimizer \"Adamm\" (did you mean \"Adam\"?)"));
+  EXPECT_TRUE(HasError(result, "search.space.optimizer[1].name", "supported: SGD, Adam"));
+  EXPECT_TRUE(HasError(result, "search.space.scheduler[0].name",
+                       "unknown scheduler \"StepLr\" (did you mean \"StepLR\"?)"));
+}
+
+TEST(ParseSpecTest, MissingObjectiveMetric) {
+  ParseResult result = ParseSpec(
+      "name: t\nobjective: {mode: max}\nbudget: {epochs: 1}\n"
+      "search: {space: {optimizer: {name: adam}}}\n");
+  EXPECT_TRUE(HasError(result, "objective.metric", "is required"));
+  ParseResult no_section =
+      ParseSpec("name: t\nbudget: {epochs: 1}\nsearch: {space: {optimizer: {name: adam}}}\n");
+  EXPECT_TRUE(HasError(no_section, "objective.metric", "is required"));
+  EXPECT_TRUE(HasError(ParseSpec("name: t\nobjective: {metric: miou}\nbudget: {epochs: 1}\n"
+                                 "search: {space: {optimizer: {name: adam}}}\n"),
+                       "objective.metric", "got \"miou\""));
+}
+
+TEST(ParseSpecTest, NesterovNeedsMomentum) {
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace("    optimizer: {name: SGD, lr: 0.1, nesterov: true}\n")),
+                       "search.space.optimizer.nesterov", "needs momentum > 0 and dampening 0"));
+  // The alias supplies the momentum; a grid that includes 0 is caught per value.
+  EXPECT_TRUE(ParseSpec(WithSpace("    optimizer: {name: nag, lr: 0.1}\n")).ok());
+  EXPECT_TRUE(HasError(
+      ParseSpec(WithSpace("    optimizer: {name: nag, lr: 0.1, momentum: [0.9, 0]}\n")),
+      "search.space.optimizer.nesterov", "got momentum 0 and dampening 0"));
+}
+
+TEST(ParseSpecTest, MilestonesMustIncrease) {
+  std::string optimizer = "    optimizer: {name: SGD, lr: 0.1}\n";
+  EXPECT_TRUE(HasError(
+      ParseSpec(WithSpace(optimizer + "    scheduler: {name: MultiStepLR, milestones: [6, 4]}\n")),
+      "search.space.scheduler.milestones", "strictly increasing"));
+  // A list of lists is a grid over milestone lists; each is checked.
+  ParseResult grid = ParseSpec(
+      WithSpace(optimizer + "    scheduler: {name: multistep, milestones: [[2, 4], [3, 3]]}\n"));
+  EXPECT_TRUE(HasError(grid, "search.space.scheduler.milestones[1]", "strictly increasing"));
+  EXPECT_TRUE(HasError(
+      ParseSpec(WithSpace(optimizer + "    scheduler: {name: MultiStepLR, milestones: [[2], 4]}\n")),
+      "search.space.scheduler.milestones", "mixes lists and single values"));
+}
+
+TEST(ParseSpecTest, LogUniformLowMustBePositive) {
+  ParseResult result = ParseSpec(WithSpace(
+      "    optimizer:\n      - {name: SGD, lr: 0.1}\n      - {name: SGD, lr: 0.2}\n"
+      "      - {name: SGD, lr: {loguniform: [0, 0.1]}}\n"));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.errors[0].ToString(),
+            "search.space.optimizer[2].lr.loguniform: low must be > 0, got 0");
+}
+
+TEST(ParseSpecTest, DistributionForms) {
+  std::string prefix = "    optimizer: {name: SGD, lr: ";
+  EXPECT_TRUE(ParseSpec(WithSpace(prefix + "{uniform: [0.01, 0.1], q: 0.01}}\n")).ok());
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace(prefix + "{uniform: [0.1, 0.01]}}\n")),
+                       "search.space.optimizer.lr.uniform", "low must be <= high"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace(prefix + "{uniform: [0.01, 0.1], q: 0}}\n")),
+                       "search.space.optimizer.lr.q", "must be a number > 0"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace(prefix + "{unifrom: [0.01, 0.1]}}\n")),
+                       "search.space.optimizer.lr.unifrom", "did you mean \"uniform\"?"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace(prefix + "{uniform: [0.01]}}\n")),
+                       "search.space.optimizer.lr.uniform", "must be [low, high]"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace(prefix + "{choice: [0.1], q: 1}}\n")),
+                       "search.space.optimizer.lr.q", "applies only to"));
+  // Integer arguments take {int: ...}, not fractional distributions.
+  std::string step = "    optimizer: {name: SGD, lr: 0.1}\n    scheduler: {name: StepLR, step_size: ";
+  EXPECT_TRUE(ParseSpec(WithSpace(step + "{int: [1, 5]}}\n")).ok());
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace(step + "{uniform: [1, 5]}}\n")),
+                       "search.space.scheduler.step_size.uniform", "takes an integer"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace(step + "{int: [0, 5]}}\n")),
+                       "search.space.scheduler.step_size.int[0]", "must be >= 1, got 0"));
+  // Booleans and lists take lists or choices only.
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace(prefix + "0.1, nesterov: {uniform: [0, 1]}}\n")),
+                       "search.space.optimizer.nesterov.uniform", "needs a numeric argument"));
+}
+
+TEST(ParseSpecTest, ListTypedArguments) {
+  std::string adam = "    optimizer: {name: Adam, betas: ";
+  ParseResult fixed = ParseSpec(WithSpace(adam + "[0.8, 0.99]}\n"));
+  ASSERT_TRUE(fixed.ok()) << fixed.ErrorText();
+  EXPECT_EQ(fixed.spec.search.space.optimizers[0].args.at("betas").kind, Domain::Kind::kFixed);
+
+  ParseResult grid = ParseSpec(WithSpace(adam + "[[0.8, 0.99], [0.9, 0.999]]}\n"));
+  ASSERT_TRUE(grid.ok()) << grid.ErrorText();
+  EXPECT_EQ(grid.spec.search.space.optimizers[0].args.at("betas").kind, Domain::Kind::kGrid);
+  EXPECT_EQ(CountGridPoints(grid.spec.search.space), 2u);
+
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace(adam + "[1.0, 0.9]}\n")),
+                       "search.space.optimizer.betas", "must both be in [0, 1), got [1, 0.9]"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace(adam + "[0.9]}\n")), "search.space.optimizer.betas",
+                       "must be a list of 2 numbers"));
+}
+
+TEST(ParseSpecTest, RequiredArgumentsMustBeGiven) {
+  ParseResult result = ParseSpec(WithSpace("    optimizer: [{name: SGD, momentum: 0.9}]\n"
+                                           "    scheduler: [{name: cosine}]\n"));
+  EXPECT_TRUE(HasError(result, "search.space.optimizer[0].lr", "required"));
+  EXPECT_TRUE(HasError(result, "search.space.scheduler[0].T_max", "required"));
+}
+
+TEST(ParseSpecTest, OtherSpaceKeys) {
+  std::string optimizer = "    optimizer: {name: SGD, lr: 0.1}\n";
+  ParseResult good = ParseSpec(WithSpace(optimizer + "    training.batch_size: [8, 16.0]\n"
+                                                     "    model.depth: {int: [2, 4]}\n"));
+  ASSERT_TRUE(good.ok()) << good.ErrorText();
+  const SearchSpace& space = good.spec.search.space;
+  EXPECT_EQ(space.other_order, (std::vector<std::string>{"training.batch_size", "model.depth"}));
+  EXPECT_EQ(space.others.at("training.batch_size").values, (std::vector<Json>{8, 16}));
+  EXPECT_TRUE(space.others.at("training.batch_size").values[1].is_number_integer());
+
+  ParseResult bad = ParseSpec(WithSpace(optimizer + "    training.batch_size: [8, 0]\n"
+                                                    "    model.depth: [3, 6]\n"
+                                                    "    training.batchsize: 4\n"
+                                                    "    lr: 0.1\n"));
+  EXPECT_TRUE(HasError(bad, "search.space.training.batch_size[1]", "must be an integer from 1"));
+  EXPECT_TRUE(HasError(bad, "search.space.model.depth[1]", "not divisible by 2^(depth - 1) = 32"));
+  EXPECT_TRUE(HasError(bad, "search.space.training.batchsize",
+                       "did you mean \"training.batch_size\"?"));
+  EXPECT_TRUE(HasError(bad, "search.space.lr", "unknown key (known keys: optimizer, scheduler"));
+}
+
+TEST(ParseSpecTest, SectionRangesAndUnsupportedChoices) {
+  ParseResult result = ParseSpec(
+      "name: 'bad name!'\nobjective: {metric: val_miou, mode: maximum}\nbudget: {epochs: 0}\n"
+      "data: {dataset: voc, image_size: 50, num_classes: 1}\nmodel: {arch: fcn}\n"
+      "training: {batch_size: 0}\n"
+      "search: {algorithm: asha, space: {optimizer: {name: adam}}}\n");
+  EXPECT_TRUE(HasError(result, "name", "letters, digits"));
+  EXPECT_TRUE(HasError(result, "objective.mode", "must be one of max, min, got \"maximum\""));
+  EXPECT_TRUE(HasError(result, "budget.epochs", "got 0"));
+  EXPECT_TRUE(HasError(result, "data.dataset", "\"voc\" is not supported yet"));
+  EXPECT_TRUE(HasError(result, "data.image_size", "not divisible by 2^(depth - 1) = 4"));
+  EXPECT_TRUE(HasError(result, "data.num_classes", "from 2 to 32, got 1"));
+  EXPECT_TRUE(HasError(result, "model.arch", "must be one of unet"));
+  EXPECT_TRUE(HasError(result, "training.batch_size", "got 0"));
+  EXPECT_TRUE(HasError(result, "search.algorithm", "\"asha\" is not supported yet"));
+}
+
+TEST(ParseSpecTest, YamlSyntaxErrorGivesLineAndColumn) {
+  ParseResult result = ParseSpec("name: t\nbudget: {epochs: 3\nsearch: x\n");
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_THAT(result.errors[0].message, HasSubstr("YAML syntax error at line"));
+  EXPECT_THAT(result.errors[0].message, HasSubstr("column"));
+
+  EXPECT_TRUE(HasError(ParseSpec(""), "", "the spec is empty"));
+  EXPECT_TRUE(HasError(ParseSpec("name: a\nname: b\n"), "name", "duplicate key"));
+}
+
+TEST(ParseSpecTest, EveryProblemIsReported) {
+  ParseResult result = ParseSpec(R"yaml(
+name: multi
+objective: {metric: val_miou}
+budget: {epochs: -3, max_trials: 2}
+training: {batch_size: big}
+search:
+  algorithm: random
+  space:
+    optimizer:
+      - {name: SGD, lr: -1}
+      - {name: Adamm}
+      - {name: RMSprop, lr: {loguniform: [0, 1]}}
+    scheduler: {name: StepLR}
+)yaml");
+  EXPECT_TRUE(HasError(result, "budget.epochs", "got -3"));
+  EXPECT_TRUE(HasError(result, "training.batch_size", "got \"big\""));
+  EXPECT_TRUE(HasError(result, "search.space.optimizer[0].lr", "must be >= 0"));
+  EXPECT_TRUE(HasError(result, "search.space.optimizer[1].name", "unknown optimizer"));
+  EXPECT_TRUE(HasError(result, "search.space.optimizer[2].lr.loguniform", "low must be > 0"));
+  EXPECT_TRUE(HasError(result, "search.space.scheduler.step_size", "required"));
+  EXPECT_EQ(result.errors.size(), 6u) << result.ErrorText();
+  std::string text = result.ErrorText();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 5);
+}
+
+TEST(CatalogTest, CompleteArgsFillsTorchDefaults) {
+  const optim::AlgorithmSpec* sgd = optim::ResolveOptimizer("SGD").algorithm;
+  ASSERT_NE(sgd, nullptr);
+  optim::Completed completed = optim::CompleteArgs(*sgd, {{"lr", 1}});
+  EXPECT_TRUE(completed.problems.empty());
+  EXPECT_EQ(completed.args, Json::parse(R"({"lr": 1.0, "momentum": 0.0, "dampening": 0.0,
+                                            "weight_decay": 0.0, "nesterov": false})"));
+  EXPECT_TRUE(completed.args["lr"].is_number_float());  // an int where a float goes is a float
+
+  const optim::AlgorithmSpec* adamw = optim::ResolveOptimizer("adamw").algorithm;
+  ASSERT_NE(adamw, nullptr);
+  EXPECT_EQ(optim::CompleteArgs(*adamw, Json::object()).args,
+            Json::parse(R"({"lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-8,
+                            "weight_decay": 0.01, "amsgrad": false})"));
+
+  const optim::AlgorithmSpec* plateau = optim::ResolveScheduler("plateau").algorithm;
+  ASSERT_NE(plateau, nullptr);
+  optim::Completed plateau_args = optim::CompleteArgs(*plateau, {{"patience", 2.0}});
+  EXPECT_TRUE(plateau_args.problems.empty());
+  EXPECT_TRUE(plateau_args.args["patience"].is_number_integer());
+  EXPECT_EQ(plateau_args.args["monitor"], "val_loss");
+  EXPECT_EQ(plateau_args.args["mode"], "min");
+}
+
+TEST(CatalogTest, CompleteArgsReportsProblems) {
+  const optim::AlgorithmSpec* plateau = optim::ResolveScheduler("ReduceLROnPlateau").algorithm;
+  optim::Completed completed = optim::CompleteArgs(
+      *plateau, {{"factor", 1.0}, {"patience", 1.5}, {"monitor", "val_acc"}, {"typo", 1}});
+  std::map<std::string, std::string> problems;
+  for (const optim::ArgProblem& problem : completed.problems) problems[problem.arg] = problem.message;
+  ASSERT_EQ(problems.size(), 4u);
+  EXPECT_THAT(problems["factor"], HasSubstr("Factor should be < 1.0."));
+  EXPECT_THAT(problems["patience"], HasSubstr("must be an integer, got 1.5"));
+  EXPECT_THAT(problems["monitor"], HasSubstr("got \"val_acc\""));
+  EXPECT_THAT(problems["typo"], HasSubstr("unknown argument of ReduceLROnPlateau"));
+
+  const optim::AlgorithmSpec* exponential = optim::ResolveScheduler("exp").algorithm;
+  optim::Completed missing = optim::CompleteArgs(*exponential, Json::object());
+  ASSERT_EQ(missing.problems.size(), 1u);
+  EXPECT_EQ(missing.problems[0].arg, "gamma");
+}
+
+TEST(CatalogTest, AliasesResolve) {
+  optim::Resolved momentum = optim::ResolveOptimizer("momentum");
+  ASSERT_NE(momentum.algorithm, nullptr);
+  EXPECT_EQ(momentum.algorithm->name, "SGD");
+  EXPECT_EQ(momentum.implied_args, Json::parse(R"({"momentum": 0.9})"));
+  optim::Resolved bgd = optim::ResolveOptimizer("bgd");
+  EXPECT_EQ(bgd.implied_others, Json::parse(R"({"training.batch_size": "full"})"));
+  EXPECT_EQ(optim::ResolveScheduler("cosine").algorithm->name, "CosineAnnealingLR");
+  EXPECT_EQ(optim::ResolveOptimizer("Sgd").algorithm, nullptr);  // torch names are case-sensitive
+  EXPECT_EQ(optim::ResolveOptimizer("StepLR").algorithm, nullptr);
+}
+
+}  // namespace
+}  // namespace segtune::spec

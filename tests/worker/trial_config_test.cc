@@ -1,0 +1,136 @@
+#include "segtune/train/trial_config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace segtune::train {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using nlohmann::json;
+
+json ValidConfig() {
+  return {
+      {"params",
+       {{"optimizer", {{"name", "SGD"}, {"lr", 0.05}}},
+        {"scheduler", {{"name", "StepLR"}, {"step_size", 2}}}}},
+      {"data",
+       {{"dataset", "shapes"},
+        {"image_size", 32},
+        {"num_classes", 4},
+        {"train_size", 64},
+        {"val_size", 16},
+        {"seed", 7}}},
+      {"model", {{"arch", "unet"}, {"base_channels", 8}, {"depth", 3}}},
+      {"training", {{"batch_size", 16}, {"seed", 1}}},
+      {"epochs", 5},
+      {"objective", {{"metric", "val_miou"}, {"mode", "max"}}},
+  };
+}
+
+std::string ErrorOf(const json& config) {
+  absl::StatusOr<TrialConfig> parsed = ParseTrialConfig(config);
+  EXPECT_FALSE(parsed.ok()) << config.dump();
+  return std::string(parsed.status().message());
+}
+
+TEST(TrialConfigTest, ParsesEverySection) {
+  absl::StatusOr<TrialConfig> config = ParseTrialConfig(ValidConfig());
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->data.dataset, "shapes");
+  EXPECT_EQ(config->data.image_size, 32);
+  EXPECT_EQ(config->data.num_classes, 4);
+  EXPECT_EQ(config->data.train_size, 64);
+  EXPECT_EQ(config->data.val_size, 16);
+  EXPECT_EQ(config->data.seed, 7U);
+  EXPECT_EQ(config->model.arch, "unet");
+  EXPECT_EQ(config->model.base_channels, 8);
+  EXPECT_EQ(config->model.depth, 3);
+  EXPECT_EQ(config->training.batch_size, 16);
+  EXPECT_EQ(config->training.seed, 1U);
+  EXPECT_EQ(config->epochs, 5);
+  EXPECT_EQ(config->optimizer["name"], "SGD");
+  EXPECT_EQ(config->scheduler["name"], "StepLR");
+}
+
+TEST(TrialConfigTest, SchedulerIsOptional) {
+  json config = ValidConfig();
+  config["params"].erase("scheduler");
+  absl::StatusOr<TrialConfig> parsed = ParseTrialConfig(config);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->scheduler.is_null());
+}
+
+TEST(TrialConfigTest, DottedParamsOverrideSections) {
+  json config = ValidConfig();
+  config["params"]["training.batch_size"] = 8.0;  // sampled values may be floats
+  config["params"]["model.base_channels"] = 4;
+  absl::StatusOr<TrialConfig> parsed = ParseTrialConfig(config);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->training.batch_size, 8);
+  EXPECT_EQ(parsed->model.base_channels, 4);
+}
+
+TEST(TrialConfigTest, BgdTrainsOnTheWholeSetUnlessOverridden) {
+  json config = ValidConfig();
+  config["params"]["optimizer"] = {{"name", "bgd"}, {"lr", 0.1}};
+  absl::StatusOr<TrialConfig> parsed = ParseTrialConfig(config);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->training.batch_size, 64);
+
+  config["params"]["training.batch_size"] = 32;
+  parsed = ParseTrialConfig(config);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->training.batch_size, 32);
+}
+
+TEST(TrialConfigTest, ErrorsNameTheField) {
+  json config = ValidConfig();
+  config["data"]["image_size"] = 30;  // not divisible by 2^(3-1)
+  EXPECT_THAT(ErrorOf(config), AllOf(HasSubstr("data.image_size"), HasSubstr("divisible by 4")));
+
+  config = ValidConfig();
+  config["data"]["imagesize"] = 32;
+  EXPECT_THAT(ErrorOf(config), HasSubstr("data.imagesize: unknown key"));
+
+  config = ValidConfig();
+  config["data"]["dataset"] = "voc";
+  EXPECT_THAT(ErrorOf(config), HasSubstr("data.dataset"));
+
+  config = ValidConfig();
+  config["model"]["depth"] = "three";
+  EXPECT_THAT(ErrorOf(config), HasSubstr("model.depth: must be an integer"));
+
+  config = ValidConfig();
+  config["training"]["batch_size"] = 0;
+  EXPECT_THAT(ErrorOf(config), HasSubstr("training.batch_size"));
+
+  config = ValidConfig();
+  config["params"].erase("optimizer");
+  EXPECT_THAT(ErrorOf(config), HasSubstr("params.optimizer"));
+
+  config = ValidConfig();
+  config["params"]["training.batchsize"] = 8;
+  EXPECT_THAT(ErrorOf(config), HasSubstr("params.training.batchsize: unknown parameter"));
+
+  config = ValidConfig();
+  config.erase("epochs");
+  EXPECT_THAT(ErrorOf(config), HasSubstr("epochs: required"));
+
+  config = ValidConfig();
+  config.erase("model");
+  EXPECT_THAT(ErrorOf(config), HasSubstr("model: required"));
+
+  EXPECT_THAT(ErrorOf(json::array()), HasSubstr("config"));
+}
+
+TEST(TrialConfigTest, ListsEveryProblem) {
+  json config = ValidConfig();
+  config["data"]["num_classes"] = 1;
+  config["training"]["seed"] = -1;
+  EXPECT_THAT(ErrorOf(config), AllOf(HasSubstr("data.num_classes"), HasSubstr("training.seed")));
+}
+
+}  // namespace
+}  // namespace segtune::train

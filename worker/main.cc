@@ -1,0 +1,120 @@
+// segtune-worker: trains the trials a segtune coordinator leases to it.
+// Flag parsing and process concerns (signals, exit codes) only; the work is
+// in segtune::agent.
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <string>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+#include "segtune/agent/agent.h"
+#include "segtune/agent/device.h"
+
+namespace {
+
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+// Logs why the worker stops and returns its exit code.
+int ExitWith(int code, const absl::Status& status) {
+  spdlog::error("{}", std::string(status.message()));
+  return code;
+}
+
+std::string Hostname() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "unknown-host";
+  return name;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("segtune-worker"));
+
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::string coordinator = "127.0.0.1:50051";
+  std::string device_flag = "auto";
+  int slots = 1;
+  int threads = 0;  // 0 until given: cores / slots
+  std::string name;
+
+  CLI::App app("segtune-worker: trains the trials a segtune coordinator leases to it");
+  app.add_option("--coordinator", coordinator, "coordinator address, HOST:PORT")->capture_default_str();
+  app.add_option("--device", device_flag, "auto, cpu, cuda or cuda:N (auto: cuda:0 when available)")
+      ->capture_default_str();
+  app.add_option("--slots", slots, "trials trained at once")->capture_default_str();
+  app.add_option("--threads", threads, "LibTorch threads per trial (default: cores / slots, at least 1)");
+  app.add_option("--name", name, "worker name shown by `segtune workers` (default: HOSTNAME-PID)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help is a ParseError too; CLI11 prints it and its exit code is 0.
+    return app.exit(e) == 0 ? 0 : kExitUsage;
+  }
+
+  if (slots < 1) {
+    spdlog::error("--slots {}: must be at least 1", slots);
+    return kExitUsage;
+  }
+  if (app.count("--threads") == 0) threads = std::max(1, cores / slots);
+  if (threads < 1) {
+    spdlog::error("--threads {}: must be at least 1", threads);
+    return kExitUsage;
+  }
+  const absl::StatusOr<std::string> device = segtune::agent::ResolveDevice(device_flag, segtune::agent::CudaDeviceCount());
+  if (!device.ok()) return ExitWith(kExitUsage, device.status());
+  if (const absl::Status status = segtune::agent::ConfigureTorchThreads(threads); !status.ok()) {
+    return ExitWith(kExitFailed, status);
+  }
+
+  segtune::agent::AgentOptions options;
+  options.coordinator = coordinator;
+  options.device = *device;
+  options.slots = slots;
+  options.hostname = Hostname();
+  options.name = name.empty() ? absl::StrCat(options.hostname, "-", getpid()) : name;
+
+  // Blocked before any thread starts, so every thread inherits the mask and
+  // only the signal thread below receives SIGINT and SIGTERM.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  segtune::agent::Agent agent(options);
+  if (const absl::Status status = agent.Start(); !status.ok()) return ExitWith(kExitUsage, status);
+  spdlog::info("segtune-worker {}: coordinator {}, device {}, {} slot(s), {} LibTorch thread(s) each", options.name,
+               options.coordinator, options.device, slots, threads);
+
+  std::atomic<bool> failed{false};
+  std::thread signal_thread([&] {
+    int signal_number = 0;
+    sigwait(&stop_signals, &signal_number);
+    if (failed) return;  // woken by main after the agent failed
+    spdlog::info("{} received: shutting down, running trials go back to the queue",
+                 signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+    agent.Shutdown();
+  });
+
+  const absl::Status status = agent.Wait();
+  if (!status.ok()) {
+    failed = true;
+    const int code = ExitWith(kExitFailed, status);
+    agent.Shutdown();
+    pthread_kill(signal_thread.native_handle(), SIGTERM);
+    signal_thread.join();
+    return code;
+  }
+  signal_thread.join();
+  return 0;
+}

@@ -1,0 +1,82 @@
+#include "segtune/models/unet.h"
+
+#include <string>
+
+#include <torch/nn/functional/pooling.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/batchnorm.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace segtune::models {
+namespace {
+
+absl::Status OutOfRange(const char* option, int64_t value, int64_t low, int64_t high) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(option, ": must be in [", low, ", ", high, "], got ", value));
+}
+
+// Two 3x3 conv + BatchNorm + ReLU blocks; padding keeps the resolution. The
+// convs have no bias: BatchNorm's shift replaces it.
+torch::nn::Sequential DoubleConv(int64_t in_channels, int64_t out_channels) {
+  namespace nn = torch::nn;
+  return nn::Sequential(
+      nn::Conv2d(nn::Conv2dOptions(in_channels, out_channels, 3).padding(1).bias(false)),
+      nn::BatchNorm2d(out_channels), nn::ReLU(nn::ReLUOptions().inplace(true)),
+      nn::Conv2d(nn::Conv2dOptions(out_channels, out_channels, 3).padding(1).bias(false)),
+      nn::BatchNorm2d(out_channels), nn::ReLU(nn::ReLUOptions().inplace(true)));
+}
+
+}  // namespace
+
+absl::Status UNetOptions::Validate() const {
+  if (num_classes() < 2 || num_classes() > 1024) {
+    return OutOfRange("num_classes", num_classes(), 2, 1024);
+  }
+  if (in_channels() < 1 || in_channels() > 64) return OutOfRange("in_channels", in_channels(), 1, 64);
+  if (base_channels() < 1 || base_channels() > 1024) {
+    return OutOfRange("base_channels", base_channels(), 1, 1024);
+  }
+  if (depth() < 1 || depth() > 8) return OutOfRange("depth", depth(), 1, 8);
+  return absl::OkStatus();
+}
+
+UNetImpl::UNetImpl(const UNetOptions& options) : options_(options) {
+  const int64_t depth = options.depth();
+  auto channels = [&](int64_t level) { return options.base_channels() << level; };
+  for (int64_t level = 0; level < depth; ++level) {
+    const int64_t in = level == 0 ? options.in_channels() : channels(level - 1);
+    encoders_.push_back(
+        register_module(absl::StrCat("encoder", level), DoubleConv(in, channels(level))));
+  }
+  for (int64_t level = 0; level + 1 < depth; ++level) {
+    upsamplers_.push_back(register_module(
+        absl::StrCat("up", level),
+        torch::nn::ConvTranspose2d(
+            torch::nn::ConvTranspose2dOptions(channels(level + 1), channels(level), 2).stride(2))));
+    // Input: the upsampled features concatenated with the skip, both channels(level).
+    decoders_.push_back(register_module(absl::StrCat("decoder", level),
+                                        DoubleConv(2 * channels(level), channels(level))));
+  }
+  head_ = register_module(
+      "head", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels(0), options.num_classes(), 1)));
+}
+
+torch::Tensor UNetImpl::forward(const torch::Tensor& images) {
+  const size_t depth = encoders_.size();
+  std::vector<torch::Tensor> skips;
+  torch::Tensor features = images;
+  for (size_t level = 0; level < depth; ++level) {
+    if (level > 0) features = torch::nn::functional::max_pool2d(
+                       features, torch::nn::functional::MaxPool2dFuncOptions(2));
+    features = encoders_[level]->forward(features);
+    if (level + 1 < depth) skips.push_back(features);
+  }
+  for (size_t level = depth - 1; level-- > 0;) {
+    features = upsamplers_[level]->forward(features);
+    features = decoders_[level]->forward(torch::cat({skips[level], features}, 1));
+  }
+  return head_->forward(features);
+}
+
+}  // namespace segtune::models
