@@ -4,7 +4,7 @@
 
 namespace segtune::client {
 
-absl::Status FromGrpcStatus(const grpc::Status& status, std::string_view address,
+absl::Status FromGrpcStatus(const grpc::Status& status, const std::string& address,
                             bool server_reached) {
   if (status.ok()) return absl::OkStatus();
   const std::string& message = status.error_message();

@@ -48,7 +48,7 @@ bool IsTorchDefault(const optim::AlgorithmSpec* spec, const std::string& arg, co
 
 }  // namespace
 
-absl::StatusOr<nlohmann::json> ParseParams(std::string_view params_json, std::string_view trial_id) {
+absl::StatusOr<nlohmann::json> ParseParams(std::string_view params_json, const std::string& trial_id) {
   Json params = Json::parse(params_json, nullptr, /*allow_exceptions=*/false);
   if (params.is_discarded() || !params.is_object()) {
     return absl::InternalError(
@@ -107,7 +107,7 @@ std::string ParamsSummary(const nlohmann::json& params) {
   return summary;
 }
 
-std::string ParamsSummary(std::string_view params_json) {
+std::string ParamsJsonSummary(std::string_view params_json) {
   Json params = Json::parse(params_json, nullptr, /*allow_exceptions=*/false);
   if (params.is_discarded() || !params.is_object()) return std::string(params_json);
   return ParamsSummary(params);

@@ -70,7 +70,7 @@ std::vector<std::string> DescribeChanges(const SweepSnapshot& before, const v1::
                    (previous.state != v1::RUNNING || trial.attempt() != previous.attempt);
     if (started) {
       std::string line = absl::StrCat("trial ", trial.trial_id(), " started: ",
-                                      ParamsSummary(trial.params_json()));
+                                      ParamsJsonSummary(trial.params_json()));
       if (trial.attempt() > 1) absl::StrAppend(&line, " (attempt ", trial.attempt(), ")");
       lines.push_back(std::move(line));
     }

@@ -110,7 +110,7 @@ std::string RenderTrials(const v1::Sweep& sweep, const v1::ListTrialsResponse& t
     std::string note = trial.state() == v1::RUNNING && !trial.worker_id().empty()
                            ? "on " + trial.worker_id()
                            : Truncate(trial.reason(), kMaxReasonWidth);
-    table.AddRow({trial.trial_id(), TrialStateName(trial.state()), ParamsSummary(trial.params_json()),
+    table.AddRow({trial.trial_id(), TrialStateName(trial.state()), ParamsJsonSummary(trial.params_json()),
                   absl::StrCat(trial.epochs_done(), "/", sweep.epochs()),
                   trial.has_best() ? FormatMetric(trial.best_value()) : "-", note});
   }
@@ -120,7 +120,7 @@ std::string RenderTrials(const v1::Sweep& sweep, const v1::ListTrialsResponse& t
 std::string RenderMetrics(const v1::GetTrialMetricsResponse& metrics) {
   const v1::Trial& trial = metrics.trial();
   std::string text = absl::StrCat("trial ", trial.trial_id(), "  ", TrialStateName(trial.state()), "  ",
-                                  ParamsSummary(trial.params_json()), "\n");
+                                  ParamsJsonSummary(trial.params_json()), "\n");
   if (metrics.epochs().empty()) return text + "no epochs reported\n";
 
   std::set<std::string> names;
@@ -176,7 +176,7 @@ std::string RenderLeaderboard(const v1::GetBestResponse& best) {
   table.SetAlign(0, Table::Align::kRight).SetAlign(3, Table::Align::kRight).SetAlign(4, Table::Align::kRight);
   int rank = 0;
   for (const v1::BestTrial& entry : best.best()) {
-    table.AddRow({absl::StrCat(++rank), entry.trial().trial_id(), ParamsSummary(entry.trial().params_json()),
+    table.AddRow({absl::StrCat(++rank), entry.trial().trial_id(), ParamsJsonSummary(entry.trial().params_json()),
                   FormatMetric(entry.value()), absl::StrCat(entry.epoch())});
   }
   return table.Render();

@@ -38,7 +38,8 @@ void WriteExecError(const char* path) {
   }
   for (int i = 0; i < length / 2; ++i) std::swap(errno_text[i], errno_text[length - 1 - i]);
   errno_text[length] = '\0';
-  for (const char* part : {"segtune: cannot execute ", path, " (errno ", errno_text, ")\n"}) {
+  const char* parts[] = {"segtune: cannot execute ", path, " (errno ", errno_text, ")\n"};
+  for (const char* part : parts) {
     ssize_t ignored = ::write(STDERR_FILENO, part, std::strlen(part));
     (void)ignored;
   }
@@ -46,15 +47,15 @@ void WriteExecError(const char* path) {
 
 }  // namespace
 
-absl::StatusOr<std::string> FindWorkerBinary(std::string_view self_exe, std::string_view path_env) {
+absl::StatusOr<std::string> FindWorkerBinary(const std::string& self_exe, const std::string& path_env) {
   std::vector<std::string> tried;
   if (!self_exe.empty()) {
     std::string beside = (std::filesystem::path(self_exe).parent_path() / kWorkerBinary).string();
     if (IsExecutableFile(beside)) return beside;
     tried.push_back(beside);
   }
-  for (std::string_view dir : absl::StrSplit(path_env, ':', absl::SkipEmpty())) {
-    std::string candidate = (std::filesystem::path(dir) / kWorkerBinary).string();
+  for (absl::string_view dir : absl::StrSplit(path_env, ':', absl::SkipEmpty())) {
+    std::string candidate = (std::filesystem::path(std::string(dir)) / kWorkerBinary).string();
     if (IsExecutableFile(candidate)) return candidate;
   }
   tried.push_back("$PATH");

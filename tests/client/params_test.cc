@@ -10,12 +10,12 @@ namespace {
 using nlohmann::json;
 
 TEST(ParamsSummaryTest, ShowsLrAndNonDefaultArgumentsThenOtherValues) {
-  EXPECT_EQ(ParamsSummary(std::string_view(testing::kSgdParams)),
+  EXPECT_EQ(ParamsJsonSummary(testing::kSgdParams),
             "SGD(lr=0.05, momentum=0.9) + StepLR(step_size=3, gamma=0.5), training.batch_size=16");
 }
 
 TEST(ParamsSummaryTest, KeepsLrAtItsDefaultAndOrdersArgumentsLikeTorch) {
-  EXPECT_EQ(ParamsSummary(std::string_view(testing::kAdamParams)),
+  EXPECT_EQ(ParamsJsonSummary(testing::kAdamParams),
             "Adam(lr=0.001, weight_decay=0.0001) + CosineAnnealingLR(T_max=8), training.batch_size=8");
 }
 
@@ -30,8 +30,8 @@ TEST(ParamsSummaryTest, ShowsEveryArgumentOfAnUnknownAlgorithm) {
 }
 
 TEST(ParamsSummaryTest, ReturnsTextThatIsNotAnObjectAsItIs) {
-  EXPECT_EQ(ParamsSummary(std::string_view("not json")), "not json");
-  EXPECT_EQ(ParamsSummary(std::string_view("[1, 2]")), "[1, 2]");
+  EXPECT_EQ(ParamsJsonSummary("not json"), "not json");
+  EXPECT_EQ(ParamsJsonSummary("[1, 2]"), "[1, 2]");
 }
 
 TEST(AlgorithmCallTest, AllArgsShowsDefaultsToo) {

@@ -108,7 +108,7 @@ TEST(ProgressPrinterTest, TerminalOutputRedrawsOneLine) {
   printer.Update(update);
   printer.Note("note");
   printer.Finish();
-  const std::string bar = "[--------------------] 0/2 trials done";  // cut to 39 columns
+  const std::string bar = "[--------------------] 0/2 trials done, 0 running";  // cut to 39 columns
   EXPECT_EQ(out.str(), "sweep s1 (seed-study): 2 trials, grid search, 8 epochs each, max val_miou\n" +
                            bar.substr(0, 39) + "\r\x1b[2K" + "note\n" + bar.substr(0, 39) + "\n");
 }

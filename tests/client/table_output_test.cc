@@ -15,13 +15,13 @@ TEST(TableOutputTest, TrialsShowStateParamsEpochsAndBest) {
   v1::ListTrialsResponse trials;
   *trials.add_trials() = testing::CompletedSgdTrial();
   *trials.add_trials() = testing::RunningAdamTrial();
+  const std::string sgd = "SGD(lr=0.05, momentum=0.9) + StepLR(step_size=3, gamma=0.5), training.batch_size=16";
+  const std::string adam = "Adam(lr=0.001, weight_decay=0.0001) + CosineAnnealingLR(T_max=8), training.batch_size=8";
+  const std::string pad(adam.size() - sgd.size(), ' ');
   EXPECT_EQ(RenderTrials(testing::MakeSweep(), trials),
-            "TRIAL    STATE      PARAMS                                                                  "
-            "               EPOCHS  VAL_MIOU  NOTE\n"
-            "s1-0000  COMPLETED  SGD(lr=0.05, momentum=0.9) + StepLR(step_size=3, gamma=0.5), "
-            "training.batch_size=16     8/8    0.6120\n"
-            "s1-0001  RUNNING    Adam(lr=0.001, weight_decay=0.0001) + CosineAnnealingLR(T_max=8), "
-            "training.batch_size=8     3/8    0.4100  on w-1\n");
+            "TRIAL    STATE      PARAMS" + std::string(adam.size() - 6, ' ') + "  EPOCHS  VAL_MIOU  NOTE\n" +
+            "s1-0000  COMPLETED  " + sgd + pad + "     8/8    0.6120\n" +
+            "s1-0001  RUNNING    " + adam + "     3/8    0.4100  on w-1\n");
   EXPECT_EQ(RenderTrials(testing::MakeSweep(), v1::ListTrialsResponse()), "no trials\n");
 }
 

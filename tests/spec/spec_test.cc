@@ -356,6 +356,18 @@ TEST(ParseSpecTest, YamlSyntaxErrorGivesLineAndColumn) {
   EXPECT_TRUE(HasError(ParseSpec("name: a\nname: b\n"), "name", "duplicate key"));
 }
 
+TEST(ParseSpecTest, AliasExpansionIsBounded) {
+  // Seven levels of ten aliases each would expand to 10^7 values.
+  std::string yaml = "l0: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n";
+  for (int level = 1; level <= 7; ++level) {
+    std::string previous = "*l" + std::to_string(level - 1);
+    yaml += "l" + std::to_string(level) + ": &l" + std::to_string(level) + " [";
+    for (int i = 0; i < 10; ++i) yaml += (i ? ", " : "") + previous;
+    yaml += "]\n";
+  }
+  EXPECT_TRUE(HasError(ParseSpec(yaml), "", "the spec is too large"));
+}
+
 TEST(ParseSpecTest, EveryProblemIsReported) {
   ParseResult result = ParseSpec(R"yaml(
 name: multi
@@ -417,6 +429,14 @@ TEST(CatalogTest, CompleteArgsReportsProblems) {
   EXPECT_THAT(problems["patience"], HasSubstr("must be an integer, got 1.5"));
   EXPECT_THAT(problems["monitor"], HasSubstr("got \"val_acc\""));
   EXPECT_THAT(problems["typo"], HasSubstr("unknown argument of ReduceLROnPlateau"));
+
+  // A score must be watched with mode max.
+  optim::Completed score = optim::CompleteArgs(*plateau, {{"monitor", "val_miou"}});
+  ASSERT_EQ(score.problems.size(), 1u);
+  EXPECT_EQ(score.problems[0].arg, "mode");
+  EXPECT_THAT(score.problems[0].message, HasSubstr("must be max when monitor is val_miou"));
+  EXPECT_TRUE(
+      optim::CompleteArgs(*plateau, {{"monitor", "val_miou"}, {"mode", "max"}}).problems.empty());
 
   const optim::AlgorithmSpec* exponential = optim::ResolveScheduler("exp").algorithm;
   optim::Completed missing = optim::CompleteArgs(*exponential, Json::object());

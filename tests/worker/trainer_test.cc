@@ -39,13 +39,13 @@ json TinyConfig(json optimizer, int epochs = 2) {
 
 json Sgd(double lr) { return {{"name", "SGD"}, {"lr", lr}, {"momentum", 0.9}}; }
 
-struct Run {
+struct TrialRun {
   TrialResult result;
   std::vector<EpochReport> reports;
 };
 
-Run RunCollecting(const json& config, TrainOptions options = {}) {
-  Run run;
+TrialRun RunCollecting(const json& config, TrainOptions options = {}) {
+  TrialRun run;
   options.on_epoch = [&](const EpochReport& report) {
     run.reports.push_back(report);
     return true;
@@ -63,7 +63,7 @@ std::map<std::string, double> Deterministic(const EpochReport& report) {
 }
 
 TEST(RunTrialTest, CompletesAndReportsEveryMetricEachEpoch) {
-  const Run run = RunCollecting(TinyConfig(Sgd(0.05)));
+  const TrialRun run = RunCollecting(TinyConfig(Sgd(0.05)));
   ASSERT_EQ(run.result.outcome, Outcome::kCompleted) << run.result.reason;
   EXPECT_EQ(run.result.epochs_done, 2);
   EXPECT_EQ(run.result.reason, "");
@@ -87,8 +87,8 @@ TEST(RunTrialTest, CompletesAndReportsEveryMetricEachEpoch) {
 }
 
 TEST(RunTrialTest, SameConfigGivesIdenticalMetrics) {
-  const Run first = RunCollecting(TinyConfig(Sgd(0.05)));
-  const Run second = RunCollecting(TinyConfig(Sgd(0.05)));
+  const TrialRun first = RunCollecting(TinyConfig(Sgd(0.05)));
+  const TrialRun second = RunCollecting(TinyConfig(Sgd(0.05)));
   ASSERT_EQ(first.reports.size(), 2U);
   ASSERT_EQ(second.reports.size(), 2U);
   for (size_t i = 0; i < 2; ++i) {
@@ -97,14 +97,14 @@ TEST(RunTrialTest, SameConfigGivesIdenticalMetrics) {
 }
 
 TEST(RunTrialTest, ConcurrentTrialsStayDeterministic) {
-  const Run alone = RunCollecting(TinyConfig(Sgd(0.05)));
-  std::vector<Run> runs(2);
+  const TrialRun alone = RunCollecting(TinyConfig(Sgd(0.05)));
+  std::vector<TrialRun> runs(2);
   std::vector<std::thread> threads;
-  for (Run& run : runs) {
+  for (TrialRun& run : runs) {
     threads.emplace_back([&run] { run = RunCollecting(TinyConfig(Sgd(0.05))); });
   }
   for (std::thread& thread : threads) thread.join();
-  for (const Run& run : runs) {
+  for (const TrialRun& run : runs) {
     ASSERT_EQ(run.reports.size(), 2U) << run.result.reason;
     for (size_t i = 0; i < 2; ++i) {
       EXPECT_EQ(Deterministic(run.reports[i]), Deterministic(alone.reports[i]));
@@ -114,16 +114,16 @@ TEST(RunTrialTest, ConcurrentTrialsStayDeterministic) {
 
 TEST(RunTrialTest, DifferentTrainingSeedGivesDifferentWeights) {
   json config = TinyConfig(Sgd(0.05), 1);
-  const Run first = RunCollecting(config);
+  const TrialRun first = RunCollecting(config);
   config["training"]["seed"] = 2;
-  const Run second = RunCollecting(config);
+  const TrialRun second = RunCollecting(config);
   ASSERT_EQ(first.reports.size(), 1U);
   ASSERT_EQ(second.reports.size(), 1U);
   EXPECT_NE(first.reports[0].metrics.at("train_loss"), second.reports[0].metrics.at("train_loss"));
 }
 
 TEST(RunTrialTest, AdamLowersTheLoss) {
-  const Run run = RunCollecting(TinyConfig({{"name", "Adam"}, {"lr", 0.01}}, 4));
+  const TrialRun run = RunCollecting(TinyConfig({{"name", "Adam"}, {"lr", 0.01}}, 4));
   ASSERT_EQ(run.result.outcome, Outcome::kCompleted) << run.result.reason;
   ASSERT_EQ(run.reports.size(), 4U);
   EXPECT_LT(run.reports[3].metrics.at("train_loss"), run.reports[0].metrics.at("train_loss"));
@@ -131,7 +131,7 @@ TEST(RunTrialTest, AdamLowersTheLoss) {
 }
 
 TEST(RunTrialTest, AbsurdLearningRateDiverges) {
-  const Run run = RunCollecting(TinyConfig({{"name", "SGD"}, {"lr", 1e6}}, 5));
+  const TrialRun run = RunCollecting(TinyConfig({{"name", "SGD"}, {"lr", 1e6}}, 5));
   EXPECT_EQ(run.result.outcome, Outcome::kDiverged);
   EXPECT_THAT(run.result.reason, AllOf(HasSubstr("loss"), HasSubstr("epoch")));
   EXPECT_EQ(run.result.epochs_done, static_cast<int>(run.reports.size()));
@@ -140,7 +140,7 @@ TEST(RunTrialTest, AbsurdLearningRateDiverges) {
 TEST(RunTrialTest, SchedulerSetsTheLrOfLaterEpochs) {
   json config = TinyConfig(Sgd(0.05), 3);
   config["params"]["scheduler"] = {{"name", "StepLR"}, {"step_size", 1}, {"gamma", 0.5}};
-  const Run run = RunCollecting(config);
+  const TrialRun run = RunCollecting(config);
   ASSERT_EQ(run.reports.size(), 3U) << run.result.reason;
   EXPECT_EQ(run.reports[0].metrics.at("lr"), 0.05);
   EXPECT_EQ(run.reports[1].metrics.at("lr"), 0.025);
@@ -153,7 +153,7 @@ TEST(RunTrialTest, ReduceLROnPlateauIsSteppedWithItsMonitor) {
   config["params"]["scheduler"] = {{"name", "ReduceLROnPlateau"}, {"monitor", "val_pixel_acc"},
                                    {"mode", "max"},  {"patience", 0},
                                    {"threshold", 0.99}, {"factor", 0.5}};
-  const Run run = RunCollecting(config);
+  const TrialRun run = RunCollecting(config);
   ASSERT_EQ(run.reports.size(), 3U) << run.result.reason;
   EXPECT_EQ(run.reports[0].metrics.at("lr"), 0.05);  // the first value always improves
   EXPECT_EQ(run.reports[1].metrics.at("lr"), 0.05);
@@ -195,10 +195,10 @@ TEST(RunTrialTest, OnBatchReportsProgress) {
 }
 
 TEST(RunTrialTest, ResumingReportsOnlyTheRemainingEpochsWithTheSameMetrics) {
-  const Run full = RunCollecting(TinyConfig(Sgd(0.05), 3));
+  const TrialRun full = RunCollecting(TinyConfig(Sgd(0.05), 3));
   TrainOptions options;
   options.start_epoch = 2;
-  const Run resumed = RunCollecting(TinyConfig(Sgd(0.05), 3), options);
+  const TrialRun resumed = RunCollecting(TinyConfig(Sgd(0.05), 3), options);
   ASSERT_EQ(resumed.result.outcome, Outcome::kCompleted) << resumed.result.reason;
   EXPECT_EQ(resumed.result.epochs_done, 3);
   ASSERT_EQ(resumed.reports.size(), 1U);

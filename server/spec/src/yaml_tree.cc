@@ -41,41 +41,60 @@ Tree PlainScalar(const std::string& text) {
   return text;
 }
 
-Tree ToTree(const YAML::Node& node, const std::string& path, Problems& problems) {
-  switch (node.Type()) {
-    case YAML::NodeType::Scalar:
-      // "?" marks a plain scalar; quoted or explicitly tagged ones are strings.
-      if (node.Tag() == "?") return PlainScalar(node.Scalar());
-      return node.Scalar();
-    case YAML::NodeType::Sequence: {
-      Tree list = Tree::array();
-      for (std::size_t i = 0; i < node.size(); ++i) {
-        list.push_back(ToTree(node[i], Index(path, i), problems));
-      }
-      return list;
-    }
-    case YAML::NodeType::Map: {
-      Tree mapping = Tree::object();
-      for (const auto& entry : node) {
-        if (!entry.first.IsScalar()) {
-          problems.Add(path, "has a key that is not a plain name");
-          continue;
-        }
-        const std::string& key = entry.first.Scalar();
-        if (mapping.contains(key)) {
-          problems.Add(Key(path, key), "duplicate key");
-          continue;
-        }
-        mapping[key] = ToTree(entry.second, Key(path, key), problems);
-      }
-      return mapping;
-    }
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
+// YAML aliases can make a small text expand into an enormous document
+// ("billion laughs"); past this many nodes the conversion stops.
+constexpr std::size_t kMaxNodes = 1000000;
+
+class Converter {
+ public:
+  explicit Converter(Problems& problems) : problems_(problems) {}
+
+  Tree ToTree(const YAML::Node& node, const std::string& path) {
+    if (nodes_ == kMaxNodes) return nullptr;
+    if (++nodes_ == kMaxNodes) {
+      problems_.Add("", "the spec is too large (more than " + std::to_string(kMaxNodes) +
+                            " values once YAML aliases are expanded)");
       return nullptr;
+    }
+    switch (node.Type()) {
+      case YAML::NodeType::Scalar:
+        // "?" marks a plain scalar; quoted or explicitly tagged ones are strings.
+        if (node.Tag() == "?") return PlainScalar(node.Scalar());
+        return node.Scalar();
+      case YAML::NodeType::Sequence: {
+        Tree list = Tree::array();
+        for (std::size_t i = 0; i < node.size(); ++i) {
+          list.push_back(ToTree(node[i], Index(path, i)));
+        }
+        return list;
+      }
+      case YAML::NodeType::Map: {
+        Tree mapping = Tree::object();
+        for (const auto& entry : node) {
+          if (!entry.first.IsScalar()) {
+            problems_.Add(path, "has a key that is not a plain name");
+            continue;
+          }
+          const std::string& key = entry.first.Scalar();
+          if (mapping.contains(key)) {
+            problems_.Add(Key(path, key), "duplicate key");
+            continue;
+          }
+          mapping[key] = ToTree(entry.second, Key(path, key));
+        }
+        return mapping;
+      }
+      case YAML::NodeType::Null:
+      case YAML::NodeType::Undefined:
+        return nullptr;
+    }
+    return nullptr;
   }
-  return nullptr;
-}
+
+ private:
+  Problems& problems_;
+  std::size_t nodes_ = 0;
+};
 
 }  // namespace
 
@@ -92,7 +111,7 @@ std::optional<Tree> LoadYaml(std::string_view text, Problems& problems) {
     }
     return std::nullopt;
   }
-  return ToTree(document, "", problems);
+  return Converter(problems).ToTree(document, "");
 }
 
 }  // namespace segtune::spec::internal

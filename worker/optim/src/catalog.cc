@@ -4,6 +4,7 @@
 #include "segtune/optim/catalog.h"
 
 #include <cmath>
+#include <cstdint>
 #include <optional>
 #include <set>
 #include <string>
@@ -190,6 +191,19 @@ void CheckReduceLrOnPlateau(const Json& args, Problems& problems) {
   NonNegative(args, "min_lr", nullptr, problems);
   NonNegative(args, "eps", nullptr, problems);
   OneOf(args, "monitor", kMonitorableMetrics, nullptr, problems);
+  // Watching a score with torch's default mode "min" would cut the learning
+  // rate whenever the score improves: almost surely a forgotten `mode: max`.
+  auto monitor = args.find("monitor");
+  auto mode = args.find("mode");
+  if (monitor != args.end() && mode != args.end() && monitor->is_string() && mode->is_string()) {
+    bool is_loss = *monitor == "train_loss" || *monitor == "val_loss";
+    if (kMonitorableMetrics.count(monitor->get<std::string>()) > 0 && (*mode == "min") != is_loss) {
+      problems.push_back({"mode", "must be " + std::string(is_loss ? "min" : "max") +
+                                      " when monitor is " + monitor->get<std::string>() +
+                                      (is_loss ? " (a loss goes down)" : " (a score goes up)") +
+                                      ", got " + Shown(*mode)});
+    }
+  }
 }
 
 const std::vector<Entry>& Optimizers() {
@@ -328,6 +342,10 @@ ValueCheck ChecksOf(const AlgorithmSpec& algorithm) {
 }
 
 std::optional<std::int64_t> WholeNumber(const Json& value) {
+  if (value.is_number_unsigned()) {
+    if (value.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
+    return static_cast<std::int64_t>(value.get<std::uint64_t>());
+  }
   if (value.is_number_integer()) return value.get<std::int64_t>();
   if (value.is_number_float()) {
     double number = value.get<double>();

@@ -29,6 +29,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A train loss this many times a uniform guess's (ln num_classes) counts as
+// diverged even while finite: with BatchNorm, an absurd lr can keep the loss
+// finite but huge for ever, and such a model is useless.
+constexpr double kExplodedLossFactor = 1000.0;
+
 // Torch's global RNG is shared by every slot thread; seeding it and drawing
 // the initial weights happen under this lock so each model's weights depend
 // on its training.seed alone.
@@ -171,6 +176,7 @@ TrialResult RunEpochs(const TrialConfig& config, TrialSetup& setup, const TrainO
   data::BatchIterator train_batches(setup.train_set, config.training.batch_size,
                                     config.training.seed);
   const int batches_per_epoch = static_cast<int>(train_batches.batches_per_epoch());
+  const double exploded_loss = kExplodedLossFactor * std::log(config.data.num_classes);
   for (int epoch = 1; epoch <= config.epochs; ++epoch) {
     const Clock::time_point epoch_start = Clock::now();
     const double lr = setup.optimizer->param_groups()[0].options().get_lr();
@@ -188,10 +194,14 @@ TrialResult RunEpochs(const TrialConfig& config, TrialSetup& setup, const TrainO
       const torch::Tensor logits = setup.model->forward(batch->images);
       const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, batch->masks);
       const double loss_value = loss.item<double>();
-      if (!std::isfinite(loss_value)) {
+      if (!std::isfinite(loss_value) || loss_value > exploded_loss) {
         return Finished(Outcome::kDiverged,
                         absl::StrCat("train_loss is ", loss_value, " at epoch ", epoch,
-                                     ", batch ", batch_number, " (lr ", lr, ")"),
+                                     ", batch ", batch_number, " (lr ", lr,
+                                     std::isfinite(loss_value)
+                                         ? absl::StrCat("; over ", exploded_loss, " counts as diverged")
+                                         : "",
+                                     ")"),
                         epochs_done);
       }
       setup.optimizer->zero_grad();

@@ -35,7 +35,7 @@ enum ExitCode : int {
 // means the server cannot be reached (exit 3), one that expires on a
 // connected channel means the server was too slow (exit 1). Unreachable
 // servers are reported as "cannot reach segtune coordinator at ADDR: ...".
-absl::Status FromGrpcStatus(const grpc::Status& status, std::string_view address,
+absl::Status FromGrpcStatus(const grpc::Status& status, const std::string& address,
                             bool server_reached);
 
 // The process exit code for the outcome of a command.

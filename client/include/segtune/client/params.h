@@ -20,13 +20,14 @@ namespace segtune::client {
 
 // Parses a trial's params_json; it must be a JSON object. The error names the
 // trial, since the text comes from the server.
-absl::StatusOr<nlohmann::json> ParseParams(std::string_view params_json, std::string_view trial_id);
+absl::StatusOr<nlohmann::json> ParseParams(std::string_view params_json, const std::string& trial_id);
 
 // One line for tables: optimizer and scheduler calls showing `lr` and every
 // argument that differs from torch's default, then the other sampled values.
-// Text that is not a params object is returned as it is.
+// ParamsJsonSummary takes params_json text; text that is not a params
+// object is returned as it is.
 std::string ParamsSummary(const nlohmann::json& params);
-std::string ParamsSummary(std::string_view params_json);
+std::string ParamsJsonSummary(std::string_view params_json);
 
 // One optimizer or scheduler ({"name": ..., args...}) as a call. With
 // `all_args`, every argument is shown (torch's constructor order first);

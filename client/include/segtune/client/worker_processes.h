@@ -27,7 +27,7 @@ namespace segtune::client {
 // segtune-worker next to the running executable (`self_exe`, from
 // /proc/self/exe), else the first one on `path_env` ($PATH). NotFound names
 // the places looked at.
-absl::StatusOr<std::string> FindWorkerBinary(std::string_view self_exe, std::string_view path_env);
+absl::StatusOr<std::string> FindWorkerBinary(const std::string& self_exe, const std::string& path_env);
 
 // "exited with status 1", "was killed by signal 9 (Killed)".
 std::string DescribeWaitStatus(int wait_status);

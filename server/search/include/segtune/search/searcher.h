@@ -16,6 +16,8 @@
 // smaller than the grid, a seeded random subset of max_trials grid points
 // runs, still in grid order.
 //
+// The grid's size is spec::CountGridPoints(space) (segtune/spec/search_space.h).
+//
 // Random search (algorithm: random) runs budget.max_trials trials; each picks
 // an optimizer and a scheduler alternative uniformly, takes a uniform choice
 // from each grid list and samples each distribution (loguniform in log space,

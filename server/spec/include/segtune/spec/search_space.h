@@ -6,8 +6,8 @@
 // sub-space of its own arguments; other keys are dotted paths into the
 // trial's configuration (`training.batch_size`, `model.base_channels`, ...).
 //
-// Thread-safety: immutable after construction; const methods are safe from
-// any thread.
+// Thread-safety: immutable after construction; const methods and the free
+// functions below are safe from any thread.
 #pragma once
 
 #include <cstdint>

@@ -24,7 +24,8 @@ struct EpochReport {
 enum class Outcome {
   kCompleted,  // every epoch ran
   kStopped,    // the epoch callback said stop (early stopping or cancellation)
-  kDiverged,   // loss became NaN or infinite
+  kDiverged,   // loss became NaN or infinite, or exploded (train loss over
+               // 1000 x ln(num_classes), 1000 times a uniform guess's)
   kFailed,     // bad configuration or an exception from LibTorch
 };
 
@@ -35,8 +36,11 @@ struct TrialResult {
 };
 
 struct TrainOptions {
-  std::string device = "cpu";                   // "cpu", "cuda", "cuda:N"
-  int start_epoch = 0;                          // epochs already done (resume point)
+  std::string device = "cpu";  // "cpu", "cuda", "cuda:N", "auto" (CUDA if available)
+  // Epochs already done (resume point). There are no checkpoints: the first
+  // start_epoch epochs are replayed without being reported, which reproduces
+  // the same state because training is deterministic.
+  int start_epoch = 0;
   // Polled between batches; returning true abandons the trial (kStopped).
   std::function<bool()> should_abort;
   // Called after each epoch; returning false stops the trial (kStopped).
