@@ -60,6 +60,7 @@ std::vector<std::string> DescribeChanges(const SweepSnapshot& before, const v1::
   const v1::Sweep& sweep = now.sweep();
   const Counts counts = CountTrials(now);
   std::vector<std::string> lines;
+  int cancelled_with_sweep = 0;
   for (const v1::Trial& trial : now.trials()) {
     auto found = before.find(trial.trial_id());
     // A trial not seen before was pending, with nothing done.
@@ -84,8 +85,17 @@ std::vector<std::string> DescribeChanges(const SweepSnapshot& before, const v1::
       lines.push_back(std::move(line));
     }
     if (IsFinal(trial.state()) && trial.state() != previous.state) {
-      lines.push_back(FinishLine(trial, sweep, counts));
+      // Cancelling a sweep cancels its trials: one line below says it for all.
+      if (sweep.state() == v1::SWEEP_CANCELLED && trial.state() == v1::CANCELLED) {
+        ++cancelled_with_sweep;
+      } else {
+        lines.push_back(FinishLine(trial, sweep, counts));
+      }
     }
+  }
+  if (cancelled_with_sweep > 0) {
+    lines.push_back(absl::StrCat("sweep ", sweep.sweep_id(), " cancelled: ", cancelled_with_sweep,
+                                 cancelled_with_sweep == 1 ? " trial" : " trials", " cancelled"));
   }
   return lines;
 }

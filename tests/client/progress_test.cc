@@ -72,6 +72,18 @@ TEST(DescribeChangesTest, ANewAttemptIsARestart) {
   EXPECT_THAT(DescribeChanges(Snapshot(before), now, false)[0], HasSubstr("(attempt 2)"));
 }
 
+TEST(DescribeChangesTest, ACancelledSweepSaysSoOnce) {
+  v1::SweepUpdate before = InitialUpdate();
+  before.mutable_trials(0)->set_state(v1::RUNNING);
+  before.mutable_trials(0)->set_attempt(1);
+  v1::SweepUpdate now = before;
+  now.mutable_sweep()->set_state(v1::SWEEP_CANCELLED);
+  now.mutable_trials(0)->set_state(v1::CANCELLED);
+  now.mutable_trials(1)->set_state(v1::CANCELLED);
+  EXPECT_THAT(DescribeChanges(Snapshot(before), now, true),
+              ElementsAre("sweep s1 cancelled: 2 trials cancelled"));
+}
+
 TEST(ProgressLineTest, ShowsBarCountsAndBest) {
   v1::SweepUpdate update;
   *update.mutable_sweep() = testing::MakeSweep();

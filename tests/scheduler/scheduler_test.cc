@@ -227,7 +227,9 @@ TEST_F(SchedulerTest, CancelStopsPendingAndRunningTrials) {
   const std::string worker = Register();
   Assignment a = Acquire(worker);
   ASSERT_TRUE(scheduler_->Cancel(submitted->sweep_id).ok());
-  for (const auto& trial : *store_->ListTrials(submitted->sweep_id)) {
+  auto trials = store_->ListTrials(submitted->sweep_id);
+  ASSERT_TRUE(trials.ok());
+  for (const auto& trial : *trials) {
     EXPECT_EQ(trial.state, TrialState::kCancelled);
   }
   EXPECT_EQ(*scheduler_->Heartbeat(worker, {{a.trial_id, a.attempt}}), std::vector<std::string>{a.trial_id});

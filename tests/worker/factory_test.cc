@@ -7,8 +7,8 @@
 namespace segtune::optim {
 namespace {
 
-using ::testing::HasSubstr;
 using nlohmann::json;
+using ::testing::HasSubstr;
 
 std::vector<torch::Tensor> Parameters() {
   return {torch::zeros({3}, torch::kFloat64).requires_grad_()};
@@ -34,9 +34,12 @@ std::string ErrorOf(const json& params) {
 }
 
 TEST(MakeOptimizerTest, BuildsSgdWithItsArguments) {
-  auto optimizer = BuildOrDie(
-      {{"name", "SGD"}, {"lr", 0.05}, {"momentum", 0.9}, {"dampening", 0}, {"weight_decay", 0.001},
-       {"nesterov", false}});
+  auto optimizer = BuildOrDie({{"name", "SGD"},
+                               {"lr", 0.05},
+                               {"momentum", 0.9},
+                               {"dampening", 0},
+                               {"weight_decay", 0.001},
+                               {"nesterov", false}});
   ASSERT_NE(dynamic_cast<torch::optim::SGD*>(optimizer.get()), nullptr);
   const auto& options = OptionsOf<torch::optim::SGDOptions>(*optimizer);
   EXPECT_EQ(options.lr(), 0.05);
@@ -155,8 +158,7 @@ TEST_F(MakeSchedulerTest, ReduceLROnPlateauWatchesItsMonitor) {
 TEST_F(MakeSchedulerTest, RejectsBadArgumentsNamingThem) {
   EXPECT_THAT(ErrorOf({{"name", "StepLR"}}), HasSubstr("scheduler.step_size"));
   EXPECT_THAT(ErrorOf({{"name", "StepLR"}, {"step_size", 0}}), HasSubstr("scheduler.step_size"));
-  EXPECT_THAT(ErrorOf({{"name", "CosineAnnealingLR"}, {"T_max", 0}}),
-              HasSubstr("scheduler.T_max"));
+  EXPECT_THAT(ErrorOf({{"name", "CosineAnnealingLR"}, {"T_max", 0}}), HasSubstr("scheduler.T_max"));
   EXPECT_THAT(ErrorOf({{"name", "ReduceLROnPlateau"}, {"mode", "sideways"}}),
               HasSubstr("scheduler.mode"));
   EXPECT_THAT(ErrorOf({{"name", "ReduceLROnPlateau"}, {"factor", 1.5}}),

@@ -83,11 +83,11 @@ TEST_F(LRSchedulerTest, ExponentialLR) {
 TEST_F(LRSchedulerTest, CosineAnnealingLRGoesBackUpPastTMax) {
   // CosineAnnealingLR(opt, 4, 0.001): down to eta_min at 4, up again to 8, ...
   CosineAnnealingLR scheduler(optimizer_, CosineAnnealingLROptions(4).eta_min(0.001));
-  ExpectSequence(Run(scheduler, 14),
-                 {0.0855017856687341, 0.0505, 0.0154982143312659, 0.001, 0.015498214331265896,
-                  0.05050000000000001, 0.08550178566873413, 0.10000000000000003,
-                  0.08550178566873413, 0.05050000000000003, 0.015498214331265945, 0.001,
-                  0.015498214331265896, 0.0504999999999999});
+  ExpectSequence(
+      Run(scheduler, 14),
+      {0.0855017856687341, 0.0505, 0.0154982143312659, 0.001, 0.015498214331265896,
+       0.05050000000000001, 0.08550178566873413, 0.10000000000000003, 0.08550178566873413,
+       0.05050000000000003, 0.015498214331265945, 0.001, 0.015498214331265896, 0.0504999999999999});
 }
 
 TEST_F(LRSchedulerTest, CosineAnnealingLRWithTMaxOneUsesTheClimbBackBranch) {
@@ -98,8 +98,8 @@ TEST_F(LRSchedulerTest, CosineAnnealingLRWithTMaxOneUsesTheClimbBackBranch) {
 
 TEST_F(LRSchedulerTest, SchedulersSetEveryParamGroup) {
   torch::Tensor other = torch::zeros({1}, torch::kFloat64).requires_grad_();
-  optimizer_.add_param_group(torch::optim::OptimizerParamGroup(
-      {other}, std::make_unique<torch::optim::SGDOptions>(0.01)));
+  optimizer_.add_param_group(
+      torch::optim::OptimizerParamGroup({other}, std::make_unique<torch::optim::SGDOptions>(0.01)));
   StepLR scheduler(optimizer_, StepLROptions(1).gamma(0.5));
   scheduler.step();
   EXPECT_NEAR(optimizer_.param_groups()[0].options().get_lr(), 0.05, kTolerance);
@@ -107,15 +107,14 @@ TEST_F(LRSchedulerTest, SchedulersSetEveryParamGroup) {
   EXPECT_EQ(scheduler.get_last_lr().size(), 2U);
 }
 
-const std::vector<double> kPlateauMetrics = {1.0, 0.9, 0.95, 0.91, 0.9, 0.92,
-                                             0.93, 0.5, 0.6, 0.6, 0.6, 0.6};
+const std::vector<double> kPlateauMetrics = {1.0,  0.9, 0.95, 0.91, 0.9, 0.92,
+                                             0.93, 0.5, 0.6,  0.6,  0.6, 0.6};
 
 TEST_F(LRSchedulerTest, ReduceLROnPlateauMinRel) {
   // ReduceLROnPlateau(opt, patience=1, factor=0.5)
   ReduceLROnPlateau scheduler(optimizer_, ReduceLROnPlateauOptions().patience(1).factor(0.5));
   ExpectSequence(Run(scheduler, kPlateauMetrics),
-                 {0.1, 0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.025, 0.025, 0.0125, 0.0125,
-                  0.00625});
+                 {0.1, 0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.025, 0.025, 0.0125, 0.0125, 0.00625});
 }
 
 TEST_F(LRSchedulerTest, ReduceLROnPlateauCooldownAndMinLr) {
@@ -137,8 +136,8 @@ TEST_F(LRSchedulerTest, ReduceLROnPlateauMaxAbs) {
                                               .patience(1)
                                               .factor(0.1));
   ExpectSequence(Run(scheduler, {0.1, 0.2, 0.2, 0.205, 0.21, 0.3, 0.3, 0.3}),
-                 {0.1, 0.1, 0.1, 0.010000000000000002, 0.010000000000000002,
-                  0.010000000000000002, 0.010000000000000002, 0.0010000000000000002});
+                 {0.1, 0.1, 0.1, 0.010000000000000002, 0.010000000000000002, 0.010000000000000002,
+                  0.010000000000000002, 0.0010000000000000002});
 }
 
 TEST_F(LRSchedulerTest, ReduceLROnPlateauSkipsDecaysSmallerThanEps) {
@@ -153,8 +152,7 @@ TEST(LRSchedulerOptionsTest, ValidateNamesTheBadArgument) {
   EXPECT_THAT(CosineAnnealingLROptions(0).Validate().message(), HasSubstr("T_max"));
   EXPECT_THAT(ExponentialLROptions(std::nan("")).Validate().message(), HasSubstr("gamma"));
   EXPECT_THAT(ReduceLROnPlateauOptions().factor(1.0).Validate().message(), HasSubstr("factor"));
-  EXPECT_THAT(ReduceLROnPlateauOptions().patience(-1).Validate().message(),
-              HasSubstr("patience"));
+  EXPECT_THAT(ReduceLROnPlateauOptions().patience(-1).Validate().message(), HasSubstr("patience"));
   EXPECT_TRUE(StepLROptions(1).Validate().ok());
   EXPECT_TRUE(ReduceLROnPlateauOptions().Validate().ok());
 }

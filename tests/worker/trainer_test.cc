@@ -11,13 +11,13 @@
 namespace segtune::train {
 namespace {
 
+using nlohmann::json;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-using nlohmann::json;
 
-const std::vector<std::string> kMetricNames = {
-    "train_loss", "val_loss", "val_miou", "val_pixel_acc", "lr", "epoch_seconds",
-    "images_per_second"};
+const std::vector<std::string> kMetricNames = {"train_loss",       "val_loss", "val_miou",
+                                               "val_pixel_acc",    "lr",       "epoch_seconds",
+                                               "images_per_second"};
 
 // Small enough that an epoch takes milliseconds.
 json TinyConfig(json optimizer, int epochs = 2) {
@@ -150,9 +150,12 @@ TEST(RunTrialTest, SchedulerSetsTheLrOfLaterEpochs) {
 TEST(RunTrialTest, ReduceLROnPlateauIsSteppedWithItsMonitor) {
   json config = TinyConfig(Sgd(0.05), 3);
   // val_pixel_acc "max" with a threshold no epoch can beat: every epoch is bad.
-  config["params"]["scheduler"] = {{"name", "ReduceLROnPlateau"}, {"monitor", "val_pixel_acc"},
-                                   {"mode", "max"},  {"patience", 0},
-                                   {"threshold", 0.99}, {"factor", 0.5}};
+  config["params"]["scheduler"] = {{"name", "ReduceLROnPlateau"},
+                                   {"monitor", "val_pixel_acc"},
+                                   {"mode", "max"},
+                                   {"patience", 0},
+                                   {"threshold", 0.99},
+                                   {"factor", 0.5}};
   const TrialRun run = RunCollecting(config);
   ASSERT_EQ(run.reports.size(), 3U) << run.result.reason;
   EXPECT_EQ(run.reports[0].metrics.at("lr"), 0.05);  // the first value always improves

@@ -6,9 +6,9 @@
 namespace segtune::train {
 namespace {
 
+using nlohmann::json;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-using nlohmann::json;
 
 json ValidConfig() {
   return {

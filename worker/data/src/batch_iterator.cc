@@ -44,8 +44,7 @@ std::optional<Batch> BatchIterator::Next() {
     batch.masks = set_.masks.narrow(0, next_, count);
   } else {
     at::Tensor indices = at::empty({count}, at::kLong);
-    std::copy(order_.begin() + next_, order_.begin() + next_ + count,
-              indices.data_ptr<int64_t>());
+    std::copy(order_.begin() + next_, order_.begin() + next_ + count, indices.data_ptr<int64_t>());
     indices = indices.to(set_.images.device());
     batch.images = set_.images.index_select(0, indices);
     batch.masks = set_.masks.index_select(0, indices);

@@ -41,12 +41,18 @@ Rgb HsvToRgb(double hue, double saturation, double value) {
   const auto t = static_cast<float>(value * (1 - saturation * (1 - fraction)));
   const auto v = static_cast<float>(value);
   switch (index) {
-    case 0: return {v, t, p};
-    case 1: return {q, v, p};
-    case 2: return {p, v, t};
-    case 3: return {p, q, v};
-    case 4: return {t, p, v};
-    default: return {v, p, q};
+    case 0:
+      return {v, t, p};
+    case 1:
+      return {q, v, p};
+    case 2:
+      return {p, v, t};
+    case 3:
+      return {p, q, v};
+    case 4:
+      return {t, p, v};
+    default:
+      return {v, p, q};
   }
 }
 
@@ -84,7 +90,8 @@ void DrawSample(const ShapesOptions& options, int64_t index, float* image, int64
   // Background: a random grey with a slight tint, class 0.
   const double grey = random.Uniform(0.15, 0.55);
   Rgb background;
-  for (float& channel : background) channel = static_cast<float>(grey + random.Uniform(-0.05, 0.05));
+  for (float& channel : background)
+    channel = static_cast<float>(grey + random.Uniform(-0.05, 0.05));
   for (int channel = 0; channel < 3; ++channel) {
     std::fill(image + channel * plane, image + (channel + 1) * plane, background[channel]);
   }
@@ -104,7 +111,8 @@ void DrawSample(const ShapesOptions& options, int64_t index, float* image, int64
         if (!Covers(shape, center_x, center_y, half, x + 0.5, y + 0.5)) continue;
         const int64_t pixel = int64_t{y} * size + x;
         mask[pixel] = class_index;
-        for (int channel = 0; channel < 3; ++channel) image[channel * plane + pixel] = colour[channel];
+        for (int channel = 0; channel < 3; ++channel)
+          image[channel * plane + pixel] = colour[channel];
       }
     }
   }
@@ -121,18 +129,18 @@ absl::Status Validate(const ShapesOptions& options) {
                                                    kMaxImageSize, "], got ", options.image_size));
   }
   if (options.num_classes < 2 || options.num_classes > kMaxClasses) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "num_classes: must be in [2, ", kMaxClasses, "] (background included), got ",
-        options.num_classes));
+    return absl::InvalidArgumentError(absl::StrCat("num_classes: must be in [2, ", kMaxClasses,
+                                                   "] (background included), got ",
+                                                   options.num_classes));
   }
   if (options.size < 1) {
     return absl::InvalidArgumentError(absl::StrCat("size: must be >= 1, got ", options.size));
   }
   const int64_t image_bytes = int64_t{3} * options.image_size * options.image_size * 4;
   if (options.size > kMaxImageBytes / image_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "size: ", options.size, " images of ", options.image_size, "x", options.image_size,
-        " exceed the 2 GiB an in-memory dataset may use"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("size: ", options.size, " images of ", options.image_size, "x",
+                     options.image_size, " exceed the 2 GiB an in-memory dataset may use"));
   }
   return absl::OkStatus();
 }

@@ -33,7 +33,8 @@ absl::Status UNetOptions::Validate() const {
   if (num_classes() < 2 || num_classes() > 1024) {
     return OutOfRange("num_classes", num_classes(), 2, 1024);
   }
-  if (in_channels() < 1 || in_channels() > 64) return OutOfRange("in_channels", in_channels(), 1, 64);
+  if (in_channels() < 1 || in_channels() > 64)
+    return OutOfRange("in_channels", in_channels(), 1, 64);
   if (base_channels() < 1 || base_channels() > 1024) {
     return OutOfRange("base_channels", base_channels(), 1, 1024);
   }
@@ -67,8 +68,9 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& images) {
   std::vector<torch::Tensor> skips;
   torch::Tensor features = images;
   for (size_t level = 0; level < depth; ++level) {
-    if (level > 0) features = torch::nn::functional::max_pool2d(
-                       features, torch::nn::functional::MaxPool2dFuncOptions(2));
+    if (level > 0)
+      features = torch::nn::functional::max_pool2d(features,
+                                                   torch::nn::functional::MaxPool2dFuncOptions(2));
     features = encoders_[level]->forward(features);
     if (level + 1 < depth) skips.push_back(features);
   }

@@ -1,7 +1,5 @@
 #include "segtune/optim/factory.h"
 
-#include <algorithm>
-#include <cmath>
 #include <exception>
 #include <set>
 #include <string_view>
@@ -42,15 +40,9 @@ class Arguments {
   std::optional<int64_t> Int(const std::string& name) {
     const json* value = Read(name);
     if (value == nullptr) return std::nullopt;
-    if (value->is_number_integer()) return value->get<int64_t>();
-    // JSON producers may write whole numbers as 3.0.
-    if (value->is_number_float()) {
-      const double number = value->get<double>();
-      if (std::floor(number) == number && std::abs(number) < 9.0e15) {
-        return static_cast<int64_t>(number);
-      }
-    }
-    return Mistyped(name, "a whole number");
+    // CompleteArgs has already turned whole floats like 3.0 into integers.
+    if (!value->is_number_integer()) return Mistyped(name, "a whole number");
+    return value->get<int64_t>();
   }
 
   std::optional<bool> Bool(const std::string& name) {
@@ -88,9 +80,6 @@ class Arguments {
     }
     return list;
   }
-
-  // Marks an argument as deliberately ignored (it has no effect here).
-  void Ignore(const std::string& name) { read_.insert(name); }
 
   // Records a problem found by a builder.
   void AddProblem(const std::string& name, const std::string& message) {
@@ -140,13 +129,8 @@ class Arguments {
 
 // Resolves {"name": ..., args...} with the catalog and completes the
 // arguments: the alias's implied arguments first, explicit ones over them.
-// `extra_args` names arguments that are ours rather than torch's (taken out
-// before the catalog sees them, unless the catalog lists them) and returned
-// in `extras`.
 absl::StatusOr<Arguments> ResolveAndComplete(const json& params, const std::string& kind,
-                                             Resolved (*resolve)(std::string_view),
-                                             const std::vector<std::string>& extra_args,
-                                             json& extras) {
+                                             Resolved (*resolve)(std::string_view)) {
   if (!params.is_object()) {
     return absl::InvalidArgumentError(
         absl::StrCat(kind, ": must be an object like {\"name\": ...}, got ", params.dump()));
@@ -166,15 +150,6 @@ absl::StatusOr<Arguments> ResolveAndComplete(const json& params, const std::stri
   for (const auto& [key, value] : params.items()) {
     if (key != "name") args[key] = value;
   }
-  for (const std::string& extra : extra_args) {
-    auto it = args.find(extra);
-    if (it == args.end()) continue;
-    extras[extra] = *it;
-    const bool catalog_knows_it =
-        std::any_of(algorithm.args.begin(), algorithm.args.end(),
-                    [&](const ArgSpec& spec) { return spec.name == extra; });
-    if (!catalog_knows_it) args.erase(it);
-  }
 
   Completed completed = CompleteArgs(algorithm, args);
   if (!completed.problems.empty()) {
@@ -185,11 +160,6 @@ absl::StatusOr<Arguments> ResolveAndComplete(const json& params, const std::stri
                              : absl::StrCat(kind, ".", problem.arg, ": ", problem.message));
     }
     return absl::InvalidArgumentError(absl::StrJoin(messages, "; "));
-  }
-  for (const std::string& extra : extra_args) {
-    if (!extras.contains(extra) && completed.args.contains(extra)) {
-      extras[extra] = completed.args[extra];
-    }
   }
   return Arguments(kind, algorithm, std::move(completed.args));
 }
@@ -231,8 +201,7 @@ absl::StatusOr<OptimizerPtr> BuildAdamFamily(Arguments& args,
   return OptimizerPtr(std::make_unique<Optimizer>(std::move(parameters), options));
 }
 
-absl::StatusOr<OptimizerPtr> BuildAdagrad(Arguments& args,
-                                          std::vector<torch::Tensor> parameters) {
+absl::StatusOr<OptimizerPtr> BuildAdagrad(Arguments& args, std::vector<torch::Tensor> parameters) {
   torch::optim::AdagradOptions options;
   if (auto v = args.Float("lr")) options.lr(*v);
   if (auto v = args.Float("lr_decay")) options.lr_decay(*v);
@@ -243,8 +212,7 @@ absl::StatusOr<OptimizerPtr> BuildAdagrad(Arguments& args,
   return OptimizerPtr(std::make_unique<torch::optim::Adagrad>(std::move(parameters), options));
 }
 
-absl::StatusOr<OptimizerPtr> BuildRmsprop(Arguments& args,
-                                          std::vector<torch::Tensor> parameters) {
+absl::StatusOr<OptimizerPtr> BuildRmsprop(Arguments& args, std::vector<torch::Tensor> parameters) {
   torch::optim::RMSpropOptions options;
   if (auto v = args.Float("lr")) options.lr(*v);
   if (auto v = args.Float("alpha")) options.alpha(*v);
@@ -279,8 +247,7 @@ T Required(Arguments& args, const std::string& name, std::optional<T> value) {
 }
 
 absl::StatusOr<std::unique_ptr<Scheduler>> BuildPlateau(Arguments& args,
-                                                        torch::optim::Optimizer& optimizer,
-                                                        const json& extras) {
+                                                        torch::optim::Optimizer& optimizer) {
   using Options = ReduceLROnPlateauOptions;
   Options options;
   if (auto mode = args.String("mode")) {
@@ -301,24 +268,15 @@ absl::StatusOr<std::unique_ptr<Scheduler>> BuildPlateau(Arguments& args,
     } else if (*mode == "abs") {
       options.threshold_mode(Options::ThresholdMode::kAbs);
     } else {
-      args.AddProblem("threshold_mode",
-                      absl::StrCat("must be 'rel' or 'abs', got '", *mode, "'"));
+      args.AddProblem("threshold_mode", absl::StrCat("must be 'rel' or 'abs', got '", *mode, "'"));
     }
   }
   if (auto v = args.Int("cooldown")) options.cooldown(*v);
   if (auto v = args.Float("min_lr")) options.min_lr(*v);
   if (auto v = args.Float("eps")) options.eps(*v);
-
-  std::string monitor = "val_loss";
-  args.Ignore("monitor");
-  if (extras.contains("monitor")) {
-    if (!extras["monitor"].is_string() || extras["monitor"].get<std::string>().empty()) {
-      args.AddProblem("monitor", "must be a metric name like \"val_loss\"");
-    } else {
-      monitor = extras["monitor"].get<std::string>();
-    }
-  }
-
+  // Not a torch argument: the metric the caller steps the scheduler with
+  // (the catalog checks it is one the trainer reports).
+  std::string monitor = args.String("monitor").value_or("val_loss");
   if (absl::Status status = args.Finish(); !status.ok()) return status;
   if (absl::Status status = options.Validate(); !status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("scheduler.", status.message()));
@@ -331,16 +289,14 @@ absl::StatusOr<std::unique_ptr<Scheduler>> BuildPlateau(Arguments& args,
 
 absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(
     const nlohmann::json& params, std::vector<torch::Tensor> parameters) {
-  json no_extras = json::object();
-  absl::StatusOr<Arguments> args =
-      ResolveAndComplete(params, "optimizer", &ResolveOptimizer, {}, no_extras);
+  absl::StatusOr<Arguments> args = ResolveAndComplete(params, "optimizer", &ResolveOptimizer);
   if (!args.ok()) return args.status();
   const std::string& name = args->algorithm_name();
   return CatchTorchErrors("optimizer", [&]() -> absl::StatusOr<OptimizerPtr> {
     if (name == "SGD") return BuildSgd(*args, std::move(parameters));
     if (name == "Adam") {
-      return BuildAdamFamily<torch::optim::Adam, torch::optim::AdamOptions>(
-          *args, std::move(parameters));
+      return BuildAdamFamily<torch::optim::Adam, torch::optim::AdamOptions>(*args,
+                                                                            std::move(parameters));
     }
     if (name == "AdamW") {
       return BuildAdamFamily<torch::optim::AdamW, torch::optim::AdamWOptions>(
@@ -356,15 +312,9 @@ absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(
 
 absl::StatusOr<std::unique_ptr<Scheduler>> MakeScheduler(const nlohmann::json& params,
                                                          torch::optim::Optimizer& optimizer) {
-  json extras = json::object();
-  absl::StatusOr<Arguments> args =
-      ResolveAndComplete(params, "scheduler", &ResolveScheduler, {"monitor"}, extras);
+  absl::StatusOr<Arguments> args = ResolveAndComplete(params, "scheduler", &ResolveScheduler);
   if (!args.ok()) return args.status();
   const std::string& name = args->algorithm_name();
-  if (name != "ReduceLROnPlateau" && extras.contains("monitor")) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("scheduler.monitor: only ReduceLROnPlateau watches a metric, not ", name));
-  }
   return CatchTorchErrors("scheduler", [&]() -> absl::StatusOr<std::unique_ptr<Scheduler>> {
     if (name == "StepLR") {
       StepLROptions options(Required(*args, "step_size", args->Int("step_size")));
@@ -385,7 +335,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> MakeScheduler(const nlohmann::json& p
       if (auto v = args->Float("eta_min")) options.eta_min(*v);
       return Finish<CosineAnnealingLR>(*args, optimizer, options);
     }
-    if (name == "ReduceLROnPlateau") return BuildPlateau(*args, optimizer, extras);
+    if (name == "ReduceLROnPlateau") return BuildPlateau(*args, optimizer);
     return absl::UnimplementedError(absl::StrCat(
         "scheduler.name: ", name,
         " cannot be built by this worker yet (available: StepLR, MultiStepLR, ExponentialLR, "

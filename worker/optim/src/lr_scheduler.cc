@@ -65,8 +65,7 @@ std::vector<double> StepLR::get_lrs() {
 
 absl::Status MultiStepLROptions::Validate() const { return CheckFinite("gamma", gamma()); }
 
-MultiStepLR::MultiStepLR(torch::optim::Optimizer& optimizer,
-                         const MultiStepLROptions& options)
+MultiStepLR::MultiStepLR(torch::optim::Optimizer& optimizer, const MultiStepLROptions& options)
     : LRScheduler(optimizer), options_(options) {}
 
 std::vector<double> MultiStepLR::get_lrs() {

@@ -140,22 +140,22 @@ struct Evaluation {
   ConfusionMatrix confusion;
 };
 
-Evaluation Evaluate(models::UNet& model, const data::SegmentationSet& val_set,
-                    int64_t batch_size) {
+Evaluation Evaluate(models::UNet& model, const data::SegmentationSet& val_set, int64_t batch_size) {
   torch::NoGradGuard no_grad;
   model->eval();
   const int64_t num_classes = val_set.num_classes;
-  torch::Tensor counts = torch::zeros({num_classes * num_classes},
-                                      torch::TensorOptions(torch::kLong).device(val_set.masks.device()));
+  torch::Tensor counts =
+      torch::zeros({num_classes * num_classes},
+                   torch::TensorOptions(torch::kLong).device(val_set.masks.device()));
   double loss_sum = 0;
   int64_t pixels = 0;
   data::BatchIterator batches(val_set, batch_size, std::nullopt);
   while (std::optional<data::Batch> batch = batches.Next()) {
     const torch::Tensor logits = model->forward(batch->images);
     namespace F = torch::nn::functional;
-    loss_sum += F::cross_entropy(logits, batch->masks,
-                                 F::CrossEntropyFuncOptions().reduction(torch::kSum))
-                    .item<double>();
+    loss_sum +=
+        F::cross_entropy(logits, batch->masks, F::CrossEntropyFuncOptions().reduction(torch::kSum))
+            .item<double>();
     pixels += batch->masks.numel();
     // Cell (true, predicted) of the confusion matrix, row-major.
     const torch::Tensor cells = batch->masks * num_classes + logits.argmax(1);
@@ -195,14 +195,15 @@ TrialResult RunEpochs(const TrialConfig& config, TrialSetup& setup, const TrainO
       const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, batch->masks);
       const double loss_value = loss.item<double>();
       if (!std::isfinite(loss_value) || loss_value > exploded_loss) {
-        return Finished(Outcome::kDiverged,
-                        absl::StrCat("train_loss is ", loss_value, " at epoch ", epoch,
-                                     ", batch ", batch_number, " (lr ", lr,
-                                     std::isfinite(loss_value)
-                                         ? absl::StrCat("; over ", exploded_loss, " counts as diverged")
-                                         : "",
-                                     ")"),
-                        epochs_done);
+        return Finished(
+            Outcome::kDiverged,
+            absl::StrCat("train_loss is ", loss_value, " at epoch ", epoch, ", batch ",
+                         batch_number, " (lr ", lr,
+                         std::isfinite(loss_value)
+                             ? absl::StrCat("; over ", exploded_loss, " counts as diverged")
+                             : "",
+                         ")"),
+            epochs_done);
       }
       setup.optimizer->zero_grad();
       loss.backward();
@@ -213,8 +214,7 @@ TrialResult RunEpochs(const TrialConfig& config, TrialSetup& setup, const TrainO
     }
     const double train_seconds = SecondsSince(epoch_start);
 
-    const Evaluation evaluation =
-        Evaluate(setup.model, setup.val_set, config.training.batch_size);
+    const Evaluation evaluation = Evaluate(setup.model, setup.val_set, config.training.batch_size);
     if (!std::isfinite(evaluation.loss)) {
       return Finished(Outcome::kDiverged,
                       absl::StrCat("val_loss is ", evaluation.loss, " at epoch ", epoch),
@@ -237,10 +237,10 @@ TrialResult RunEpochs(const TrialConfig& config, TrialSetup& setup, const TrainO
       if (const std::string& monitor = setup.scheduler->monitor(); !monitor.empty()) {
         auto it = report.metrics.find(monitor);
         if (it == report.metrics.end()) {
-          return Finished(Outcome::kFailed,
-                          absl::StrCat("scheduler.monitor: the trainer reports no metric '",
-                                       monitor, "'"),
-                          epochs_done);
+          return Finished(
+              Outcome::kFailed,
+              absl::StrCat("scheduler.monitor: the trainer reports no metric '", monitor, "'"),
+              epochs_done);
         }
         monitored = it->second;
       }

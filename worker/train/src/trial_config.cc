@@ -91,8 +91,9 @@ std::optional<std::string> ReadChoice(const json& section, const std::string& pa
   }
   const std::string value = it->get<std::string>();
   if (value != allowed) {
-    problems.Add(path, absl::StrCat("'", value, "' is not supported by this worker (supported: ",
-                                    allowed, ")"));
+    problems.Add(
+        path,
+        absl::StrCat("'", value, "' is not supported by this worker (supported: ", allowed, ")"));
     return std::nullopt;
   }
   return value;
@@ -106,8 +107,9 @@ void ApplyOverride(const std::string& dotted, const json& value, const std::stri
   const std::string key = dot == std::string::npos ? "" : dotted.substr(dot + 1);
   auto known = SectionKeys().find(section);
   if (known == SectionKeys().end() || known->second.count(key) == 0) {
-    problems.Add(source, "unknown parameter (expected optimizer, scheduler or a dotted key "
-                         "of data, model or training, e.g. training.batch_size)");
+    problems.Add(source,
+                 "unknown parameter (expected optimizer, scheduler or a dotted key "
+                 "of data, model or training, e.g. training.batch_size)");
     return;
   }
   if (sections[section].is_object()) sections[section][key] = value;
@@ -189,8 +191,7 @@ absl::StatusOr<TrialConfig> ParseTrialConfig(const nlohmann::json& config) {
     if (auto v = ReadInt(data, "data.", "val_size", 1, 1000000, problems)) {
       trial.data.val_size = *v;
     }
-    if (auto v = ReadInt(data, "data.", "seed", 0, std::numeric_limits<int64_t>::max(),
-                         problems)) {
+    if (auto v = ReadInt(data, "data.", "seed", 0, std::numeric_limits<int64_t>::max(), problems)) {
       trial.data.seed = static_cast<uint64_t>(*v);
     }
   }

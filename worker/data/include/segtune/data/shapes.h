@@ -37,9 +37,9 @@ inline constexpr float kPixelStd = 0.25F;
 enum class Split { kTrain, kVal };
 
 struct ShapesOptions {
-  int image_size = 32;   // 8..1024 pixels
-  int num_classes = 4;   // 2..64, background included
-  int64_t size = 0;      // samples, >= 1
+  int image_size = 32;  // 8..1024 pixels
+  int num_classes = 4;  // 2..64, background included
+  int64_t size = 0;     // samples, >= 1
   uint64_t seed = 0;
   Split split = Split::kTrain;
 };

@@ -53,9 +53,9 @@ class UNetImpl : public torch::nn::Module {
 
  private:
   UNetOptions options_;
-  std::vector<torch::nn::Sequential> encoders_;          // one per level
-  std::vector<torch::nn::ConvTranspose2d> upsamplers_;   // level i+1 -> level i
-  std::vector<torch::nn::Sequential> decoders_;          // levels 0..depth-2
+  std::vector<torch::nn::Sequential> encoders_;         // one per level
+  std::vector<torch::nn::ConvTranspose2d> upsamplers_;  // level i+1 -> level i
+  std::vector<torch::nn::Sequential> decoders_;         // levels 0..depth-2
   torch::nn::Conv2d head_{nullptr};
 };
 

@@ -133,8 +133,7 @@ struct CosineAnnealingLROptions {
 // cosine, then back up (SGDR without restarts), as torch does past T_max.
 class CosineAnnealingLR : public LRScheduler {
  public:
-  CosineAnnealingLR(torch::optim::Optimizer& optimizer,
-                    const CosineAnnealingLROptions& options);
+  CosineAnnealingLR(torch::optim::Optimizer& optimizer, const CosineAnnealingLROptions& options);
 
  private:
   std::vector<double> get_lrs() override;
@@ -164,8 +163,7 @@ struct ReduceLROnPlateauOptions {
 class ReduceLROnPlateau {
  public:
   // The optimizer must outlive the scheduler.
-  ReduceLROnPlateau(torch::optim::Optimizer& optimizer,
-                    const ReduceLROnPlateauOptions& options);
+  ReduceLROnPlateau(torch::optim::Optimizer& optimizer, const ReduceLROnPlateauOptions& options);
 
   ReduceLROnPlateau(const ReduceLROnPlateau&) = delete;
   ReduceLROnPlateau& operator=(const ReduceLROnPlateau&) = delete;
