@@ -38,6 +38,18 @@ std::string Hostname() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Blocked before LibTorch, gRPC or spdlog start any thread, so every thread
+  // inherits the mask and only the signal thread below receives SIGINT and
+  // SIGTERM. A shell starting us in the background sets SIGINT to "ignored",
+  // which would discard it before sigwait sees it: a worker stops on either.
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
   spdlog::set_default_logger(spdlog::stderr_color_mt("segtune-worker"));
 
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -70,7 +82,8 @@ int main(int argc, char** argv) {
     spdlog::error("--threads {}: must be at least 1", threads);
     return kExitUsage;
   }
-  const absl::StatusOr<std::string> device = segtune::agent::ResolveDevice(device_flag, segtune::agent::CudaDeviceCount());
+  const absl::StatusOr<std::string> device =
+      segtune::agent::ResolveDevice(device_flag, segtune::agent::CudaDeviceCount());
   if (!device.ok()) return ExitWith(kExitUsage, device.status());
   if (const absl::Status status = segtune::agent::ConfigureTorchThreads(threads); !status.ok()) {
     return ExitWith(kExitFailed, status);
@@ -83,18 +96,10 @@ int main(int argc, char** argv) {
   options.hostname = Hostname();
   options.name = name.empty() ? absl::StrCat(options.hostname, "-", getpid()) : name;
 
-  // Blocked before any thread starts, so every thread inherits the mask and
-  // only the signal thread below receives SIGINT and SIGTERM.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
-  segtune::agent::Agent agent(options);
-  if (const absl::Status status = agent.Start(); !status.ok()) return ExitWith(kExitUsage, status);
   spdlog::info("segtune-worker {}: coordinator {}, device {}, {} slot(s), {} LibTorch thread(s) each", options.name,
                options.coordinator, options.device, slots, threads);
+  segtune::agent::Agent agent(options);
+  if (const absl::Status status = agent.Start(); !status.ok()) return ExitWith(kExitUsage, status);
 
   std::atomic<bool> failed{false};
   std::thread signal_thread([&] {

@@ -90,6 +90,16 @@ TEST_F(LRSchedulerTest, CosineAnnealingLRGoesBackUpPastTMax) {
        0.05050000000000003, 0.015498214331265945, 0.001, 0.015498214331265896, 0.0504999999999999});
 }
 
+TEST_F(LRSchedulerTest, CosineAnnealingLRIsRecursiveLikeTorch) {
+  // The recursive formula accumulates rounding that the closed form
+  // (eta_min + (base - eta_min) * (1 + cos(pi * 8 / 4)) / 2 = 0.1) does not;
+  // torch reports 0.10000000000000003 at epoch 8, bit for bit.
+  CosineAnnealingLR scheduler(optimizer_, CosineAnnealingLROptions(4).eta_min(0.001));
+  const std::vector<double> lrs = Run(scheduler, 8);
+  EXPECT_EQ(lrs[7], 0.10000000000000003);
+  EXPECT_NE(lrs[7], 0.1);
+}
+
 TEST_F(LRSchedulerTest, CosineAnnealingLRWithTMaxOneUsesTheClimbBackBranch) {
   // CosineAnnealingLR(opt, 1): every other epoch hits the special case
   CosineAnnealingLR scheduler(optimizer_, CosineAnnealingLROptions(1));

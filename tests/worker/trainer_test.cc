@@ -131,10 +131,20 @@ TEST(RunTrialTest, AdamLowersTheLoss) {
 }
 
 TEST(RunTrialTest, AbsurdLearningRateDiverges) {
+  // The loss explodes but stays finite (BatchNorm rescales the huge weights).
   const TrialRun run = RunCollecting(TinyConfig({{"name", "SGD"}, {"lr", 1e6}}, 5));
   EXPECT_EQ(run.result.outcome, Outcome::kDiverged);
-  EXPECT_THAT(run.result.reason, AllOf(HasSubstr("loss"), HasSubstr("epoch")));
-  EXPECT_EQ(run.result.epochs_done, static_cast<int>(run.reports.size()));
+  EXPECT_THAT(run.result.reason, AllOf(HasSubstr("train_loss"), HasSubstr("over the limit"),
+                                       HasSubstr("epoch 1")));
+  EXPECT_EQ(run.result.epochs_done, 0);
+  EXPECT_TRUE(run.reports.empty());
+}
+
+TEST(RunTrialTest, NonFiniteLossDiverges) {
+  // The first step pushes the weights past float32 range: the loss turns NaN.
+  const TrialRun run = RunCollecting(TinyConfig({{"name", "SGD"}, {"lr", 1e30}}, 5));
+  EXPECT_EQ(run.result.outcome, Outcome::kDiverged);
+  EXPECT_THAT(run.result.reason, AllOf(HasSubstr("train_loss is nan"), HasSubstr("epoch 1")));
 }
 
 TEST(RunTrialTest, SchedulerSetsTheLrOfLaterEpochs) {

@@ -9,6 +9,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "segtune/agent/backoff.h"
 
@@ -89,7 +90,7 @@ std::string SummarizeParams(const nlohmann::json& params) {
 
 std::string FormatMetric(const std::map<std::string, double>& metrics, const std::string& name) {
   const auto it = metrics.find(name);
-  return it == metrics.end() ? "n/a" : absl::StrCat(it->second);
+  return it == metrics.end() ? "n/a" : absl::StrFormat("%.4f", it->second);
 }
 
 }  // namespace

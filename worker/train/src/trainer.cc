@@ -195,15 +195,12 @@ TrialResult RunEpochs(const TrialConfig& config, TrialSetup& setup, const TrainO
       const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, batch->masks);
       const double loss_value = loss.item<double>();
       if (!std::isfinite(loss_value) || loss_value > exploded_loss) {
-        return Finished(
-            Outcome::kDiverged,
-            absl::StrCat("train_loss is ", loss_value, " at epoch ", epoch, ", batch ",
-                         batch_number, " (lr ", lr,
-                         std::isfinite(loss_value)
-                             ? absl::StrCat("; over ", exploded_loss, " counts as diverged")
-                             : "",
-                         ")"),
-            epochs_done);
+        const std::string limit =
+            std::isfinite(loss_value) ? absl::StrCat(" (over the limit ", exploded_loss, ")") : "";
+        return Finished(Outcome::kDiverged,
+                        absl::StrCat("train_loss is ", loss_value, limit, " at epoch ", epoch,
+                                     ", batch ", batch_number, " with lr ", lr),
+                        epochs_done);
       }
       setup.optimizer->zero_grad();
       loss.backward();
