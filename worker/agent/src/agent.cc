@@ -116,7 +116,9 @@ absl::Status Agent::Start() {
   }
 
   std::lock_guard<std::mutex> lock(mu_);
-  if (started_ || shutting_down_) return absl::FailedPreconditionError("the agent was already started");
+  if (started_ || shutting_down_) {
+    return absl::FailedPreconditionError("the agent was already started or shut down");
+  }
   started_ = true;
 
   // gRPC's own reconnect backoff grows to two minutes by default; keeping it
