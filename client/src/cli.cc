@@ -1,7 +1,6 @@
 #include "segtune/client/cli.h"
 
 #include <cmath>
-#include <map>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -19,7 +18,8 @@ constexpr char kDescription[] =
     "sweep on this machine with `segtune run SPEC.yaml`.";
 
 constexpr char kFooter[] =
-    "Server: --server HOST:PORT, else $SEGTUNE_SERVER, else 127.0.0.1:50051.\n"
+    "Global options (may also follow the verb): --server HOST:PORT (else $SEGTUNE_SERVER,\n"
+    "else 127.0.0.1:50051), --timeout SECONDS (each request's deadline, default 10).\n"
     "Exit codes: 0 ok, 1 the operation failed, 2 usage error or invalid spec,\n"
     "            3 cannot reach the coordinator, 130 interrupted.\n"
     "Run `segtune VERB --help` for a verb's options; docs/cli.md has the output formats.";

@@ -135,7 +135,8 @@ absl::Status RunLocal(const LocalRunOptions& options, const Output& output) {
       return started;
     }
   }
-  progress_out << "started " << options.workers << " workers (" << threads << " threads each); their logs: "
+  progress_out << "started " << options.workers << (options.workers == 1 ? " worker (" : " workers (") << threads
+               << (threads == 1 ? " thread" : " threads") << " each); output of worker N goes to "
                << (dir / "worker-N.log").string() << "\n";
 
   ProgressPrinter progress(progress_out, output.progress_is_terminal(), output.terminal_columns);

@@ -38,7 +38,7 @@ std::string FinishLine(const v1::Trial& trial, const v1::Sweep& sweep, const Cou
     absl::StrAppend(&line, ": best ", sweep.objective_metric(), " ", FormatMetric(trial.best_value()),
                     " at epoch ", trial.best_epoch());
   } else {
-    absl::StrAppend(&line, " after ", trial.epochs_done(), " epochs");
+    absl::StrAppend(&line, " after ", trial.epochs_done(), trial.epochs_done() == 1 ? " epoch" : " epochs");
   }
   if (!trial.reason().empty()) absl::StrAppend(&line, " (", trial.reason(), ")");
   absl::StrAppend(&line, " [", counts.done, "/", counts.total, " done]");

@@ -211,6 +211,19 @@ TEST(TunerClientTest, UnreachableServerIsExitCode3) {
   EXPECT_EQ(ExitCodeFor(client.WatchSweep("s1", [](const v1::SweepUpdate&) {}).status()), kExitUnreachable);
 }
 
+TEST(TunerClientTest, WatchReopensTheStreamWhenItsWindowEnds) {
+  testing::FakeTunerServer server;
+  server.service().set_stall_first_watch();
+  TunerClient client(server.address(), std::chrono::seconds(5));
+  int updates = 0;
+  auto last = client.WatchSweep("s1", [&updates](const v1::SweepUpdate&) { ++updates; },
+                                /*stream_window=*/std::chrono::milliseconds(300));
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(last->sweep().state(), v1::SWEEP_COMPLETED);
+  EXPECT_EQ(server.service().watch_calls(), 2);
+  EXPECT_EQ(updates, 4);  // one from the stalled stream, three from the next
+}
+
 TEST(TunerClientTest, CancelWatchEndsTheWatchAsInterrupted) {
   testing::FakeTunerServer server;
   TunerClient client(server.address(), std::chrono::seconds(5));

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <grpcpp/grpcpp.h>
 
@@ -80,15 +82,22 @@ class FakeTuner final : public v1::Tuner::Service {
   }
 
   // Three updates: both trials pending; s1-0000 running; the sweep completed.
-  grpc::Status WatchSweep(grpc::ServerContext*, const v1::WatchSweepRequest* request,
+  // With stall_first_watch, the first stream sends the first update only and
+  // then waits for the client's deadline.
+  grpc::Status WatchSweep(grpc::ServerContext* context, const v1::WatchSweepRequest* request,
                           grpc::ServerWriter<v1::SweepUpdate>* writer) override {
     if (request->sweep_id() != "s1") return NotFound(request->sweep_id());
+    ++watch_calls_;
     v1::SweepUpdate update;
     *update.mutable_sweep() = MakeSweep();
     update.mutable_sweep()->set_has_best(false);
     *update.add_trials() = MakeTrial("s1-0000", v1::PENDING, kSgdParams);
     *update.add_trials() = MakeTrial("s1-0001", v1::PENDING, kAdamParams);
     writer->Write(update);
+    if (stall_first_watch_.exchange(false)) {
+      while (!context->IsCancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      return grpc::Status::OK;
+    }
     update.mutable_trials(0)->set_state(v1::RUNNING);
     update.mutable_trials(0)->set_attempt(1);
     writer->Write(update);
@@ -112,6 +121,8 @@ class FakeTuner final : public v1::Tuner::Service {
   }
 
   void set_no_results() { no_results_ = true; }
+  void set_stall_first_watch() { stall_first_watch_ = true; }
+  int watch_calls() const { return watch_calls_; }
   void set_final_state(v1::SweepState state) { final_state_ = state; }
 
  private:
@@ -120,6 +131,8 @@ class FakeTuner final : public v1::Tuner::Service {
   }
 
   std::atomic<bool> no_results_{false};
+  std::atomic<bool> stall_first_watch_{false};
+  std::atomic<int> watch_calls_{0};
   std::atomic<v1::SweepState> final_state_{v1::SWEEP_COMPLETED};
 };
 
