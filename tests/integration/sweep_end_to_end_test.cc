@@ -64,6 +64,14 @@ class EndToEnd : public ::testing::Test {
                                  "127.0.0.1:" + std::to_string(metrics_port_)},
         Path("coordinator.out"), Path("coordinator.err"));
   }
+  // Polls until the coordinator answers (the CLI exits 3 until it listens).
+  void WaitForCoordinator() {
+    for (int i = 0; i < 120; ++i) {
+      if (Cli({"sweeps"}).exit_code != 3) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    FAIL() << "the coordinator did not start listening";
+  }
   void StartWorker(const std::string& name) {
     workers_.push_back(std::make_unique<Process>(
         std::vector<std::string>{BinDir() + "/segtune-worker", "--coordinator", address_, "--threads", "1",
@@ -211,6 +219,7 @@ TEST_F(EndToEnd, FourTrialSweepOnTwoWorkers) {
 
 TEST_F(EndToEnd, CancelEndsTheSweepAndFreesTheWorker) {
   StartCoordinator();
+  WaitForCoordinator();
   StartWorker("worker-a");
   std::string spec = kFourTrials;
   spec.replace(spec.find("epochs: 2"), 9, "epochs: 50");
@@ -245,12 +254,8 @@ TEST_F(EndToEnd, BadInputGivesTheDocumentedExitCodes) {
   EXPECT_NE(unreachable.err.find("cannot reach"), std::string::npos) << unreachable.err;
 
   StartCoordinator();
-  CommandResult missing;
-  for (int i = 0; i < 120; ++i) {
-    missing = Cli({"submit", Path("no-such-spec.yaml")});
-    if (missing.exit_code != 3) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
+  WaitForCoordinator();
+  CommandResult missing = Cli({"submit", Path("no-such-spec.yaml")});
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_NE(missing.err.find("no-such-spec.yaml"), std::string::npos) << missing.err;
 
