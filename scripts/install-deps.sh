@@ -6,14 +6,11 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   prometheus-cpp-dev
-  libsqlite3-dev sqlite3
+  libsqlite3-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
-  libmuparser-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
-  libpng-dev libjpeg-dev
-  python3-torch
+  libgtest-dev libgmock-dev
 )
 
 sudo_cmd=()
