@@ -57,10 +57,11 @@ class EndToEnd : public ::testing::Test {
 
   std::string Path(const std::string& name) const { return (dir_ / name).string(); }
 
-  void StartCoordinator() {
+  void StartCoordinator(int lease_seconds = 6) {
     coordinator_ = std::make_unique<Process>(
         std::vector<std::string>{BinDir() + "/segtune-coordinator", "--listen", address_, "--db",
-                                 Path("segtune.db"), "--lease-seconds", "6", "--metrics-listen",
+                                 Path("segtune.db"), "--lease-seconds", std::to_string(lease_seconds),
+                                 "--metrics-listen",
                                  "127.0.0.1:" + std::to_string(metrics_port_)},
         Path("coordinator.out"), Path("coordinator.err"));
   }
@@ -245,6 +246,40 @@ TEST_F(EndToEnd, CancelEndsTheSweepAndFreesTheWorker) {
   }
   EXPECT_TRUE(freed);
   EXPECT_TRUE(workers_[0]->Running());
+}
+
+TEST_F(EndToEnd, TrialOfAKilledWorkerFinishesElsewhereWithEveryEpochOnce) {
+  StartCoordinator(/*lease_seconds=*/2);
+  WaitForCoordinator();
+  StartWorker("doomed");
+  json submitted = CliJson({"submit", WriteSpec("one.yaml", R"(name: lost-worker
+objective: {metric: val_miou}
+budget: {epochs: 8}
+data: {dataset: shapes, image_size: 32, num_classes: 3, train_size: 192, val_size: 16}
+model: {arch: unet, base_channels: 8, depth: 2}
+search: {space: {optimizer: {name: Adam, lr: 0.003}}}
+)")});
+  const std::string sweep_id = submitted.at("sweep_id");
+  const std::string trial_id = sweep_id + "-0000";
+  // Kill the worker with SIGKILL once it has reported an epoch: no goodbye, no release.
+  bool reported = false;
+  for (int i = 0; i < 400 && !reported; ++i) {
+    reported = CliJson({"metrics", trial_id}).size() >= 1;
+    if (!reported) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(reported);
+  workers_[0]->Stop(SIGKILL);
+
+  // The lease expires and another worker takes the trial over as attempt 2.
+  StartWorker("rescuer");
+  json status = WaitForSweep(sweep_id, std::chrono::seconds(120));
+  EXPECT_EQ(status.at("state"), "COMPLETED");
+  json trials = CliJson({"trials", sweep_id});
+  ASSERT_EQ(trials.size(), 1u);
+  EXPECT_EQ(trials[0].at("state"), "COMPLETED");
+  EXPECT_EQ(trials[0].at("attempt"), 2);
+  EXPECT_EQ(EpochRows().at(trial_id), (std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8}));
+  for (const json& epoch : CliJson({"metrics", trial_id})) EXPECT_EQ(epoch.at("attempt"), 2);
 }
 
 TEST_F(EndToEnd, BadInputGivesTheDocumentedExitCodes) {
