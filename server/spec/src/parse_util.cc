@@ -1,5 +1,7 @@
 #include "parse_util.h"
 
+#include "segtune/optim/catalog.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -32,22 +34,7 @@ std::string Index(const std::string& path, std::size_t index) {
   return path + "[" + std::to_string(index) + "]";
 }
 
-std::string Describe(const nlohmann::json& value) {
-  if (value.is_object()) return "a mapping";
-  if (value.is_array()) {
-    std::string list;
-    for (const nlohmann::json& element : value) list += (list.empty() ? "" : ", ") + Describe(element);
-    return "[" + list + "]";
-  }
-  if (value.is_number_float()) {
-    // Whole floats read as the user wrote them: -1, not -1.0.
-    double number = value.get<double>();
-    if (std::floor(number) == number && std::fabs(number) < 1e15) {
-      return std::to_string(static_cast<std::int64_t>(number));
-    }
-  }
-  return value.dump();
-}
+std::string Describe(const nlohmann::json& value) { return optim::DescribeValue(value); }
 
 std::string Describe(const Tree& value) { return Describe(nlohmann::json(value)); }
 

@@ -43,29 +43,12 @@ std::optional<double> Number(const Json& args, const char* name) {
   return it->get<double>();
 }
 
-// A value as the user would write it: whole floats without ".0" (-1, not
-// -1.0), lists as [4, 6].
-std::string Shown(const Json& value) {
-  if (value.is_array()) {
-    std::string list;
-    for (const Json& element : value) list += (list.empty() ? "" : ", ") + Shown(element);
-    return "[" + list + "]";
-  }
-  if (value.is_number_float()) {
-    double number = value.get<double>();
-    if (std::floor(number) == number && std::fabs(number) < 1e15) {
-      return std::to_string(static_cast<std::int64_t>(number));
-    }
-  }
-  return value.dump();
-}
-
 // "must be >= 0, got -1 (torch: Invalid learning rate)"
 void AtLeast(const Json& args, const char* name, double min, const char* torch_message,
              Problems& problems) {
   std::optional<double> value = Number(args, name);
   if (!value || *value >= min) return;
-  std::string message = "must be >= " + Shown(Json(min)) + ", got " + Shown(args.at(name));
+  std::string message = "must be >= " + DescribeValue(Json(min)) + ", got " + DescribeValue(args.at(name));
   if (torch_message != nullptr) message += std::string(" (torch: ") + torch_message + ")";
   problems.push_back({name, std::move(message)});
 }
@@ -78,7 +61,7 @@ void NonNegative(const Json& args, const char* name, const char* torch_message,
 void Positive(const Json& args, const char* name, Problems& problems) {
   std::optional<double> value = Number(args, name);
   if (!value || *value > 0) return;
-  problems.push_back({name, "must be > 0, got " + Shown(args.at(name))});
+  problems.push_back({name, "must be > 0, got " + DescribeValue(args.at(name))});
 }
 
 void OneOf(const Json& args, const char* name, const std::set<std::string>& allowed,
@@ -87,7 +70,7 @@ void OneOf(const Json& args, const char* name, const std::set<std::string>& allo
   if (it == args.end() || !it->is_string() || allowed.count(it->get<std::string>()) > 0) return;
   std::string list;
   for (const std::string& value : allowed) list += (list.empty() ? "" : ", ") + value;
-  std::string message = "must be one of " + list + ", got " + Shown(*it);
+  std::string message = "must be one of " + list + ", got " + DescribeValue(*it);
   if (torch_message != nullptr) message += std::string(" (torch: ") + torch_message + ")";
   problems.push_back({name, std::move(message)});
 }
@@ -103,8 +86,8 @@ void CheckSgd(const Json& args, Problems& problems) {
       dampening && (*momentum <= 0 || *dampening != 0)) {
     problems.push_back({"nesterov",
                         "needs momentum > 0 and dampening 0, got momentum " +
-                            Shown(args.at("momentum")) + " and dampening " +
-                            Shown(args.at("dampening")) +
+                            DescribeValue(args.at("momentum")) + " and dampening " +
+                            DescribeValue(args.at("dampening")) +
                             " (torch: Nesterov momentum requires a momentum and zero dampening)"});
   }
 }
@@ -117,7 +100,7 @@ void CheckAdam(const Json& args, Problems& problems) {
     for (std::size_t i = 0; i < betas->size(); ++i) {
       double beta = (*betas)[i].get<double>();
       if (beta < 0 || beta >= 1) {
-        problems.push_back({"betas", "must both be in [0, 1), got " + Shown(*betas) +
+        problems.push_back({"betas", "must both be in [0, 1), got " + DescribeValue(*betas) +
                                          " (torch: Invalid beta parameter at index " +
                                          std::to_string(i) + ")"});
       }
@@ -157,11 +140,11 @@ void CheckMultiStepLr(const Json& args, Problems& problems) {
     for (std::size_t i = 0; i < milestones->size(); ++i) {
       std::int64_t epoch = (*milestones)[i].get<std::int64_t>();
       if (epoch < 1) {
-        problems.push_back({"milestones", "must all be >= 1, got " + Shown(*milestones)});
+        problems.push_back({"milestones", "must all be >= 1, got " + DescribeValue(*milestones)});
         break;
       }
       if (i > 0 && epoch <= (*milestones)[i - 1].get<std::int64_t>()) {
-        problems.push_back({"milestones", "must be strictly increasing, got " + Shown(*milestones)});
+        problems.push_back({"milestones", "must be strictly increasing, got " + DescribeValue(*milestones)});
         break;
       }
     }
@@ -181,7 +164,7 @@ void CheckReduceLrOnPlateau(const Json& args, Problems& problems) {
   std::optional<double> factor = Number(args, "factor");
   if (factor && *factor >= 1.0) {
     problems.push_back(
-        {"factor", "must be < 1.0, got " + Shown(args.at("factor")) + " (torch: Factor should be < 1.0.)"});
+        {"factor", "must be < 1.0, got " + DescribeValue(args.at("factor")) + " (torch: Factor should be < 1.0.)"});
   }
   Positive(args, "factor", problems);
   NonNegative(args, "patience", nullptr, problems);
@@ -201,7 +184,7 @@ void CheckReduceLrOnPlateau(const Json& args, Problems& problems) {
       problems.push_back({"mode", "must be " + std::string(is_loss ? "min" : "max") +
                                       " when monitor is " + monitor->get<std::string>() +
                                       (is_loss ? " (a loss goes down)" : " (a score goes up)") +
-                                      ", got " + Shown(*mode)});
+                                      ", got " + DescribeValue(*mode)});
     }
   }
 }
@@ -362,21 +345,21 @@ std::optional<Json> Canonical(ArgType type, const Json& value, std::string& erro
   switch (type) {
     case ArgType::kFloat:
       if (value.is_number()) return Json(value.get<double>());
-      error = "must be a number, got " + Shown(value);
+      error = "must be a number, got " + DescribeValue(value);
       return std::nullopt;
     case ArgType::kInt:
       if (auto whole = WholeNumber(value)) return Json(*whole);
-      error = "must be an integer, got " + Shown(value);
+      error = "must be an integer, got " + DescribeValue(value);
       return std::nullopt;
     case ArgType::kBool:
       if (value.is_boolean()) return value;
-      error = "must be true or false, got " + Shown(value);
+      error = "must be true or false, got " + DescribeValue(value);
       return std::nullopt;
     case ArgType::kFloatPair:
       if (value.is_array() && value.size() == 2 && value[0].is_number() && value[1].is_number()) {
         return Json::array({value[0].get<double>(), value[1].get<double>()});
       }
-      error = "must be a list of 2 numbers, got " + Shown(value);
+      error = "must be a list of 2 numbers, got " + DescribeValue(value);
       return std::nullopt;
     case ArgType::kIntList: {
       Json list = Json::array();
@@ -388,12 +371,12 @@ std::optional<Json> Canonical(ArgType type, const Json& value, std::string& erro
         }
         if (list.size() == value.size()) return list;
       }
-      error = "must be a list of integers, got " + Shown(value);
+      error = "must be a list of integers, got " + DescribeValue(value);
       return std::nullopt;
     }
     case ArgType::kString:
       if (value.is_string()) return value;
-      error = "must be a string, got " + Shown(value);
+      error = "must be a string, got " + DescribeValue(value);
       return std::nullopt;
   }
   error = "has an unknown argument type";
@@ -425,7 +408,7 @@ Completed CompleteArgs(const AlgorithmSpec& algorithm, const nlohmann::json& arg
   completed.args = Json::object();
   if (!args.is_object()) {
     completed.problems.push_back(
-        {"", "must be a mapping of argument names to values, got " + Shown(args)});
+        {"", "must be a mapping of argument names to values, got " + DescribeValue(args)});
     return completed;
   }
   for (const auto& [key, value] : args.items()) {
@@ -459,6 +442,22 @@ Completed CompleteArgs(const AlgorithmSpec& algorithm, const nlohmann::json& arg
   }
   if (ValueCheck check = ChecksOf(algorithm)) check(completed.args, completed.problems);
   return completed;
+}
+
+std::string DescribeValue(const Json& value) {
+  if (value.is_object()) return "a mapping";
+  if (value.is_array()) {
+    std::string list;
+    for (const Json& element : value) list += (list.empty() ? "" : ", ") + DescribeValue(element);
+    return "[" + list + "]";
+  }
+  if (value.is_number_float()) {
+    const double number = value.get<double>();
+    if (std::floor(number) == number && std::fabs(number) < 1e15) {
+      return std::to_string(static_cast<std::int64_t>(number));
+    }
+  }
+  return value.dump();
 }
 
 }  // namespace segtune::optim

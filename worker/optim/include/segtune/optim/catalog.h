@@ -74,4 +74,8 @@ struct Completed {
 };
 Completed CompleteArgs(const AlgorithmSpec& algorithm, const nlohmann::json& args);
 
+// A value as a user would write it in a spec, for error messages: whole floats
+// without ".0" (-1, not -1.0), lists as [4, 6], mappings as "a mapping".
+std::string DescribeValue(const nlohmann::json& value);
+
 }  // namespace segtune::optim
