@@ -46,6 +46,16 @@ bool IsTorchDefault(const optim::AlgorithmSpec* spec, const std::string& arg, co
   return false;
 }
 
+// Summaries are for reading: a sampled 0.0021755244125068853 reads as 0.002176.
+// Values that are already short (0.05, 1e-10) stay as written.
+std::string FormatCompact(const Json& value) {
+  std::string exact = value.dump();
+  if (!value.is_number_float() || exact.size() <= 8) return exact;
+  char text[32];
+  std::snprintf(text, sizeof text, "%.4g", value.get<double>());
+  return text;
+}
+
 }  // namespace
 
 absl::StatusOr<nlohmann::json> ParseParams(std::string_view params_json, const std::string& trial_id) {
@@ -84,7 +94,7 @@ std::string AlgorithmCall(const nlohmann::json& algorithm, bool is_scheduler, bo
     const Json& value = algorithm.at(arg);
     // lr is what people compare across trials, so it stays even at its default.
     if (!all_args && arg != "lr" && IsTorchDefault(spec, arg, value)) continue;
-    shown.push_back(absl::StrCat(arg, "=", FormatValue(value)));
+    shown.push_back(absl::StrCat(arg, "=", all_args ? FormatValue(value) : FormatCompact(value)));
   }
   return absl::StrCat(name, "(", absl::StrJoin(shown, ", "), ")");
 }
@@ -102,7 +112,7 @@ std::string ParamsSummary(const nlohmann::json& params) {
   for (const auto& [key, value] : params.items()) {
     if (key == "optimizer" || key == "scheduler") continue;
     if (!summary.empty()) summary += ", ";
-    summary += absl::StrCat(key, "=", FormatValue(value));
+    summary += absl::StrCat(key, "=", FormatCompact(value));
   }
   return summary;
 }

@@ -29,6 +29,17 @@ TEST(ParamsSummaryTest, ShowsEveryArgumentOfAnUnknownAlgorithm) {
   EXPECT_EQ(ParamsSummary(params), "Lion(lr=0.0001, beta=0.0)");
 }
 
+TEST(ParamsSummaryTest, RoundsSampledValuesToFourSignificantDigits) {
+  json params = {{"optimizer", {{"name", "Adam"}, {"lr", 0.0021755244125068853}, {"eps", 1e-10}}},
+                 {"scheduler", {{"name", "ExponentialLR"}, {"gamma", 0.9619480002642297}}},
+                 {"training.weight", 0.123456789}};
+  EXPECT_EQ(ParamsSummary(params),
+            "Adam(lr=0.002176, eps=1e-10) + ExponentialLR(gamma=0.9619), training.weight=0.1235");
+  // The full view keeps every digit: it is what a spec fragment reproduces.
+  EXPECT_EQ(AlgorithmCall(params["optimizer"], /*is_scheduler=*/false, /*all_args=*/true),
+            "Adam(lr=0.0021755244125068853, eps=1e-10)");
+}
+
 TEST(ParamsSummaryTest, ReturnsTextThatIsNotAnObjectAsItIs) {
   EXPECT_EQ(ParamsJsonSummary("not json"), "not json");
   EXPECT_EQ(ParamsJsonSummary("[1, 2]"), "[1, 2]");
