@@ -494,6 +494,16 @@ TEST_F(StoreTest, ReopenKeepsDataAndDoesNotRemigrate) {
   EXPECT_EQ(*store_->InsertEpoch(MakeEpoch("s1-0001", 1, 1, 0.5)), EpochInsert::kDuplicate);
 }
 
+TEST_F(StoreTest, SecondOpenOfTheSameDatabaseIsRefusedUntilTheFirstCloses) {
+  absl::StatusOr<std::unique_ptr<Store>> second = Store::Open(path_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("in use by another process"), std::string::npos)
+      << second.status();
+  store_.reset();
+  EXPECT_TRUE(Store::Open(path_).ok());
+}
+
 TEST_F(StoreTest, NewerSchemaVersionRefusesToOpen) {
   store_.reset();
   RawDatabase(path_).Exec("PRAGMA user_version = " + std::to_string(kSchemaVersion + 1));

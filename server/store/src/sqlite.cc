@@ -15,7 +15,9 @@ absl::StatusCode CodeFor(int rc) {
   switch (rc & 0xff) {  // the primary result code
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-    case SQLITE_IOERR: return absl::StatusCode::kUnavailable;  // worth retrying
+    // Worth retrying, but the server was reached: not kUnavailable, which
+    // clients read as "cannot reach the coordinator".
+    case SQLITE_IOERR: return absl::StatusCode::kAborted;
     case SQLITE_FULL:
     case SQLITE_NOMEM:
     case SQLITE_TOOBIG: return absl::StatusCode::kResourceExhausted;

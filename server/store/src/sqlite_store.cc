@@ -2,12 +2,19 @@
 // connections, WAL journal so that readers see the last commit and never wait
 // for the writer, and synchronous=FULL so that a commit is on disk when it
 // returns.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "schema.h"
 #include "segtune/store/store.h"
@@ -228,8 +235,9 @@ absl::Status TrialNotFound(absl::string_view operation, absl::string_view trial_
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(std::string path, std::unique_ptr<Connection> writer)
-      : writer_(std::move(writer)), readers_(std::move(path)) {}
+  SqliteStore(std::string path, std::unique_ptr<Connection> writer, int owner_lock_fd)
+      : writer_(std::move(writer)), readers_(std::move(path)), owner_lock_fd_(owner_lock_fd) {}
+  ~SqliteStore() override { ::close(owner_lock_fd_); }  // releases the flock
 
   absl::Status CreateSweep(const SweepRecord& sweep,
                            const std::vector<std::string>& trial_params_json) override;
@@ -273,6 +281,7 @@ class SqliteStore final : public Store {
   // Declared after writer_ so that readers close first and the writer, the
   // last connection, checkpoints the WAL into the database when it closes.
   sqlite::ReaderPool readers_;
+  const int owner_lock_fd_;  // holds flock(LOCK_EX) on the database file
 };
 
 // ------------------------------------------------------ sweeps and trials --
@@ -677,6 +686,21 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
       Connection::Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
   if (!writer.ok()) return writer.status();
 
+  // One process owns a database: two coordinators over one file would lease
+  // the same trials twice. flock is independent of SQLite's own fcntl locks,
+  // and the kernel drops it when the process dies, however it dies.
+  const int owner_lock_fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (owner_lock_fd < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(kOperation, " \"", path, "\": ", std::strerror(errno)));
+  }
+  if (::flock(owner_lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(owner_lock_fd);
+    return absl::FailedPreconditionError(absl::StrCat(
+        kOperation, " \"", path, "\": in use by another process (another segtune coordinator?)"));
+  }
+  auto close_lock = absl::MakeCleanup([&] { ::close(owner_lock_fd); });
+
   // The journal mode is stored in the file; the PRAGMA answers the mode in
   // force, which stays "delete" where WAL is impossible.
   absl::StatusOr<std::string> journal_mode =
@@ -695,7 +719,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
       (*writer)->Exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", kOperation));
   STORE_RETURN_IF_ERROR(MigrateSchema(**writer));
 
-  return std::unique_ptr<Store>(new SqliteStore(path, *std::move(writer)));
+  std::move(close_lock).Cancel();
+  return std::unique_ptr<Store>(new SqliteStore(path, *std::move(writer), owner_lock_fd));
 }
 
 }  // namespace segtune::store
