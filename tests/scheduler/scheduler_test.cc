@@ -139,20 +139,22 @@ TEST_F(SchedulerTest, ExpiredLeaseRequeuesTrialForAnotherWorker) {
   Assignment retry = Acquire(other);
   EXPECT_EQ(retry.trial_id, first.trial_id);  // retried trials go first
   EXPECT_EQ(retry.attempt, 2);
+  EXPECT_EQ(retry.start_epoch, 1);  // resumes after the durable epoch
 
   // The silent worker comes back: its lease is gone.
   auto stale = scheduler_->ReportEpoch(lost, first.trial_id, 1, 2, Metrics(0.4));
   EXPECT_EQ(stale.status().code(), absl::StatusCode::kFailedPrecondition);
-  auto stop = scheduler_->Heartbeat(lost, {{first.trial_id, 1}});
-  ASSERT_TRUE(stop.ok());
-  EXPECT_EQ(*stop, std::vector<std::string>{first.trial_id});
+  // Silent for a whole lease, the worker was forgotten: it must register again.
+  EXPECT_EQ(scheduler_->Heartbeat(lost, {{first.trial_id, 1}}).status().code(), absl::StatusCode::kNotFound);
 
-  // The new attempt's epoch 1 replaces the old one: one row per epoch.
-  ASSERT_TRUE(scheduler_->ReportEpoch(other, retry.trial_id, 2, 1, Metrics(0.5)).ok());
+  // The new attempt goes on from epoch 2: one row per epoch, none lost.
+  ASSERT_TRUE(scheduler_->ReportEpoch(other, retry.trial_id, 2, 2, Metrics(0.5)).ok());
   auto epochs = store_->ListEpochs(first.trial_id);
-  ASSERT_EQ(epochs->size(), 1u);
-  EXPECT_EQ(epochs->front().attempt, 2);
-  EXPECT_DOUBLE_EQ(epochs->front().metrics.at("val_miou"), 0.5);
+  ASSERT_EQ(epochs->size(), 2u);
+  EXPECT_EQ((*epochs)[0].attempt, 1);
+  EXPECT_EQ((*epochs)[1].attempt, 2);
+  EXPECT_DOUBLE_EQ((*epochs)[1].metrics.at("val_miou"), 0.5);
+  ASSERT_TRUE(scheduler_->FinishTrial(other, retry.trial_id, 2, TrialState::kCompleted, "").ok());
 }
 
 TEST_F(SchedulerTest, HeartbeatsKeepLeasesAlive) {
@@ -206,6 +208,10 @@ TEST_F(SchedulerTest, SweepCompletesWhenEveryTrialEnds) {
   for (int i = 0; i < 4; ++i) {
     Assignment a = Acquire(worker);
     ASSERT_TRUE(scheduler_->ReportEpoch(worker, a.trial_id, a.attempt, 1, Metrics(0.1 * i)).ok());
+    // Not every epoch is there yet: the trial cannot be COMPLETED.
+    EXPECT_EQ(scheduler_->FinishTrial(worker, a.trial_id, a.attempt, TrialState::kCompleted, "").code(),
+              absl::StatusCode::kInvalidArgument);
+    ASSERT_TRUE(scheduler_->ReportEpoch(worker, a.trial_id, a.attempt, 2, Metrics(0.1 * i)).ok());
     ASSERT_TRUE(scheduler_->FinishTrial(worker, a.trial_id, a.attempt, TrialState::kCompleted, "").ok());
     // A retried Finish is harmless.
     ASSERT_TRUE(scheduler_->FinishTrial(worker, a.trial_id, a.attempt, TrialState::kCompleted, "").ok());
@@ -213,13 +219,30 @@ TEST_F(SchedulerTest, SweepCompletesWhenEveryTrialEnds) {
   EXPECT_EQ(store_->GetSweep(submitted->sweep_id)->state, store::SweepState::kCompleted);
 }
 
-TEST_F(SchedulerTest, ReleasedTrialGoesBackToTheQueue) {
+TEST_F(SchedulerTest, ReleasedTrialGoesBackToTheQueueWithoutUsingUpItsAttempts) {
   ASSERT_TRUE(scheduler_->Submit(Spec()).ok());
   const std::string worker = Register();
   Assignment a = Acquire(worker);
-  ASSERT_TRUE(scheduler_->FinishTrial(worker, a.trial_id, a.attempt, TrialState::kPending, "draining").ok());
-  EXPECT_EQ(StateOf(a.trial_id), TrialState::kPending);
-  EXPECT_EQ(Acquire(worker).trial_id, a.trial_id);
+  // Draining workers release it more often than max_attempts: it never fails for that.
+  for (int release = 0; release < 4; ++release) {
+    ASSERT_TRUE(scheduler_->FinishTrial(worker, a.trial_id, a.attempt, TrialState::kPending, "draining").ok());
+    EXPECT_EQ(StateOf(a.trial_id), TrialState::kPending);
+    Assignment again = Acquire(worker);
+    EXPECT_EQ(again.trial_id, a.trial_id);
+    EXPECT_EQ(again.attempt, a.attempt + 1);
+    a = again;
+  }
+}
+
+TEST_F(SchedulerTest, SilentWorkerIsForgottenAndMustRegisterAgain) {
+  const std::string worker = Register(/*slots=*/3);
+  EXPECT_EQ(scheduler_->Stats().slots_total, 3);
+  now_ms_ += 30000;
+  ASSERT_TRUE(scheduler_->Tick().ok());
+  EXPECT_EQ(scheduler_->Stats().workers, 0);
+  EXPECT_EQ(scheduler_->Stats().slots_total, 0);
+  EXPECT_EQ(scheduler_->TryAcquire(worker).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(scheduler_->Heartbeat(worker, {}).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(SchedulerTest, CancelStopsPendingAndRunningTrials) {

@@ -108,7 +108,11 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SweepUpdate> {
       }
       seen = scheduler_->WaitForChange(seen, 1000);
     }
-    Finish(grpc::Status(grpc::StatusCode::CANCELLED, "watch ended"));
+    if (stopping_->load()) {
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the coordinator is shutting down"));
+    } else {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the client ended the watch"));
+    }
   }
 
   store::Store* const store_;
@@ -231,9 +235,11 @@ grpc::ServerUnaryReactor* TunerService::ListWorkers(grpc::CallbackServerContext*
                                                     v1::ListWorkersResponse* response) {
   auto workers = store_->ListWorkers();
   if (!workers.ok()) return Done(ctx, workers.status());
-  const auto leases = scheduler_->LeasesByWorker();
-  const std::int64_t now = scheduler_->NowMs();
-  for (const store::WorkerRecord& worker : *workers) {
+  // The scheduler knows who is alive now; the store remembers everyone.
+  const auto live = scheduler_->LiveWorkers();
+  for (const store::WorkerRecord& stored : *workers) {
+    auto live_worker = live.find(stored.worker_id);
+    const store::WorkerRecord& worker = live_worker == live.end() ? stored : live_worker->second.record;
     v1::Worker* view = response->add_workers();
     view->set_worker_id(worker.worker_id);
     view->set_name(worker.name);
@@ -241,10 +247,10 @@ grpc::ServerUnaryReactor* TunerService::ListWorkers(grpc::CallbackServerContext*
     view->set_device(worker.device);
     view->set_slots(worker.slots);
     view->set_last_seen_unix_ms(worker.last_seen_unix_ms);
-    view->set_alive(!worker.deregistered && now - worker.last_seen_unix_ms < scheduler_->lease_ms());
-    if (auto it = leases.find(worker.worker_id); it != leases.end()) {
-      view->set_busy_slots(static_cast<int>(it->second.size()));
-      for (const std::string& trial_id : it->second) view->add_running_trial_ids(trial_id);
+    view->set_alive(live_worker != live.end());
+    if (live_worker != live.end()) {
+      view->set_busy_slots(static_cast<int>(live_worker->second.running_trial_ids.size()));
+      for (const std::string& trial_id : live_worker->second.running_trial_ids) view->add_running_trial_ids(trial_id);
     }
   }
   return Done(ctx, absl::OkStatus());
@@ -302,12 +308,18 @@ grpc::ServerUnaryReactor* WorkerHubService::AcquireTrial(grpc::CallbackServerCon
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   const int wait_ms = std::min(request->wait_ms(), max_acquire_wait_ms_);
   std::lock_guard<std::mutex> lock(waiters_mu_);
+  if (shutting_down_) {
+    // A call parked now would never be answered and would hold server shutdown.
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the coordinator is shutting down"));
+    return reactor;
+  }
   waiters_.push_back(Waiter{ctx, reactor, request->worker_id(), response, scheduler_->NowMs() + wait_ms});
   return reactor;
 }
 
 void WorkerHubService::ServeWaiters(bool shutting_down) {
   std::lock_guard<std::mutex> lock(waiters_mu_);
+  if (shutting_down) shutting_down_ = true;
   const std::int64_t now = scheduler_->NowMs();
   for (auto it = waiters_.begin(); it != waiters_.end();) {
     Waiter& waiter = *it;

@@ -89,7 +89,8 @@ class WorkerHubService final : public v1::WorkerHub::CallbackService {
   const int heartbeat_interval_ms_;
   const int max_acquire_wait_ms_;
   std::mutex waiters_mu_;
-  std::list<Waiter> waiters_;  // GUARDED_BY(waiters_mu_), oldest first
+  std::list<Waiter> waiters_;   // GUARDED_BY(waiters_mu_), oldest first
+  bool shutting_down_ = false;  // GUARDED_BY(waiters_mu_)
 };
 
 }  // namespace segtune::api

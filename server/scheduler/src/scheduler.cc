@@ -5,6 +5,8 @@
 #include <cmath>
 #include <random>
 
+#include <spdlog/spdlog.h>
+
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -73,8 +75,14 @@ absl::Status Scheduler::Recover() {
   std::lock_guard<std::mutex> lock(mu_);
   auto workers = store_->ListWorkers();
   if (!workers.ok()) return workers.status();
+  const std::int64_t now = options_.now_ms();
   for (const store::WorkerRecord& worker : *workers) {
-    if (!worker.deregistered) workers_[worker.worker_id].record = worker;
+    if (worker.deregistered) continue;
+    // Every worker gets one lease period to show up again before Tick forgets it.
+    WorkerRuntime& runtime = workers_[worker.worker_id];
+    runtime.record = worker;
+    runtime.record.last_seen_unix_ms = now;
+    runtime.persisted_last_seen_ms = worker.last_seen_unix_ms;
   }
   auto sweeps = store_->ListSweeps();
   if (!sweeps.ok()) return sweeps.status();
@@ -82,11 +90,13 @@ absl::Status Scheduler::Recover() {
     if (sweep.state != SweepState::kRunning) continue;
     auto trials = store_->ListTrials(sweep.sweep_id);
     if (!trials.ok()) return trials.status();
-    if (absl::Status s = LoadSweep(sweep, static_cast<int>(trials->size())); !s.ok()) return s;
+    if (absl::Status s = LoadSweep(sweep, static_cast<int>(trials->size())); !s.ok()) {
+      // One unreadable sweep must not keep every other sweep from running.
+      spdlog::error("sweep {} is not scheduled: {}", sweep.sweep_id, s.ToString());
+    }
   }
   auto unfinished = store_->ListUnfinishedTrials();
   if (!unfinished.ok()) return unfinished.status();
-  const std::int64_t now = options_.now_ms();
   for (const store::TrialRecord& trial : *unfinished) {
     auto sweep = sweeps_.find(trial.sweep_id);
     if (sweep == sweeps_.end()) continue;  // sweep ended; the trial is a leftover
@@ -156,14 +166,16 @@ absl::Status Scheduler::Cancel(const std::string& sweep_id) {
   auto trials = store_->ListTrials(sweep_id);
   if (!trials.ok()) return trials.status();
   const std::int64_t now = options_.now_ms();
+  std::set<std::string> cancelled;
   for (store::TrialRecord trial : *trials) {
     if (store::IsFinal(trial.state)) continue;
     // Running trials end here too; their workers learn it from the next
     // heartbeat or epoch report and stop.
     if (absl::Status s = FinishLocked(trial, TrialState::kCancelled, "sweep cancelled"); !s.ok()) return s;
+    cancelled.insert(trial.trial_id);
   }
   queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
-                              [&](const std::string& id) { return id.rfind(sweep_id + "-", 0) == 0; }),
+                              [&](const std::string& id) { return cancelled.count(id) > 0; }),
                queue_.end());
   sweeps_.erase(sweep_id);
   if (absl::Status s = store_->SetSweepState(sweep_id, SweepState::kCancelled, now); !s.ok()) return s;
@@ -177,6 +189,7 @@ absl::StatusOr<store::WorkerRecord> Scheduler::RegisterWorker(store::WorkerRecor
   worker.registered_unix_ms = worker.last_seen_unix_ms = options_.now_ms();
   if (absl::Status s = store_->UpsertWorker(worker); !s.ok()) return s;
   workers_[worker.worker_id].record = worker;
+  workers_[worker.worker_id].persisted_last_seen_ms = worker.last_seen_unix_ms;
   ChangedLocked();
   return worker;
 }
@@ -188,7 +201,7 @@ absl::Status Scheduler::DeregisterWorker(const std::string& worker_id) {
   // Whatever it still held goes back to the queue right away.
   const std::set<std::string> held = it->second.trials;
   for (const std::string& trial_id : held) {
-    if (absl::Status s = RequeueLocked(trial_id, "worker deregistered"); !s.ok()) return s;
+    if (absl::Status s = RequeueLocked(trial_id, "worker deregistered", /*lease_lost=*/false); !s.ok()) return s;
   }
   it->second.record.deregistered = true;
   it->second.record.last_seen_unix_ms = options_.now_ms();
@@ -203,8 +216,14 @@ absl::Status Scheduler::TouchWorkerLocked(const std::string& worker_id) {
   if (it == workers_.end()) {
     return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id, ": register again"));
   }
-  it->second.record.last_seen_unix_ms = options_.now_ms();
-  return store_->UpsertWorker(it->second.record);
+  // Liveness lives in memory; the store gets it at most every half lease, so
+  // polls and heartbeats do not cost a disk sync each.
+  const std::int64_t now = options_.now_ms();
+  it->second.record.last_seen_unix_ms = now;
+  if (now - it->second.persisted_last_seen_ms < options_.lease_ms / 2) return absl::OkStatus();
+  if (absl::Status s = store_->UpsertWorker(it->second.record); !s.ok()) return s;
+  it->second.persisted_last_seen_ms = now;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::optional<Assignment>> Scheduler::TryAcquire(const std::string& worker_id) {
@@ -218,6 +237,8 @@ absl::StatusOr<std::optional<Assignment>> Scheduler::TryAcquire(const std::strin
     if (!trial.ok()) return trial.status();
     SweepRuntime& sweep = sweeps_.at(trial->sweep_id);
     if (sweep.spec.budget.parallelism > 0 && sweep.running >= sweep.spec.budget.parallelism) continue;
+    auto durable_epochs = DurableEpochsLocked(trial->trial_id);
+    if (!durable_epochs.ok()) return durable_epochs.status();
 
     trial->state = TrialState::kRunning;
     trial->attempt += 1;
@@ -233,9 +254,10 @@ absl::StatusOr<std::optional<Assignment>> Scheduler::TryAcquire(const std::strin
     nlohmann::json config = nlohmann::json::parse(sweep.config_base_json);
     config["params"] = nlohmann::json::parse(trial->params_json);
     ChangedLocked();
-    // No checkpoints yet: a new attempt trains from epoch 0 and its reports
-    // replace the earlier attempt's rows.
-    return Assignment{trial->trial_id, trial->sweep_id, trial->attempt, config.dump(), 0};
+    // A retried trial resumes after its durable epochs: the worker replays
+    // them (training is deterministic; checkpoints will make this a load) and
+    // reports only the rest, so no epoch is trained into two different rows.
+    return Assignment{trial->trial_id, trial->sweep_id, trial->attempt, config.dump(), *durable_epochs};
   }
   return std::nullopt;
 }
@@ -262,50 +284,68 @@ absl::StatusOr<EpochDecision> Scheduler::ReportEpoch(const std::string& worker_i
                                                      const std::string& trial_id, int attempt, int epoch,
                                                      const std::map<std::string, double>& metrics) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto lease = leases_.find(trial_id);
-  if (lease == leases_.end() || lease->second.worker_id != worker_id || lease->second.attempt != attempt) {
-    // The trial may have been cancelled while this epoch ran: keep the epoch
-    // (never lose a metric) and tell the worker to stop.
-    auto trial = store_->GetTrial(trial_id);
-    if (!trial.ok()) return trial.status();
-    if (trial->state == TrialState::kCancelled && trial->attempt == attempt && trial->worker_id == worker_id) {
-      store::EpochRecord record{trial_id, epoch, attempt, metrics, options_.now_ms()};
-      if (auto inserted = store_->InsertEpoch(record); !inserted.ok()) return inserted.status();
-      return EpochDecision{true, "sweep cancelled"};
-    }
-    return absl::FailedPreconditionError(
-        absl::StrCat("trial ", trial_id, " attempt ", attempt, " no longer holds a lease"));
-  }
   auto trial = store_->GetTrial(trial_id);
   if (!trial.ok()) return trial.status();
-  SweepRuntime& sweep = sweeps_.at(trial->sweep_id);
-  if (epoch < 1 || epoch > sweep.spec.budget.epochs) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("epoch: must be in [1, ", sweep.spec.budget.epochs, "], got ", epoch));
+  auto sweep_record = store_->GetSweep(trial->sweep_id);
+  if (!sweep_record.ok()) return sweep_record.status();
+  if (epoch < 1 || epoch > sweep_record->epochs) {
+    return absl::InvalidArgumentError(absl::StrCat("epoch: must be in [1, ", sweep_record->epochs, "], got ", epoch));
   }
   for (const auto& [name, value] : metrics) {
     if (!std::isfinite(value)) {
       return absl::InvalidArgumentError(absl::StrCat("metrics.", name, ": must be finite"));
     }
   }
-  auto objective = metrics.find(sweep.spec.objective.metric);
+  auto objective = metrics.find(sweep_record->objective_metric);
   if (objective == metrics.end()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("metrics: the objective metric ", sweep.spec.objective.metric, " is missing"));
+        absl::StrCat("metrics: the objective metric ", sweep_record->objective_metric, " is missing"));
   }
-  store::EpochRecord record{trial_id, epoch, attempt, metrics, options_.now_ms()};
+  const store::EpochRecord record{trial_id, epoch, attempt, metrics, options_.now_ms()};
+
+  auto lease = leases_.find(trial_id);
+  if (lease == leases_.end() || lease->second.worker_id != worker_id || lease->second.attempt != attempt) {
+    // The trial may have been cancelled while this epoch ran: keep the epoch
+    // (never lose a metric) and tell the worker to stop.
+    if (trial->state == TrialState::kCancelled && trial->attempt == attempt && trial->worker_id == worker_id) {
+      if (auto inserted = store_->InsertEpoch(record); !inserted.ok()) return inserted.status();
+      return EpochDecision{true, "sweep cancelled"};
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat("trial ", trial_id, " attempt ", attempt, " no longer holds a lease"));
+  }
   auto inserted = store_->InsertEpoch(record);
   if (!inserted.ok()) return inserted.status();
   lease->second.expires_ms = options_.now_ms() + options_.lease_ms;
   if (absl::Status s = TouchWorkerLocked(worker_id); !s.ok()) return s;
-  if (*inserted != store::EpochInsert::kDuplicate) epochs_reported_++;
-  ChangedLocked();
-  if (*inserted == store::EpochInsert::kDuplicate) return EpochDecision{};  // a retry: decided before
-  const double oriented = sweep.spec.objective.maximize ? objective->second : -objective->second;
-  if (sweep.searcher->OnEpoch(trial->index, epoch, oriented) == search::Decision::kStop) {
-    return EpochDecision{true, "stopped early by the searcher"};
+  if (*inserted == store::EpochInsert::kDuplicate) {
+    // A retry whose first reply was lost: answer what was answered then.
+    auto last = last_decisions_.find(trial_id);
+    if (last != last_decisions_.end() && last->second.attempt == attempt && last->second.epoch == epoch) {
+      return last->second.decision;
+    }
+    return EpochDecision{};
   }
-  return EpochDecision{};
+  epochs_reported_++;
+  ChangedLocked();
+  const double oriented = sweep_record->maximize ? objective->second : -objective->second;
+  EpochDecision decision;
+  if (sweeps_.at(trial->sweep_id).searcher->OnEpoch(trial->index, epoch, oriented) == search::Decision::kStop) {
+    decision = EpochDecision{true, "stopped early by the searcher"};
+  }
+  last_decisions_[trial_id] = LastDecision{attempt, epoch, decision};
+  return decision;
+}
+
+absl::StatusOr<int> Scheduler::DurableEpochsLocked(const std::string& trial_id) {
+  auto epochs = store_->ListEpochs(trial_id);
+  if (!epochs.ok()) return epochs.status();
+  int contiguous = 0;
+  for (const store::EpochRecord& epoch : *epochs) {
+    if (epoch.epoch != contiguous + 1) break;
+    contiguous = epoch.epoch;
+  }
+  return contiguous;
 }
 
 absl::Status Scheduler::FinishTrial(const std::string& worker_id, const std::string& trial_id, int attempt,
@@ -315,58 +355,75 @@ absl::Status Scheduler::FinishTrial(const std::string& worker_id, const std::str
   if (lease == leases_.end() || lease->second.worker_id != worker_id || lease->second.attempt != attempt) {
     auto trial = store_->GetTrial(trial_id);
     if (!trial.ok()) return trial.status();
-    // Ending a trial that already ended (cancelled, or a retried Finish) is fine.
-    if (store::IsFinal(trial->state) && trial->attempt == attempt) return absl::OkStatus();
+    // Ending a trial that already ended (cancelled, or a retried Finish) is
+    // fine; the sweep may still need closing if the first try failed midway.
+    if (store::IsFinal(trial->state) && trial->attempt == attempt) {
+      return MaybeCompleteSweepLocked(trial->sweep_id);
+    }
     return absl::FailedPreconditionError(
         absl::StrCat("trial ", trial_id, " attempt ", attempt, " no longer holds a lease"));
   }
   if (state == TrialState::kRunning) {
     return absl::InvalidArgumentError("state: RUNNING does not end a trial");
   }
-  if (state == TrialState::kPending) return RequeueLocked(trial_id, reason.empty() ? "released" : reason);
+  if (state == TrialState::kPending) {
+    return RequeueLocked(trial_id, reason.empty() ? "released" : reason, /*lease_lost=*/false);
+  }
   auto trial = store_->GetTrial(trial_id);
   if (!trial.ok()) return trial.status();
+  if (state == TrialState::kCompleted) {
+    auto durable = DurableEpochsLocked(trial_id);
+    if (!durable.ok()) return durable.status();
+    const int epochs = sweeps_.at(trial->sweep_id).spec.budget.epochs;
+    if (*durable < epochs) {
+      return absl::InvalidArgumentError(absl::StrCat("state: COMPLETED needs epochs 1..", epochs,
+                                                     " reported, but only 1..", *durable, " are"));
+    }
+  }
   if (absl::Status s = FinishLocked(*trial, state, reason); !s.ok()) return s;
   if (absl::Status s = MaybeCompleteSweepLocked(trial->sweep_id); !s.ok()) return s;
   ChangedLocked();
   return absl::OkStatus();
 }
 
-absl::Status Scheduler::FinishLocked(store::TrialRecord trial, TrialState state, const std::string& reason) {
-  if (auto lease = leases_.find(trial.trial_id); lease != leases_.end()) {
-    if (auto worker = workers_.find(lease->second.worker_id); worker != workers_.end()) {
-      worker->second.trials.erase(trial.trial_id);
-    }
-    if (auto sweep = sweeps_.find(trial.sweep_id); sweep != sweeps_.end()) sweep->second.running--;
-    leases_.erase(lease);
+void Scheduler::DropLeaseLocked(const std::string& trial_id, const std::string& sweep_id) {
+  auto lease = leases_.find(trial_id);
+  if (lease == leases_.end()) return;
+  if (auto worker = workers_.find(lease->second.worker_id); worker != workers_.end()) {
+    worker->second.trials.erase(trial_id);
   }
+  if (auto sweep = sweeps_.find(sweep_id); sweep != sweeps_.end()) sweep->second.running--;
+  leases_.erase(lease);
+  last_decisions_.erase(trial_id);
+}
+
+// Store first, memory after: a failed write leaves the lease as it was, so
+// Tick or the worker's retry tries again, and no trial is ever in neither the
+// queue nor the leases.
+absl::Status Scheduler::FinishLocked(store::TrialRecord trial, TrialState state, const std::string& reason) {
   trial.state = state;
   trial.reason = reason;
   trial.finished_unix_ms = options_.now_ms();
+  if (absl::Status s = store_->UpdateTrial(trial); !s.ok()) return s;
+  DropLeaseLocked(trial.trial_id, trial.sweep_id);
   trials_finished_++;
-  return store_->UpdateTrial(trial);
+  return absl::OkStatus();
 }
 
-absl::Status Scheduler::RequeueLocked(const std::string& trial_id, const std::string& why) {
+absl::Status Scheduler::RequeueLocked(const std::string& trial_id, const std::string& why, bool lease_lost) {
   auto trial = store_->GetTrial(trial_id);
   if (!trial.ok()) return trial.status();
-  if (trial->attempt >= options_.max_attempts) {
+  if (lease_lost && trial->attempt >= options_.max_attempts) {
     absl::Status s = FinishLocked(*trial, TrialState::kFailed,
                                   absl::StrCat("lost its worker ", trial->attempt, " times (last: ", why, ")"));
     if (!s.ok()) return s;
     return MaybeCompleteSweepLocked(trial->sweep_id);
   }
-  if (auto lease = leases_.find(trial_id); lease != leases_.end()) {
-    if (auto worker = workers_.find(lease->second.worker_id); worker != workers_.end()) {
-      worker->second.trials.erase(trial_id);
-    }
-    if (auto sweep = sweeps_.find(trial->sweep_id); sweep != sweeps_.end()) sweep->second.running--;
-    leases_.erase(lease);
-  }
   trial->state = TrialState::kPending;
   trial->worker_id.clear();
   trial->reason = why;
   if (absl::Status s = store_->UpdateTrial(*trial); !s.ok()) return s;
+  DropLeaseLocked(trial_id, trial->sweep_id);
   // Retried trials go first: they were started before anything still queued.
   queue_.push_front(trial_id);
   ChangedLocked();
@@ -393,17 +450,32 @@ absl::Status Scheduler::Tick() {
   for (const std::string& trial_id : expired) {
     const std::string worker_id = leases_[trial_id].worker_id;
     // A failed write leaves the lease in place, so the next tick retries it.
-    absl::Status s = RequeueLocked(trial_id, absl::StrCat("lease expired on worker ", worker_id));
+    absl::Status s = RequeueLocked(trial_id, absl::StrCat("lease expired on worker ", worker_id), /*lease_lost=*/true);
     if (!s.ok()) return s;
+  }
+  // A worker silent for a whole lease holds nothing any more (its leases just
+  // expired): forget it, so slot counts stay true. If it comes back, it is
+  // told NOT_FOUND and registers again.
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    if (it->second.trials.empty() && now - it->second.record.last_seen_unix_ms >= options_.lease_ms) {
+      it = workers_.erase(it);
+      ChangedLocked();
+    } else {
+      ++it;
+    }
   }
   return absl::OkStatus();
 }
 
-std::map<std::string, std::vector<std::string>> Scheduler::LeasesByWorker() const {
+std::map<std::string, Scheduler::LiveWorker> Scheduler::LiveWorkers() const {
   std::lock_guard<std::mutex> lock(mu_);
-  std::map<std::string, std::vector<std::string>> result;
-  for (const auto& [trial_id, lease] : leases_) result[lease.worker_id].push_back(trial_id);
-  return result;
+  std::map<std::string, LiveWorker> live;
+  for (const auto& [id, worker] : workers_) {
+    LiveWorker& entry = live[id];
+    entry.record = worker.record;
+    entry.running_trial_ids.assign(worker.trials.begin(), worker.trials.end());
+  }
+  return live;
 }
 
 SchedulerStats Scheduler::Stats() const {

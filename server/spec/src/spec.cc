@@ -151,7 +151,7 @@ class SpecParser {
     if (auto epochs = ReadInt(section, "budget", "epochs", {1, 10000}, std::nullopt)) {
       spec_.budget.epochs = static_cast<int>(*epochs);
     }
-    if (auto max_trials = ReadInt(section, "budget", "max_trials", {0, 1000000}, 0)) {
+    if (auto max_trials = ReadInt(section, "budget", "max_trials", {0, kMaxGridPointsWithoutLimit}, 0)) {
       spec_.budget.max_trials = static_cast<int>(*max_trials);
     } else {
       budget_valid_ = false;

@@ -109,8 +109,13 @@ class Scheduler {
   // Requeues trials whose lease expired. Called periodically.
   absl::Status Tick();
 
-  // Busy slots and running trial ids per live worker (for ListWorkers).
-  std::map<std::string, std::vector<std::string>> LeasesByWorker() const;
+  // The live workers (registered, heard from within a lease) with their
+  // running trial ids; last_seen is current, not the last persisted value.
+  struct LiveWorker {
+    store::WorkerRecord record;
+    std::vector<std::string> running_trial_ids;
+  };
+  std::map<std::string, LiveWorker> LiveWorkers() const;
   SchedulerStats Stats() const;
   std::int64_t lease_ms() const { return options_.lease_ms; }
   std::int64_t NowMs() const { return options_.now_ms(); }
@@ -135,14 +140,29 @@ class Scheduler {
     std::int64_t expires_ms = 0;
   };
   struct WorkerRuntime {
-    store::WorkerRecord record;
-    std::set<std::string> trials;  // leased trial ids
+    store::WorkerRecord record;     // last_seen_unix_ms is kept current here
+    std::int64_t persisted_last_seen_ms = 0;
+    std::set<std::string> trials;   // leased trial ids
+  };
+  // The answer given to a trial's latest epoch report, replayed when the same
+  // report is retried (its reply was lost) so a STOP is never turned into a
+  // CONTINUE.
+  struct LastDecision {
+    int attempt = 0;
+    int epoch = 0;
+    EpochDecision decision;
   };
 
   // All REQUIRES: mu_ held.
   absl::Status LoadSweep(const store::SweepRecord& sweep, int trials_created);
   absl::Status FinishLocked(store::TrialRecord trial, store::TrialState state, const std::string& reason);
-  absl::Status RequeueLocked(const std::string& trial_id, const std::string& why);
+  // `lease_lost`: the worker went silent (counts toward max_attempts);
+  // otherwise the trial was released on purpose (a draining worker).
+  absl::Status RequeueLocked(const std::string& trial_id, const std::string& why, bool lease_lost);
+  // Forgets the lease of `trial_id` in memory; call after the store write.
+  void DropLeaseLocked(const std::string& trial_id, const std::string& sweep_id);
+  // Epochs 1..k durable for the trial: where a new attempt resumes.
+  absl::StatusOr<int> DurableEpochsLocked(const std::string& trial_id);
   absl::Status MaybeCompleteSweepLocked(const std::string& sweep_id);
   absl::Status TouchWorkerLocked(const std::string& worker_id);
   void ChangedLocked();
@@ -156,7 +176,8 @@ class Scheduler {
   std::map<std::string, SweepRuntime> sweeps_;      // running sweeps only
   std::deque<std::string> queue_;                   // PENDING trial ids, in order
   std::map<std::string, Lease> leases_;             // RUNNING trial id -> lease
-  std::map<std::string, WorkerRuntime> workers_;
+  std::map<std::string, WorkerRuntime> workers_;     // live workers only
+  std::map<std::string, LastDecision> last_decisions_;  // by trial id
   std::uint64_t epochs_reported_ = 0;
   std::uint64_t trials_finished_ = 0;
 };
