@@ -494,6 +494,33 @@ TEST_F(StoreTest, ReopenKeepsDataAndDoesNotRemigrate) {
   EXPECT_EQ(*store_->InsertEpoch(MakeEpoch("s1-0001", 1, 1, 0.5)), EpochInsert::kDuplicate);
 }
 
+TEST_F(StoreTest, CancelSweepEndsUnfinishedTrialsAndTheSweepTogether) {
+  CreateSweep("s1", 3);
+  TrialRecord running = *store_->GetTrial("s1-0001");
+  running.state = TrialState::kRunning;
+  running.attempt = 1;
+  running.worker_id = "w1";
+  ASSERT_TRUE(store_->UpdateTrial(running).ok());
+  TrialRecord done = *store_->GetTrial("s1-0002");
+  done.state = TrialState::kCompleted;
+  done.attempt = 1;
+  ASSERT_TRUE(store_->UpdateTrial(done).ok());
+
+  ASSERT_TRUE(store_->CancelSweep("s1", "sweep cancelled", 777).ok());
+  EXPECT_EQ(store_->GetSweep("s1")->state, SweepState::kCancelled);
+  EXPECT_EQ(store_->GetSweep("s1")->finished_unix_ms, 777);
+  EXPECT_EQ(store_->GetTrial("s1-0000")->state, TrialState::kCancelled);
+  TrialRecord cancelled = *store_->GetTrial("s1-0001");
+  EXPECT_EQ(cancelled.state, TrialState::kCancelled);
+  EXPECT_EQ(cancelled.reason, "sweep cancelled");
+  EXPECT_EQ(cancelled.worker_id, "w1");  // kept: its late report is recognized
+  EXPECT_EQ(cancelled.attempt, 1);
+  EXPECT_EQ(store_->GetTrial("s1-0002")->state, TrialState::kCompleted);
+
+  EXPECT_EQ(store_->CancelSweep("s1", "again", 778).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->CancelSweep("nope", "x", 1).code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(StoreTest, SecondOpenOfTheSameDatabaseIsRefusedUntilTheFirstCloses) {
   absl::StatusOr<std::unique_ptr<Store>> second = Store::Open(path_);
   ASSERT_FALSE(second.ok());

@@ -157,28 +157,21 @@ absl::StatusOr<SubmitResult> Scheduler::Submit(const std::string& spec_yaml) {
 
 absl::Status Scheduler::Cancel(const std::string& sweep_id) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto sweep = store_->GetSweep(sweep_id);
-  if (!sweep.ok()) return sweep.status();
-  if (sweep->state != SweepState::kRunning) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("sweep ", sweep_id, " is already ", store::ToString(sweep->state)));
-  }
-  auto trials = store_->ListTrials(sweep_id);
-  if (!trials.ok()) return trials.status();
+  // Running trials end here too; their workers learn it from the next
+  // heartbeat or epoch report and stop.
   const std::int64_t now = options_.now_ms();
-  std::set<std::string> cancelled;
-  for (store::TrialRecord trial : *trials) {
-    if (store::IsFinal(trial.state)) continue;
-    // Running trials end here too; their workers learn it from the next
-    // heartbeat or epoch report and stop.
-    if (absl::Status s = FinishLocked(trial, TrialState::kCancelled, "sweep cancelled"); !s.ok()) return s;
-    cancelled.insert(trial.trial_id);
+  if (absl::Status s = store_->CancelSweep(sweep_id, "sweep cancelled", now); !s.ok()) return s;
+  std::vector<std::string> leased;
+  for (const auto& [trial_id, lease] : leases_) {
+    if (trial_id.rfind(sweep_id + "-", 0) == 0) leased.push_back(trial_id);
   }
+  for (const std::string& trial_id : leased) DropLeaseLocked(trial_id, sweep_id);
+  const std::size_t queued = queue_.size();
   queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
-                              [&](const std::string& id) { return cancelled.count(id) > 0; }),
+                              [&](const std::string& id) { return id.rfind(sweep_id + "-", 0) == 0; }),
                queue_.end());
+  trials_finished_ += leased.size() + (queued - queue_.size());
   sweeps_.erase(sweep_id);
-  if (absl::Status s = store_->SetSweepState(sweep_id, SweepState::kCancelled, now); !s.ok()) return s;
   ChangedLocked();
   return absl::OkStatus();
 }

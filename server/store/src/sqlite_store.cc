@@ -247,6 +247,8 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<SweepRecord>> ListSweeps() override;
   absl::Status SetSweepState(const std::string& sweep_id, SweepState state,
                              std::int64_t finished_unix_ms) override;
+  absl::Status CancelSweep(const std::string& sweep_id, const std::string& reason,
+                           std::int64_t now_unix_ms) override;
 
   absl::StatusOr<TrialRecord> GetTrial(const std::string& trial_id) override;
   absl::StatusOr<std::vector<TrialRecord>> ListTrials(const std::string& sweep_id) override;
@@ -414,6 +416,46 @@ absl::Status SqliteStore::SetSweepState(const std::string& sweep_id, SweepState 
   STORE_RETURN_IF_ERROR(update->Run());
   if (writer_->changes() == 0) return SweepNotFound(kOperation, sweep_id);
   return absl::OkStatus();
+}
+
+absl::Status SqliteStore::CancelSweep(const std::string& sweep_id, const std::string& reason,
+                                      std::int64_t now_unix_ms) {
+  constexpr absl::string_view kOperation = "CancelSweep";
+  std::lock_guard<std::mutex> lock(write_mutex_);
+  absl::StatusOr<Transaction> transaction = Transaction::Begin(*writer_, kOperation);
+  if (!transaction.ok()) return transaction.status();
+  absl::StatusOr<Query> sweep = writer_->Prepare(
+      "UPDATE sweeps SET state = ?, finished_unix_ms = ? WHERE sweep_id = ? AND state = ?", kOperation);
+  if (!sweep.ok()) return sweep.status();
+  sweep->Bind(1, ToString(SweepState::kCancelled))
+      .Bind(2, now_unix_ms)
+      .Bind(3, sweep_id)
+      .Bind(4, ToString(SweepState::kRunning));
+  STORE_RETURN_IF_ERROR(sweep->Run());
+  if (writer_->changes() == 0) {
+    absl::StatusOr<Query> exists =
+        writer_->Prepare("SELECT state FROM sweeps WHERE sweep_id = ?", kOperation);
+    if (!exists.ok()) return exists.status();
+    exists->Bind(1, sweep_id);
+    absl::StatusOr<bool> row = exists->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return SweepNotFound(kOperation, sweep_id);
+    return absl::FailedPreconditionError(
+        absl::StrCat("sweep \"", sweep_id, "\" is already ", exists->Text(0)));
+  }
+  absl::StatusOr<Query> trials = writer_->Prepare(
+      "UPDATE trials SET state = ?, reason = ?, finished_unix_ms = ? "
+      "WHERE sweep_id = ? AND state IN (?, ?)",
+      kOperation);
+  if (!trials.ok()) return trials.status();
+  trials->Bind(1, ToString(TrialState::kCancelled))
+      .Bind(2, reason)
+      .Bind(3, now_unix_ms)
+      .Bind(4, sweep_id)
+      .Bind(5, ToString(TrialState::kPending))
+      .Bind(6, ToString(TrialState::kRunning));
+  STORE_RETURN_IF_ERROR(trials->Run());
+  return transaction->Commit();
 }
 
 absl::StatusOr<TrialRecord> SqliteStore::GetTrial(const std::string& trial_id) {

@@ -120,6 +120,12 @@ class Store {
   // NotFound for an unknown sweep.
   virtual absl::Status SetSweepState(const std::string& sweep_id, SweepState state,
                                      std::int64_t finished_unix_ms) = 0;
+  // In one transaction: every PENDING or RUNNING trial of the sweep becomes
+  // CANCELLED with `reason` (worker and attempt kept, so a late report from
+  // the attempt that ran can still be recognized), and the sweep CANCELLED.
+  // NotFound for an unknown sweep; FailedPrecondition when it already ended.
+  virtual absl::Status CancelSweep(const std::string& sweep_id, const std::string& reason,
+                                   std::int64_t now_unix_ms) = 0;
 
   virtual absl::StatusOr<TrialRecord> GetTrial(const std::string& trial_id) = 0;  // NotFound
   // By index. NotFound for an unknown sweep.
