@@ -64,6 +64,11 @@ absl::StatusOr<std::unique_ptr<CoordinatorMetrics>> CoordinatorMetrics::Start(co
   return metrics;
 }
 
+int CoordinatorMetrics::port() const {
+  const std::vector<int> ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
 void CoordinatorMetrics::Update(const SchedulerSnapshot& snapshot) {
   queue_depth_->Set(snapshot.queue_depth);
   running_trials_->Set(snapshot.running_trials);

@@ -42,6 +42,9 @@ class CoordinatorMetrics {
 
   void Update(const SchedulerSnapshot& snapshot);
 
+  // The port actually bound (useful when `listen` asked for port 0).
+  int port() const;
+
  private:
   CoordinatorMetrics();
 
