@@ -259,6 +259,24 @@ absl::Status Best(TunerClient& client, const std::string& sweep_id, int top_k, c
   return absl::OkStatus();
 }
 
+absl::Status CancelLeftoverSweeps(TunerClient& client, const std::string& dir, const Output& output) {
+  absl::StatusOr<v1::ListSweepsResponse> sweeps = client.ListSweeps();
+  if (!sweeps.ok()) return sweeps.status();
+  for (const v1::Sweep& sweep : sweeps->sweeps()) {
+    if (sweep.state() != v1::SWEEP_RUNNING) continue;
+    absl::Status cancelled = client.CancelSweep(sweep.sweep_id()).status();
+    if (!cancelled.ok()) {
+      return absl::Status(cancelled.code(), absl::StrCat("cannot cancel sweep ", sweep.sweep_id(),
+                                                         " left running by an earlier `segtune run` in ", dir,
+                                                         ": ", cancelled.message()));
+    }
+    *output.err << "cancelled sweep " << sweep.sweep_id() << " left running by an earlier `segtune run` in "
+                << dir << "\n";
+  }
+  *output.err << std::flush;
+  return absl::OkStatus();
+}
+
 absl::Status PrintRunResults(TunerClient& client, const std::string& sweep_id, const Output& output) {
   absl::StatusOr<v1::GetBestResponse> best = client.GetBest(sweep_id, kLeaderboardSize);
   if (!best.ok()) return best.status();

@@ -19,6 +19,11 @@ absl::Status FromGrpcStatus(const grpc::Status& status, const std::string& addre
       }
       return absl::DeadlineExceededError(
           absl::StrCat("the coordinator at ", address, " did not answer in time: ", message));
+    case grpc::StatusCode::CANCELLED:
+      // kCancelled (exit 130) is kept for interrupts of this process; a call
+      // ended by the other side, or by gRPC on its behalf, is a failure.
+      return absl::AbortedError(
+          absl::StrCat("the coordinator at ", address, " cancelled the request: ", message));
     default:
       // grpc::StatusCode and absl::StatusCode share their numbering (both are
       // the canonical google.rpc.Code values).

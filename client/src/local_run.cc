@@ -113,6 +113,8 @@ absl::Status RunLocal(const LocalRunOptions& options, const Output& output) {
   const std::string address = guard.coordinator->address();
 
   TunerClient client(address, options.timeout);
+  absl::Status leftovers = CancelLeftoverSweeps(client, options.dir, output);
+  if (!leftovers.ok()) return leftovers;
   // An invalid spec stops here, before any worker starts.
   absl::StatusOr<v1::SubmitSweepResponse> submitted = SubmitSpec(client, options.spec_path, *spec);
   if (!submitted.ok()) return submitted.status();

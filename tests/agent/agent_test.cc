@@ -10,9 +10,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
@@ -76,6 +78,12 @@ class FakeWorkerHub final : public v1::WorkerHub::Service {
     std::lock_guard<std::mutex> lock(mu_);
     reports_to_fail_ = count;
   }
+  // The next `count` reports are stored, but their replies are lost: the
+  // worker sees UNAVAILABLE.
+  void LoseRepliesOfNextReports(int count) {
+    std::lock_guard<std::mutex> lock(mu_);
+    replies_to_lose_ = count;
+  }
   void StopAtEpoch(const std::string& trial_id, int epoch, const std::string& reason) {
     std::lock_guard<std::mutex> lock(mu_);
     stop_at_[trial_id] = {epoch, reason};
@@ -87,6 +95,27 @@ class FakeWorkerHub final : public v1::WorkerHub::Service {
   void StopInHeartbeat(const std::string& trial_id) {
     std::lock_guard<std::mutex> lock(mu_);
     heartbeat_stops_.insert(trial_id);
+  }
+  // From now on heartbeats answer like the coordinator when `attempt` holds
+  // the trial's lease: every other listed attempt of the trial is stale and
+  // gets a stop.
+  void HoldLease(const std::string& trial_id, int attempt) {
+    std::lock_guard<std::mutex> lock(mu_);
+    lease_holders_[trial_id] = attempt;
+  }
+  // Replays a slow heartbeat reply: the first heartbeat that lists
+  // (trial_id, attempt) is answered only after a newer attempt of the trial
+  // has reported an epoch, and then with a stop for trial_id, as the
+  // coordinator answers for a stale attempt. That newer attempt's report is
+  // answered only after the next heartbeat arrives, so the worker has handled
+  // the late reply before it trains further.
+  void AnswerHeartbeatLate(const std::string& trial_id, int attempt) {
+    std::lock_guard<std::mutex> lock(mu_);
+    late_heartbeat_ = LateHeartbeat{trial_id, attempt};
+  }
+  bool late_heartbeat_held() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return late_heartbeat_ && late_heartbeat_->held;
   }
   void ForgetWorkers() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -102,9 +131,15 @@ class FakeWorkerHub final : public v1::WorkerHub::Service {
     std::lock_guard<std::mutex> lock(mu_);
     return registrations_;
   }
+  // The stored epochs, each (trial, attempt, epoch) once.
   std::vector<ReportRecord> reports() const {
     std::lock_guard<std::mutex> lock(mu_);
     return reports_;
+  }
+  // Every ReportEpoch call that reached the store, retries included.
+  std::vector<ReportRecord> report_requests() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return report_requests_;
   }
   int report_calls() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -166,22 +201,33 @@ class FakeWorkerHub final : public v1::WorkerHub::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* request,
+  grpc::Status Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
                          v1::HeartbeatResponse* response) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (known_workers_.count(request->worker_id()) == 0) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown worker " + request->worker_id());
     }
     heartbeats_.push_back(*request);
+    cv_.notify_all();
     for (const v1::RunningTrial& running : request->running()) {
       if (heartbeat_stops_.count(running.trial_id()) > 0) response->add_stop_trial_ids(running.trial_id());
+      const auto holder = lease_holders_.find(running.trial_id());
+      if (holder != lease_holders_.end() && holder->second != running.attempt()) {
+        response->add_stop_trial_ids(running.trial_id());
+      }
+      if (late_heartbeat_ && !late_heartbeat_->held && running.trial_id() == late_heartbeat_->trial_id &&
+          running.attempt() == late_heartbeat_->attempt) {
+        late_heartbeat_->held = true;
+        cv_.wait_for(lock, milliseconds(5000), [&] { return late_heartbeat_->released || context->IsCancelled(); });
+        response->add_stop_trial_ids(running.trial_id());
+      }
     }
     return grpc::Status::OK;
   }
 
-  grpc::Status ReportEpoch(grpc::ServerContext*, const v1::ReportEpochRequest* request,
+  grpc::Status ReportEpoch(grpc::ServerContext* context, const v1::ReportEpochRequest* request,
                            v1::ReportEpochResponse* response) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     ++report_calls_;
     if (reports_to_fail_ > 0) {
       --reports_to_fail_;
@@ -191,15 +237,31 @@ class FakeWorkerHub final : public v1::WorkerHub::Service {
     if (lose != lose_lease_at_.end() && request->epoch() >= lose->second) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "attempt no longer holds the lease");
     }
-    // Idempotent on (trial, attempt, epoch), like the real coordinator.
-    for (const ReportRecord& report : reports_) {
-      if (report.trial_id == request->trial_id() && report.attempt == request->attempt() &&
-          report.epoch == request->epoch()) {
-        duplicates_ += 1;
-      }
+    const ReportRecord record{request->worker_id(), request->trial_id(), request->attempt(), request->epoch(),
+                              {request->metrics().begin(), request->metrics().end()}};
+    report_requests_.push_back(record);
+    // Idempotent on (trial, attempt, epoch), like the real coordinator: a
+    // retry is not stored again and gets the same answer.
+    const bool duplicate = std::any_of(reports_.begin(), reports_.end(), [&](const ReportRecord& stored) {
+      return stored.trial_id == record.trial_id && stored.attempt == record.attempt && stored.epoch == record.epoch;
+    });
+    if (duplicate) {
+      duplicates_ += 1;
+    } else {
+      reports_.push_back(record);
     }
-    reports_.push_back(ReportRecord{request->worker_id(), request->trial_id(), request->attempt(), request->epoch(),
-                                    {request->metrics().begin(), request->metrics().end()}});
+    if (replies_to_lose_ > 0) {
+      --replies_to_lose_;
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "scripted outage: stored, reply lost");
+    }
+    if (late_heartbeat_ && late_heartbeat_->held && !late_heartbeat_->released &&
+        record.trial_id == late_heartbeat_->trial_id && record.attempt > late_heartbeat_->attempt) {
+      late_heartbeat_->released = true;
+      const std::size_t heartbeats_before = heartbeats_.size();
+      cv_.notify_all();
+      cv_.wait_for(lock, milliseconds(5000),
+                   [&] { return heartbeats_.size() > heartbeats_before || context->IsCancelled(); });
+    }
     const auto stop = stop_at_.find(request->trial_id());
     if (stop != stop_at_.end() && request->epoch() >= stop->second.first) {
       response->set_decision(v1::STOP);
@@ -232,18 +294,30 @@ class FakeWorkerHub final : public v1::WorkerHub::Service {
   }
 
  private:
+  struct LateHeartbeat {
+    std::string trial_id;
+    int attempt = 0;
+    bool held = false;      // its heartbeat is waiting for the newer attempt
+    bool released = false;  // the newer attempt reported: answer it
+  };
+
   mutable std::mutex mu_;
+  std::condition_variable cv_;  // heartbeats_ and late_heartbeat_ changes
   std::vector<v1::TrialAssignment> queue_;
   std::set<std::string> known_workers_;
   grpc::Status registration_answer_ = grpc::Status::OK;
   int reports_to_fail_ = 0;
+  int replies_to_lose_ = 0;
+  std::optional<LateHeartbeat> late_heartbeat_;
   std::map<std::string, std::pair<int, std::string>> stop_at_;
   std::map<std::string, int> lose_lease_at_;
   std::set<std::string> heartbeat_stops_;
+  std::map<std::string, int> lease_holders_;
 
   std::vector<v1::RegisterWorkerRequest> registrations_;
   std::vector<v1::HeartbeatRequest> heartbeats_;
   std::vector<ReportRecord> reports_;
+  std::vector<ReportRecord> report_requests_;
   int report_calls_ = 0;
   int duplicates_ = 0;
   std::vector<FinishRecord> finishes_;
@@ -503,6 +577,78 @@ TEST_F(AgentTest, HeartbeatsListRunningTrialsAndAStopAbandonsQuietly) {
   agent_->Shutdown();  // joins the slot, so any FinishTrial would have been sent
   EXPECT_TRUE(FinishesOf("t1").empty());
   EXPECT_EQ(hub_.EpochsOf("t1"), (std::vector<int>{1}));
+}
+
+TEST_F(AgentTest, AStaleHeartbeatStopSparesANewerAttemptOfTheTrial) {
+  // Attempt 1 runs until stopped; the heartbeat that lists it is answered
+  // late, after attempt 2 of the same trial started on the other slot. The
+  // stop in that reply is about attempt 1 only.
+  hub_.AddTrial("t1", TrialConfig(3, {{"hold_after_epoch", 1}}), 0, /*attempt=*/1);
+  hub_.AnswerHeartbeatLate("t1", /*attempt=*/1);
+  AgentOptions options = Options();
+  options.slots = 2;
+  StartAgent(options);
+  ASSERT_TRUE(Eventually([&] { return hub_.late_heartbeat_held(); }));
+
+  hub_.AddTrial("t1", TrialConfig(3), 0, /*attempt=*/2);
+  ASSERT_TRUE(Eventually([&] { return trainer_.returned() == 2; }));
+  agent_->Shutdown();  // joins the slots, so any FinishTrial would have been sent
+
+  const auto finishes = FinishesOf("t1");
+  ASSERT_EQ(finishes.size(), 1u);  // attempt 1 was abandoned quietly
+  EXPECT_EQ(finishes[0].attempt, 2);
+  EXPECT_EQ(finishes[0].state, v1::COMPLETED);
+  std::vector<std::pair<int, int>> stored;  // (attempt, epoch)
+  for (const ReportRecord& report : hub_.reports()) stored.emplace_back(report.attempt, report.epoch);
+  EXPECT_EQ(stored, (std::vector<std::pair<int, int>>{{1, 1}, {2, 1}, {2, 2}, {2, 3}}));
+}
+
+TEST_F(AgentTest, AStopForOneOfTwoListedAttemptsStopsTheStaleOne) {
+  hub_.AddTrial("t1", TrialConfig(3, {{"hold_after_epoch", 1}}), 0, /*attempt=*/1);
+  hub_.AddTrial("t1", TrialConfig(3, {{"hold_after_epoch", 1}}), 0, /*attempt=*/2);
+  AgentOptions options = Options();
+  options.slots = 2;
+  StartAgent(options);
+  const auto listed_both = [&] {
+    for (const v1::HeartbeatRequest& heartbeat : hub_.heartbeats()) {
+      if (heartbeat.running_size() == 2) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(Eventually(listed_both));
+
+  hub_.HoldLease("t1", /*attempt=*/2);  // the reply lists t1 once, for attempt 1
+  ASSERT_TRUE(Eventually([&] { return trainer_.returned() >= 1; }));
+  std::this_thread::sleep_for(milliseconds(200));  // ten more heartbeats listing attempt 2
+  EXPECT_EQ(trainer_.returned(), 1);
+  agent_->Shutdown();
+
+  const auto finishes = FinishesOf("t1");
+  ASSERT_EQ(finishes.size(), 1u);  // attempt 1 was abandoned quietly
+  EXPECT_EQ(finishes[0].attempt, 2);
+  EXPECT_EQ(finishes[0].state, v1::PENDING);  // released by the shutdown
+}
+
+TEST_F(AgentTest, ALostReplyIsRetriedAndTheDuplicateAnsweredLikeTheFirst) {
+  // The coordinator stores epoch 1 but its reply never arrives: the agent
+  // must send the very same report again and move on once it is answered.
+  hub_.LoseRepliesOfNextReports(1);
+  hub_.AddTrial("t1", TrialConfig(3), 0, /*attempt=*/2);
+  StartAgent(Options());
+
+  ASSERT_TRUE(Eventually([&] { return FinishesOf("t1").size() == 1; }));
+  std::vector<std::pair<int, int>> sent;  // (attempt, epoch) of every request
+  for (const ReportRecord& request : hub_.report_requests()) {
+    EXPECT_EQ(request.trial_id, "t1");
+    sent.emplace_back(request.attempt, request.epoch);
+  }
+  EXPECT_EQ(sent, (std::vector<std::pair<int, int>>{{2, 1}, {2, 1}, {2, 2}, {2, 3}}));
+  EXPECT_EQ(hub_.duplicates(), 1);
+  EXPECT_EQ(hub_.EpochsOf("t1"), (std::vector<int>{1, 2, 3}));  // each stored once
+  const auto requests = hub_.report_requests();
+  EXPECT_EQ(requests[1].metrics, requests[0].metrics);
+  EXPECT_EQ(FinishesOf("t1").front().state, v1::COMPLETED);
+  EXPECT_EQ(FinishesOf("t1").front().attempt, 2);
 }
 
 TEST_F(AgentTest, ALostLeaseAbandonsTheTrialWithoutFinishing) {

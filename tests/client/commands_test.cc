@@ -202,6 +202,23 @@ TEST_F(CommandsTest, RunResultsShowLeaderboardAndBestConfiguration) {
   EXPECT_EQ(json::parse(out_.str())["trial_id"], "s1-0000");
 }
 
+TEST_F(CommandsTest, RunCancelsTheSweepsAnEarlierRunLeftRunning) {
+  v1::Sweep left_running = testing::MakeSweep();
+  left_running.set_sweep_id("s2");
+  v1::Sweep completed = testing::MakeSweep();
+  completed.set_sweep_id("s3");
+  completed.set_state(v1::SWEEP_COMPLETED);
+  server_.service().add_sweep(left_running);
+  server_.service().add_sweep(completed);
+
+  ASSERT_TRUE(CancelLeftoverSweeps(client_, "runs/a", MakeOutput(OutputFormat::kTable)).ok());
+  EXPECT_EQ(server_.service().cancelled(), (std::vector<std::string>{"s1", "s2"}));
+  EXPECT_EQ(err_.str(),
+            "cancelled sweep s1 left running by an earlier `segtune run` in runs/a\n"
+            "cancelled sweep s2 left running by an earlier `segtune run` in runs/a\n");
+  EXPECT_EQ(out_.str(), "");
+}
+
 TEST(TunerClientTest, UnreachableServerIsExitCode3) {
   // Port 1 on loopback: nothing listens there, the connection is refused.
   TunerClient client("127.0.0.1:1", std::chrono::seconds(5));
@@ -222,6 +239,19 @@ TEST(TunerClientTest, WatchReopensTheStreamWhenItsWindowEnds) {
   EXPECT_EQ(last->sweep().state(), v1::SWEEP_COMPLETED);
   EXPECT_EQ(server.service().watch_calls(), 2);
   EXPECT_EQ(updates, 4);  // one from the stalled stream, three from the next
+}
+
+TEST(TunerClientTest, AWatchEndedByTheServerIsNotAnInterrupt) {
+  testing::FakeTunerServer server;
+  server.service().set_end_watch_with(grpc::Status(grpc::StatusCode::CANCELLED, "coordinator shutting down"));
+  TunerClient client(server.address(), std::chrono::seconds(5));
+  absl::Status status = client.WatchSweep("s1", [](const v1::SweepUpdate&) {}).status();
+  EXPECT_EQ(ExitCodeFor(status), kExitFailed);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("coordinator shutting down"));
+
+  server.service().set_end_watch_with(grpc::Status(grpc::StatusCode::UNAVAILABLE, "coordinator shutting down"));
+  status = client.WatchSweep("s1", [](const v1::SweepUpdate&) {}).status();
+  EXPECT_EQ(ExitCodeFor(status), kExitUnreachable);
 }
 
 TEST(TunerClientTest, CancelWatchEndsTheWatchAsInterrupted) {

@@ -17,6 +17,7 @@ TEST(ExitCodeTest, MapsEveryOutcomeToTheContractCodes) {
   EXPECT_EQ(ExitCodeOfRpc(grpc::StatusCode::FAILED_PRECONDITION), 1);
   EXPECT_EQ(ExitCodeOfRpc(grpc::StatusCode::INTERNAL), 1);
   EXPECT_EQ(ExitCodeOfRpc(grpc::StatusCode::UNKNOWN), 1);
+  EXPECT_EQ(ExitCodeOfRpc(grpc::StatusCode::CANCELLED), 1);
   EXPECT_EQ(ExitCodeFor(absl::CancelledError("interrupted")), 130);
 }
 
@@ -32,6 +33,16 @@ TEST(FromGrpcStatusTest, UnreachableMessageNamesTheAddress) {
   status = FromGrpcStatus(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded"),
                           "10.0.0.1:50051", false);
   EXPECT_EQ(status.message().rfind("cannot reach segtune coordinator at 10.0.0.1:50051: ", 0), 0u);
+}
+
+TEST(FromGrpcStatusTest, ACancelledCallIsAFailureNotAnInterrupt) {
+  // Exit 130 is for an interrupt of the CLI itself; a server that cancels a
+  // call (say, while shutting down) must not look like one.
+  absl::Status status =
+      FromGrpcStatus(grpc::Status(grpc::StatusCode::CANCELLED, "server shutting down"), "host:1", true);
+  EXPECT_NE(status.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(ExitCodeFor(status), kExitFailed);
+  EXPECT_EQ(status.message(), "the coordinator at host:1 cancelled the request: server shutting down");
 }
 
 TEST(FromGrpcStatusTest, KeepsTheServerMessageOfOtherErrors) {

@@ -2,11 +2,15 @@
 // the client against real gRPC calls.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -39,14 +43,25 @@ class FakeTuner final : public v1::Tuner::Service {
   grpc::Status ListSweeps(grpc::ServerContext*, const v1::ListSweepsRequest*,
                           v1::ListSweepsResponse* response) override {
     *response->add_sweeps() = MakeSweep();
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const v1::Sweep& sweep : more_sweeps_) *response->add_sweeps() = sweep;
     return grpc::Status::OK;
   }
 
   grpc::Status CancelSweep(grpc::ServerContext*, const v1::CancelSweepRequest* request,
                            v1::Sweep* sweep) override {
-    if (request->sweep_id() != "s1") return NotFound(request->sweep_id());
-    *sweep = MakeSweep();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (request->sweep_id() == "s1") {
+      *sweep = MakeSweep();
+    } else {
+      const auto known = std::find_if(more_sweeps_.begin(), more_sweeps_.end(), [&](const v1::Sweep& listed) {
+        return listed.sweep_id() == request->sweep_id();
+      });
+      if (known == more_sweeps_.end()) return NotFound(request->sweep_id());
+      *sweep = *known;
+    }
     sweep->set_state(v1::SWEEP_CANCELLED);
+    cancelled_.push_back(request->sweep_id());
     return grpc::Status::OK;
   }
 
@@ -83,7 +98,8 @@ class FakeTuner final : public v1::Tuner::Service {
 
   // Three updates: both trials pending; s1-0000 running; the sweep completed.
   // With stall_first_watch, the first stream sends the first update only and
-  // then waits for the client's deadline.
+  // then waits for the client's deadline. With end_watch_with, every stream
+  // ends with that status after the first update.
   grpc::Status WatchSweep(grpc::ServerContext* context, const v1::WatchSweepRequest* request,
                           grpc::ServerWriter<v1::SweepUpdate>* writer) override {
     if (request->sweep_id() != "s1") return NotFound(request->sweep_id());
@@ -94,6 +110,10 @@ class FakeTuner final : public v1::Tuner::Service {
     *update.add_trials() = MakeTrial("s1-0000", v1::PENDING, kSgdParams);
     *update.add_trials() = MakeTrial("s1-0001", v1::PENDING, kAdamParams);
     writer->Write(update);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!end_watch_with_.ok()) return end_watch_with_;
+    }
     if (stall_first_watch_.exchange(false)) {
       while (!context->IsCancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
       return grpc::Status::OK;
@@ -121,6 +141,20 @@ class FakeTuner final : public v1::Tuner::Service {
   }
 
   void set_no_results() { no_results_ = true; }
+  // Listed by ListSweeps after s1; CancelSweep knows them too.
+  void add_sweep(v1::Sweep sweep) {
+    std::lock_guard<std::mutex> lock(mu_);
+    more_sweeps_.push_back(std::move(sweep));
+  }
+  // The ids CancelSweep cancelled, in order.
+  std::vector<std::string> cancelled() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cancelled_;
+  }
+  void set_end_watch_with(grpc::Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    end_watch_with_ = std::move(status);
+  }
   void set_stall_first_watch() { stall_first_watch_ = true; }
   int watch_calls() const { return watch_calls_; }
   void set_final_state(v1::SweepState state) { final_state_ = state; }
@@ -130,6 +164,10 @@ class FakeTuner final : public v1::Tuner::Service {
     return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such sweep or trial: " + id);
   }
 
+  std::mutex mu_;
+  grpc::Status end_watch_with_ = grpc::Status::OK;  // GUARDED_BY(mu_)
+  std::vector<v1::Sweep> more_sweeps_;              // GUARDED_BY(mu_)
+  std::vector<std::string> cancelled_;              // GUARDED_BY(mu_)
   std::atomic<bool> no_results_{false};
   std::atomic<bool> stall_first_watch_{false};
   std::atomic<int> watch_calls_{0};

@@ -255,6 +255,10 @@ bool Agent::Register() {
 void Agent::SendHeartbeat(const std::string& worker_id) {
   v1::HeartbeatRequest request;
   request.set_worker_id(worker_id);
+  // The attempts this heartbeat speaks for. Its reply is about them only: a
+  // newer attempt of the same trial, started while the call was in flight,
+  // is not what the coordinator asked to stop.
+  std::map<std::string, std::vector<int>> sent_attempts;  // trial id -> attempts, ascending
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const ActiveTrial* trial : running_) {
@@ -262,8 +266,10 @@ void Agent::SendHeartbeat(const std::string& worker_id) {
       v1::RunningTrial* running = request.add_running();
       running->set_trial_id(trial->trial_id);
       running->set_attempt(trial->attempt);
+      sent_attempts[trial->trial_id].push_back(trial->attempt);
     }
   }
+  for (auto& [trial_id, attempts] : sent_attempts) std::sort(attempts.begin(), attempts.end());
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + CallTimeout());
   v1::HeartbeatResponse response;
@@ -280,9 +286,19 @@ void Agent::SendHeartbeat(const std::string& worker_id) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   for (const std::string& stop_id : response.stop_trial_ids()) {
+    const auto sent = sent_attempts.find(stop_id);
+    if (sent == sent_attempts.end() || sent->second.empty()) continue;  // not one this heartbeat listed
+    // The coordinator lists a trial once for each listed attempt that no
+    // longer holds its lease, and only the newest attempt can hold it; so
+    // when one heartbeat listed several attempts of a trial, each listing
+    // stops the oldest of them not stopped yet.
+    const int attempt = sent->second.front();
+    sent->second.erase(sent->second.begin());
     for (ActiveTrial* trial : running_) {
-      if (trial->trial_id == stop_id && trial->worker_id == worker_id && !trial->stop_requested.exchange(true)) {
-        spdlog::info("trial {}: the coordinator asked to stop it (cancelled, or leased elsewhere)", stop_id);
+      if (trial->trial_id == stop_id && trial->attempt == attempt && trial->worker_id == worker_id &&
+          !trial->stop_requested.exchange(true)) {
+        spdlog::info("trial {} attempt {}: the coordinator asked to stop it (cancelled, or leased elsewhere)",
+                     stop_id, attempt);
       }
     }
   }

@@ -71,6 +71,13 @@ absl::StatusOr<v1::SubmitSweepResponse> SubmitSpec(TunerClient& client, const st
 absl::StatusOr<v1::SweepUpdate> FollowSweep(TunerClient& client, const std::string& sweep_id,
                                             ProgressPrinter& progress);
 
+// What `segtune run` does before it submits: cancels every sweep still
+// RUNNING in the database it reuses (DIR/segtune.db). Such a sweep was left by
+// an earlier run that was killed; the coordinator would otherwise schedule
+// its trials again, ahead of the new sweep. Prints one line per cancelled
+// sweep on `output.err`, naming `dir`.
+absl::Status CancelLeftoverSweeps(TunerClient& client, const std::string& dir, const Output& output);
+
 // What `segtune run` prints at the end: the top-10 leaderboard and the best
 // configuration (tables), or the best trial's JSON (-o json).
 absl::Status PrintRunResults(TunerClient& client, const std::string& sweep_id, const Output& output);

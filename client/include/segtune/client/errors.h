@@ -9,6 +9,9 @@
 //   2    usage error or invalid spec (INVALID_ARGUMENT)
 //   3    cannot reach the server (UNAVAILABLE)
 //   130  interrupted by SIGINT/SIGTERM (CANCELLED)
+// CANCELLED means an interrupt of this process only: the client creates it
+// when it handles SIGINT/SIGTERM or a local CancelWatch. FromGrpcStatus never
+// returns it; a call that the server (or gRPC) cancelled fails with exit 1.
 //
 // Thread-safety: free functions without shared state; safe from any thread.
 #pragma once
@@ -35,6 +38,7 @@ enum ExitCode : int {
 // means the server cannot be reached (exit 3), one that expires on a
 // connected channel means the server was too slow (exit 1). Unreachable
 // servers are reported as "cannot reach segtune coordinator at ADDR: ...".
+// CANCELLED becomes kAborted (exit 1) with the server's message.
 absl::Status FromGrpcStatus(const grpc::Status& status, const std::string& address,
                             bool server_reached);
 

@@ -12,7 +12,8 @@
 // - FAILED_PRECONDITION or NOT_FOUND on an epoch report or on finishing
 //   means the trial's lease is gone (given to another worker): the trial is
 //   abandoned without reporting anything more. A heartbeat reply that lists a
-//   trial (cancelled or re-leased) does the same.
+//   trial (cancelled or re-leased) does the same to the attempt that
+//   heartbeat listed, never to a newer attempt started since.
 // - NOT_FOUND on a call that names only the worker (AcquireTrial, Heartbeat)
 //   means the coordinator forgot this worker: the agent registers again and
 //   abandons the trials it held under its old id.
