@@ -60,12 +60,15 @@ class SchedulerTest : public ::testing::Test {
     worker.slots = slots;
     auto registered = scheduler_->RegisterWorker(worker);
     EXPECT_TRUE(registered.ok()) << registered.status();
-    return registered->worker_id;
+    return registered.ok() ? registered->worker_id : "";
   }
   Assignment Acquire(const std::string& worker_id) {
     auto assignment = scheduler_->TryAcquire(worker_id);
     EXPECT_TRUE(assignment.ok()) << assignment.status();
-    EXPECT_TRUE(assignment->has_value());
+    if (!assignment.ok() || !assignment->has_value()) {
+      ADD_FAILURE() << "no trial for worker " << worker_id;
+      return {};
+    }
     return **assignment;
   }
   TrialState StateOf(const std::string& trial_id) { return store_->GetTrial(trial_id)->state; }
