@@ -101,7 +101,7 @@ absl::Status Scheduler::Recover() {
     auto sweep = sweeps_.find(trial.sweep_id);
     if (sweep == sweeps_.end()) continue;  // sweep ended; the trial is a leftover
     if (trial.state == TrialState::kPending) {
-      queue_.push_back(trial.trial_id);
+      queue_.push_back({trial.sweep_id, trial.trial_id});
       continue;
     }
     leases_[trial.trial_id] = Lease{trial.worker_id, trial.attempt, now + options_.lease_ms};
@@ -150,7 +150,7 @@ absl::StatusOr<SubmitResult> Scheduler::Submit(const std::string& spec_yaml) {
   runtime.config_base_json = ConfigBase(parsed.spec);
   runtime.spec = std::move(parsed.spec);
   runtime.searcher = std::move(*searcher);
-  for (const store::TrialRecord& trial : *trials) queue_.push_back(trial.trial_id);
+  for (const store::TrialRecord& trial : *trials) queue_.push_back({trial.sweep_id, trial.trial_id});
   ChangedLocked();
   return SubmitResult{sweep.sweep_id, static_cast<int>(trials->size())};
 }
@@ -168,7 +168,7 @@ absl::Status Scheduler::Cancel(const std::string& sweep_id) {
   for (const std::string& trial_id : leased) DropLeaseLocked(trial_id, sweep_id);
   const std::size_t queued = queue_.size();
   queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
-                              [&](const std::string& id) { return id.rfind(sweep_id + "-", 0) == 0; }),
+                              [&](const Queued& queued) { return queued.sweep_id == sweep_id; }),
                queue_.end());
   trials_finished_ += leased.size() + (queued - queue_.size());
   sweeps_.erase(sweep_id);
@@ -226,10 +226,12 @@ absl::StatusOr<std::optional<Assignment>> Scheduler::TryAcquire(const std::strin
   if (static_cast<int>(worker.trials.size()) >= worker.record.slots) return std::nullopt;
 
   for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-    auto trial = store_->GetTrial(*it);
-    if (!trial.ok()) return trial.status();
-    SweepRuntime& sweep = sweeps_.at(trial->sweep_id);
+    // The cap is checked before any store read: this loop runs on every
+    // dispatcher pass, and a capped sweep may have thousands of queued trials.
+    SweepRuntime& sweep = sweeps_.at(it->sweep_id);
     if (sweep.spec.budget.parallelism > 0 && sweep.running >= sweep.spec.budget.parallelism) continue;
+    auto trial = store_->GetTrial(it->trial_id);
+    if (!trial.ok()) return trial.status();
     auto durable_epochs = DurableEpochsLocked(trial->trial_id);
     if (!durable_epochs.ok()) return durable_epochs.status();
 
@@ -418,7 +420,7 @@ absl::Status Scheduler::RequeueLocked(const std::string& trial_id, const std::st
   if (absl::Status s = store_->UpdateTrial(*trial); !s.ok()) return s;
   DropLeaseLocked(trial_id, trial->sweep_id);
   // Retried trials go first: they were started before anything still queued.
-  queue_.push_front(trial_id);
+  queue_.push_front({trial->sweep_id, trial_id});
   ChangedLocked();
   return absl::OkStatus();
 }

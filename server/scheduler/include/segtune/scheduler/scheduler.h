@@ -174,7 +174,11 @@ class Scheduler {
   mutable std::condition_variable changed_;
   std::uint64_t version_ = 0;                       // GUARDED_BY(mu_)
   std::map<std::string, SweepRuntime> sweeps_;      // running sweeps only
-  std::deque<std::string> queue_;                   // PENDING trial ids, in order
+  struct Queued {
+    std::string sweep_id;  // lets TryAcquire skip capped sweeps without a store read
+    std::string trial_id;
+  };
+  std::deque<Queued> queue_;                        // PENDING trials, in order
   std::map<std::string, Lease> leases_;             // RUNNING trial id -> lease
   std::map<std::string, WorkerRuntime> workers_;     // live workers only
   std::map<std::string, LastDecision> last_decisions_;  // by trial id
