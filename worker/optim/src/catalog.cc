@@ -1,41 +1,23 @@
-// The optimizer and scheduler catalog: torch.optim 1.13 names, defaults and
-// constructor checks, limited to the arguments segtune's LibTorch worker
-// honours (no maximize, foreach, differentiable, capturable, verbose).
+// The catalog's machinery: name and alias lookup, argument completion with
+// torch's defaults, budget expressions. The tables themselves are in
+// optimizer_catalog.cc and scheduler_catalog.cc.
 #include "segtune/optim/catalog.h"
 
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "catalog_internal.h"
+#include "absl/status/statusor.h"
+#include "segtune/optim/expression.h"
+
 namespace segtune::optim {
-namespace {
-
-using Json = nlohmann::json;
-using Problems = std::vector<ArgProblem>;
-
-// Checks the values of well-typed arguments; CompleteArgs leaves ill-typed
-// and missing ones out, so every check first asks whether its argument is there.
-using ValueCheck = void (*)(const Json& args, Problems& problems);
-
-struct Entry {
-  AlgorithmSpec spec;
-  ValueCheck check;
-};
-
-struct Alias {
-  std::string alias;
-  std::string target;
-  Json implied_args;
-  Json implied_others;
-};
-
-// The metrics a trainer reports each epoch, which ReduceLROnPlateau may watch.
-const std::set<std::string> kMonitorableMetrics = {"train_loss", "val_loss", "val_miou",
-                                                   "val_pixel_acc"};
+namespace internal {
 
 std::optional<double> Number(const Json& args, const char* name) {
   auto it = args.find(name);
@@ -75,216 +57,11 @@ void OneOf(const Json& args, const char* name, const std::set<std::string>& allo
   problems.push_back({name, std::move(message)});
 }
 
-void CheckSgd(const Json& args, Problems& problems) {
-  NonNegative(args, "lr", "Invalid learning rate", problems);
-  NonNegative(args, "momentum", "Invalid momentum value", problems);
-  NonNegative(args, "weight_decay", "Invalid weight_decay value", problems);
-  auto nesterov = args.find("nesterov");
-  std::optional<double> momentum = Number(args, "momentum");
-  std::optional<double> dampening = Number(args, "dampening");
-  if (nesterov != args.end() && nesterov->is_boolean() && nesterov->get<bool>() && momentum &&
-      dampening && (*momentum <= 0 || *dampening != 0)) {
-    problems.push_back({"nesterov",
-                        "needs momentum > 0 and dampening 0, got momentum " +
-                            DescribeValue(args.at("momentum")) + " and dampening " +
-                            DescribeValue(args.at("dampening")) +
-                            " (torch: Nesterov momentum requires a momentum and zero dampening)"});
-  }
-}
+}  // namespace internal
 
-void CheckAdam(const Json& args, Problems& problems) {
-  NonNegative(args, "lr", "Invalid learning rate", problems);
-  NonNegative(args, "eps", "Invalid epsilon value", problems);
-  auto betas = args.find("betas");
-  if (betas != args.end() && betas->is_array()) {
-    for (std::size_t i = 0; i < betas->size(); ++i) {
-      double beta = (*betas)[i].get<double>();
-      if (beta < 0 || beta >= 1) {
-        problems.push_back({"betas", "must both be in [0, 1), got " + DescribeValue(*betas) +
-                                         " (torch: Invalid beta parameter at index " +
-                                         std::to_string(i) + ")"});
-      }
-    }
-  }
-  NonNegative(args, "weight_decay", "Invalid weight_decay value", problems);
-}
+namespace {
 
-void CheckAdagrad(const Json& args, Problems& problems) {
-  NonNegative(args, "lr", "Invalid learning rate", problems);
-  NonNegative(args, "lr_decay", "Invalid lr_decay value", problems);
-  NonNegative(args, "weight_decay", "Invalid weight_decay value", problems);
-  NonNegative(args, "initial_accumulator_value", "Invalid initial_accumulator_value value",
-              problems);
-  NonNegative(args, "eps", "Invalid epsilon value", problems);
-}
-
-void CheckRmsprop(const Json& args, Problems& problems) {
-  NonNegative(args, "lr", "Invalid learning rate", problems);
-  NonNegative(args, "alpha", "Invalid alpha value", problems);
-  NonNegative(args, "eps", "Invalid epsilon value", problems);
-  NonNegative(args, "weight_decay", "Invalid weight_decay value", problems);
-  NonNegative(args, "momentum", "Invalid momentum value", problems);
-}
-
-void CheckStepLr(const Json& args, Problems& problems) {
-  AtLeast(args, "step_size", 1, nullptr, problems);
-  Positive(args, "gamma", problems);
-}
-
-void CheckMultiStepLr(const Json& args, Problems& problems) {
-  auto milestones = args.find("milestones");
-  if (milestones != args.end() && milestones->is_array()) {
-    if (milestones->empty()) {
-      problems.push_back({"milestones", "must list at least one epoch"});
-    }
-    for (std::size_t i = 0; i < milestones->size(); ++i) {
-      std::int64_t epoch = (*milestones)[i].get<std::int64_t>();
-      if (epoch < 1) {
-        problems.push_back({"milestones", "must all be >= 1, got " + DescribeValue(*milestones)});
-        break;
-      }
-      if (i > 0 && epoch <= (*milestones)[i - 1].get<std::int64_t>()) {
-        problems.push_back({"milestones", "must be strictly increasing, got " + DescribeValue(*milestones)});
-        break;
-      }
-    }
-  }
-  Positive(args, "gamma", problems);
-}
-
-void CheckExponentialLr(const Json& args, Problems& problems) { Positive(args, "gamma", problems); }
-
-void CheckCosineAnnealingLr(const Json& args, Problems& problems) {
-  AtLeast(args, "T_max", 1, nullptr, problems);
-  NonNegative(args, "eta_min", nullptr, problems);
-}
-
-void CheckReduceLrOnPlateau(const Json& args, Problems& problems) {
-  OneOf(args, "mode", {"min", "max"}, "mode is unknown", problems);
-  std::optional<double> factor = Number(args, "factor");
-  if (factor && *factor >= 1.0) {
-    problems.push_back(
-        {"factor", "must be < 1.0, got " + DescribeValue(args.at("factor")) + " (torch: Factor should be < 1.0.)"});
-  }
-  Positive(args, "factor", problems);
-  NonNegative(args, "patience", nullptr, problems);
-  NonNegative(args, "threshold", nullptr, problems);
-  OneOf(args, "threshold_mode", {"rel", "abs"}, "threshold mode is unknown", problems);
-  NonNegative(args, "cooldown", nullptr, problems);
-  NonNegative(args, "min_lr", nullptr, problems);
-  NonNegative(args, "eps", nullptr, problems);
-  OneOf(args, "monitor", kMonitorableMetrics, nullptr, problems);
-  // Watching a score with torch's default mode "min" would cut the learning
-  // rate whenever the score improves: almost surely a forgotten `mode: max`.
-  auto monitor = args.find("monitor");
-  auto mode = args.find("mode");
-  if (monitor != args.end() && mode != args.end() && monitor->is_string() && mode->is_string()) {
-    bool is_loss = *monitor == "train_loss" || *monitor == "val_loss";
-    if (kMonitorableMetrics.count(monitor->get<std::string>()) > 0 && (*mode == "min") != is_loss) {
-      problems.push_back({"mode", "must be " + std::string(is_loss ? "min" : "max") +
-                                      " when monitor is " + monitor->get<std::string>() +
-                                      (is_loss ? " (a loss goes down)" : " (a score goes up)") +
-                                      ", got " + DescribeValue(*mode)});
-    }
-  }
-}
-
-const std::vector<Entry>& Optimizers() {
-  static const std::vector<Entry> kOptimizers = {
-      {{"SGD",
-        {{"lr", ArgType::kFloat, nullptr},
-         {"momentum", ArgType::kFloat, 0.0},
-         {"dampening", ArgType::kFloat, 0.0},
-         {"weight_decay", ArgType::kFloat, 0.0},
-         {"nesterov", ArgType::kBool, false}}},
-       CheckSgd},
-      {{"Adam",
-        {{"lr", ArgType::kFloat, 1e-3},
-         {"betas", ArgType::kFloatPair, {0.9, 0.999}},
-         {"eps", ArgType::kFloat, 1e-8},
-         {"weight_decay", ArgType::kFloat, 0.0},
-         {"amsgrad", ArgType::kBool, false}}},
-       CheckAdam},
-      {{"AdamW",
-        {{"lr", ArgType::kFloat, 1e-3},
-         {"betas", ArgType::kFloatPair, {0.9, 0.999}},
-         {"eps", ArgType::kFloat, 1e-8},
-         {"weight_decay", ArgType::kFloat, 1e-2},
-         {"amsgrad", ArgType::kBool, false}}},
-       CheckAdam},
-      {{"Adagrad",
-        {{"lr", ArgType::kFloat, 1e-2},
-         {"lr_decay", ArgType::kFloat, 0.0},
-         {"weight_decay", ArgType::kFloat, 0.0},
-         {"initial_accumulator_value", ArgType::kFloat, 0.0},
-         {"eps", ArgType::kFloat, 1e-10}}},
-       CheckAdagrad},
-      {{"RMSprop",
-        {{"lr", ArgType::kFloat, 1e-2},
-         {"alpha", ArgType::kFloat, 0.99},
-         {"eps", ArgType::kFloat, 1e-8},
-         {"weight_decay", ArgType::kFloat, 0.0},
-         {"momentum", ArgType::kFloat, 0.0},
-         {"centered", ArgType::kBool, false}}},
-       CheckRmsprop},
-  };
-  return kOptimizers;
-}
-
-const std::vector<Entry>& Schedulers() {
-  static const std::vector<Entry> kSchedulers = {
-      {{"StepLR", {{"step_size", ArgType::kInt, nullptr}, {"gamma", ArgType::kFloat, 0.1}}},
-       CheckStepLr},
-      {{"MultiStepLR",
-        {{"milestones", ArgType::kIntList, nullptr}, {"gamma", ArgType::kFloat, 0.1}}},
-       CheckMultiStepLr},
-      {{"ExponentialLR", {{"gamma", ArgType::kFloat, nullptr}}}, CheckExponentialLr},
-      {{"CosineAnnealingLR",
-        {{"T_max", ArgType::kInt, nullptr}, {"eta_min", ArgType::kFloat, 0.0}}},
-       CheckCosineAnnealingLr},
-      // `monitor` is segtune's own: torch's step(metrics) takes the value from
-      // the caller, and this names which reported metric the worker passes.
-      {{"ReduceLROnPlateau",
-        {{"mode", ArgType::kString, "min"},
-         {"factor", ArgType::kFloat, 0.1},
-         {"patience", ArgType::kInt, 10},
-         {"threshold", ArgType::kFloat, 1e-4},
-         {"threshold_mode", ArgType::kString, "rel"},
-         {"cooldown", ArgType::kInt, 0},
-         {"min_lr", ArgType::kFloat, 0.0},
-         {"eps", ArgType::kFloat, 1e-8},
-         {"monitor", ArgType::kString, "val_loss"}}},
-       CheckReduceLrOnPlateau},
-  };
-  return kSchedulers;
-}
-
-const std::vector<Alias>& OptimizerAliases() {
-  static const std::vector<Alias> kAliases = {
-      {"sgd", "SGD", Json::object(), Json::object()},
-      {"momentum", "SGD", {{"momentum", 0.9}}, Json::object()},
-      {"nag", "SGD", {{"momentum", 0.9}, {"nesterov", true}}, Json::object()},
-      {"nesterov", "SGD", {{"momentum", 0.9}, {"nesterov", true}}, Json::object()},
-      {"bgd", "SGD", Json::object(), {{"training.batch_size", "full"}}},
-      {"adam", "Adam", Json::object(), Json::object()},
-      {"adamw", "AdamW", Json::object(), Json::object()},
-      {"adagrad", "Adagrad", Json::object(), Json::object()},
-      {"rmsprop", "RMSprop", Json::object(), Json::object()},
-  };
-  return kAliases;
-}
-
-const std::vector<Alias>& SchedulerAliases() {
-  static const std::vector<Alias> kAliases = {
-      {"step", "StepLR", Json::object(), Json::object()},
-      {"multistep", "MultiStepLR", Json::object(), Json::object()},
-      {"exponential", "ExponentialLR", Json::object(), Json::object()},
-      {"exp", "ExponentialLR", Json::object(), Json::object()},
-      {"cosine", "CosineAnnealingLR", Json::object(), Json::object()},
-      {"plateau", "ReduceLROnPlateau", Json::object(), Json::object()},
-  };
-  return kAliases;
-}
+using namespace internal;  // NOLINT: the catalog's own building blocks
 
 const Entry* FindEntry(const std::vector<Entry>& entries, std::string_view name) {
   for (const Entry& entry : entries) {
@@ -319,8 +96,8 @@ std::vector<std::string> Names(const std::vector<Entry>& entries,
 }
 
 ValueCheck ChecksOf(const AlgorithmSpec& algorithm) {
-  if (const Entry* entry = FindEntry(Optimizers(), algorithm.name)) return entry->check;
-  if (const Entry* entry = FindEntry(Schedulers(), algorithm.name)) return entry->check;
+  if (const Entry* entry = FindEntry(OptimizerEntries(), algorithm.name)) return entry->check;
+  if (const Entry* entry = FindEntry(SchedulerEntries(), algorithm.name)) return entry->check;
   return nullptr;  // not one of ours: only names and types can be checked
 }
 
@@ -340,15 +117,28 @@ std::optional<std::int64_t> WholeNumber(const Json& value) {
   return std::nullopt;
 }
 
+// A budget expression: the syntax is checked now, the value once the
+// trial's budget is known (ResolveBudget).
+std::optional<Json> BudgetExpression(const Json& value, std::string& error) {
+  absl::StatusOr<Expression> expression =
+      Expression::Parse(value.get<std::string>(), BudgetVariables());
+  if (expression.ok()) return value;
+  error = "is not a number or a valid budget expression: " + std::string(expression.status().message());
+  return std::nullopt;
+}
+
 // Converts `value` to the canonical form of `type`, or says what is wrong.
+// kSchedulerList is handled by CompleteSchedulerList.
 std::optional<Json> Canonical(ArgType type, const Json& value, std::string& error) {
   switch (type) {
     case ArgType::kFloat:
       if (value.is_number()) return Json(value.get<double>());
+      if (value.is_string()) return BudgetExpression(value, error);
       error = "must be a number, got " + DescribeValue(value);
       return std::nullopt;
     case ArgType::kInt:
       if (auto whole = WholeNumber(value)) return Json(*whole);
+      if (value.is_string()) return BudgetExpression(value, error);
       error = "must be an integer, got " + DescribeValue(value);
       return std::nullopt;
     case ArgType::kBool:
@@ -378,9 +168,87 @@ std::optional<Json> Canonical(ArgType type, const Json& value, std::string& erro
       if (value.is_string()) return value;
       error = "must be a string, got " + DescribeValue(value);
       return std::nullopt;
+    case ArgType::kSchedulerList:
+      break;
   }
   error = "has an unknown argument type";
   return std::nullopt;
+}
+
+// Arguments that belong to the outermost scheduler only: how often it is
+// stepped, and which metric ReduceLROnPlateau watches.
+bool IsSteppingArgument(const std::string& name) { return name == "interval" || name == "monitor"; }
+
+bool IsComposite(const AlgorithmSpec& algorithm) {
+  for (const ArgSpec& arg : algorithm.args) {
+    if (arg.type == ArgType::kSchedulerList) return true;
+  }
+  return false;
+}
+
+// Resolves and completes the inner schedulers of SequentialLR or
+// ChainedScheduler; problems are named "schedulers[i].arg".
+std::optional<Json> CompleteSchedulerList(const std::string& arg, const Json& value,
+                                          Problems& problems) {
+  if (!value.is_array() || value.empty()) {
+    problems.push_back({arg, "must be a non-empty list of schedulers like [{name: LinearLR}, "
+                             "{name: ExponentialLR, gamma: 0.9}], got " + DescribeValue(value)});
+    return std::nullopt;
+  }
+  Json completed_list = Json::array();
+  const std::size_t problems_before = problems.size();
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const std::string where = arg + "[" + std::to_string(i) + "]";
+    const Json& inner = value[i];
+    if (!inner.is_object() || !inner.contains("name") || !inner.at("name").is_string()) {
+      problems.push_back({where, "must be a mapping with a scheduler name, got " + DescribeValue(inner)});
+      continue;
+    }
+    const std::string name = inner.at("name").get<std::string>();
+    const Resolved resolved = ResolveScheduler(name);
+    if (resolved.algorithm == nullptr) {
+      problems.push_back({where + ".name", "unknown scheduler \"" + name + "\""});
+      continue;
+    }
+    const AlgorithmSpec& algorithm = *resolved.algorithm;
+    if (algorithm.name == "ReduceLROnPlateau" || IsComposite(algorithm)) {
+      problems.push_back({where + ".name", algorithm.name + " cannot be an inner scheduler "
+                                           "(torch steps inner schedulers without a metric, "
+                                           "and segtune does not nest them)"});
+      continue;
+    }
+    Json args = resolved.implied_args;
+    bool stepping_problem = false;
+    for (const auto& [key, inner_value] : inner.items()) {
+      if (IsSteppingArgument(key)) {
+        problems.push_back({where + "." + key, "belongs on the outer scheduler, which steps the "
+                                               "inner ones"});
+        stepping_problem = true;
+        continue;
+      }
+      args[key] = inner_value;
+    }
+    Completed completed = CompleteArgs(algorithm, args);
+    for (ArgProblem& problem : completed.problems) {
+      problem.arg = problem.arg.empty() ? where : where + "." + problem.arg;
+      problems.push_back(std::move(problem));
+    }
+    if (stepping_problem) continue;
+    Json canonical = {{"name", algorithm.name}};
+    for (const auto& [key, inner_value] : completed.args.items()) {
+      if (!IsSteppingArgument(key)) canonical[key] = inner_value;
+    }
+    completed_list.push_back(std::move(canonical));
+  }
+  if (problems.size() != problems_before) return std::nullopt;
+  return completed_list;
+}
+
+const ArgSpec* FindArg(const AlgorithmSpec& algorithm, const std::string& name) {
+  for (const ArgSpec& arg : algorithm.args) {
+    if (arg.name == name) return &arg;
+  }
+  return nullptr;
 }
 
 std::string ArgumentList(const AlgorithmSpec& algorithm) {
@@ -392,16 +260,16 @@ std::string ArgumentList(const AlgorithmSpec& algorithm) {
 }  // namespace
 
 Resolved ResolveOptimizer(std::string_view name_or_alias) {
-  return Resolve(Optimizers(), OptimizerAliases(), name_or_alias);
+  return Resolve(OptimizerEntries(), OptimizerAliases(), name_or_alias);
 }
 
 Resolved ResolveScheduler(std::string_view name_or_alias) {
-  return Resolve(Schedulers(), SchedulerAliases(), name_or_alias);
+  return Resolve(SchedulerEntries(), SchedulerAliases(), name_or_alias);
 }
 
-std::vector<std::string> OptimizerNames() { return Names(Optimizers(), OptimizerAliases()); }
+std::vector<std::string> OptimizerNames() { return Names(OptimizerEntries(), OptimizerAliases()); }
 
-std::vector<std::string> SchedulerNames() { return Names(Schedulers(), SchedulerAliases()); }
+std::vector<std::string> SchedulerNames() { return Names(SchedulerEntries(), SchedulerAliases()); }
 
 Completed CompleteArgs(const AlgorithmSpec& algorithm, const nlohmann::json& args) {
   Completed completed;
@@ -415,13 +283,20 @@ Completed CompleteArgs(const AlgorithmSpec& algorithm, const nlohmann::json& arg
     // A trial's params object carries the name beside the arguments; accept it
     // so callers can pass that object as it is.
     if (key == "name") continue;
-    const ArgSpec* spec = nullptr;
-    for (const ArgSpec& candidate : algorithm.args) {
-      if (candidate.name == key) spec = &candidate;
-    }
+    const ArgSpec* spec = FindArg(algorithm, key);
     if (spec == nullptr) {
       completed.problems.push_back({key, "unknown argument of " + algorithm.name +
                                              " (arguments: " + ArgumentList(algorithm) + ")"});
+      continue;
+    }
+    if (value.is_null() && spec->presence == Presence::kNone) {
+      completed.args[key] = nullptr;  // torch's None, written out
+      continue;
+    }
+    if (spec->type == ArgType::kSchedulerList) {
+      if (std::optional<Json> list = CompleteSchedulerList(key, value, completed.problems)) {
+        completed.args[key] = std::move(*list);
+      }
       continue;
     }
     std::string error;
@@ -433,15 +308,74 @@ Completed CompleteArgs(const AlgorithmSpec& algorithm, const nlohmann::json& arg
   }
   for (const ArgSpec& spec : algorithm.args) {
     if (args.contains(spec.name)) continue;
-    if (spec.default_value.is_null()) {
-      completed.problems.push_back(
-          {spec.name, "is required: " + algorithm.name + " has no default for it"});
-    } else {
-      completed.args[spec.name] = spec.default_value;
+    switch (spec.presence) {
+      case Presence::kRequired:
+        completed.problems.push_back(
+            {spec.name, "is required: " + algorithm.name + " has no default for it"});
+        break;
+      case Presence::kNone:
+        completed.args[spec.name] = nullptr;
+        break;
+      case Presence::kDefault:
+        completed.args[spec.name] = spec.default_value;
+        break;
     }
   }
   if (ValueCheck check = ChecksOf(algorithm)) check(completed.args, completed.problems);
   return completed;
+}
+
+std::vector<std::string> BudgetVariables() { return {"epochs", "steps_per_epoch"}; }
+
+Completed ResolveBudget(const AlgorithmSpec& algorithm, const nlohmann::json& args,
+                        const Budget& budget) {
+  Completed resolved;
+  resolved.args = args;
+  if (!args.is_object()) return resolved;
+  const std::map<std::string, double> values = {
+      {"epochs", static_cast<double>(budget.epochs)},
+      {"steps_per_epoch", static_cast<double>(budget.steps_per_epoch)}};
+  for (auto& [key, value] : resolved.args.items()) {
+    const ArgSpec* spec = FindArg(algorithm, key);
+    if (spec == nullptr) continue;
+    if (spec->type == ArgType::kSchedulerList && value.is_array()) {
+      for (std::size_t i = 0; i < value.size(); ++i) {
+        Json& inner = value[i];
+        if (!inner.is_object() || !inner.contains("name") || !inner.at("name").is_string()) continue;
+        const Resolved inner_algorithm = ResolveScheduler(inner.at("name").get<std::string>());
+        if (inner_algorithm.algorithm == nullptr) continue;
+        Completed inner_resolved = ResolveBudget(*inner_algorithm.algorithm, inner, budget);
+        for (ArgProblem& problem : inner_resolved.problems) {
+          problem.arg = key + "[" + std::to_string(i) + "]." + problem.arg;
+          resolved.problems.push_back(std::move(problem));
+        }
+        inner = std::move(inner_resolved.args);
+      }
+      continue;
+    }
+    if (!value.is_string() || (spec->type != ArgType::kFloat && spec->type != ArgType::kInt)) {
+      continue;
+    }
+    const std::string text = value.get<std::string>();
+    absl::StatusOr<Expression> expression = Expression::Parse(text, BudgetVariables());
+    absl::StatusOr<double> number =
+        expression.ok() ? expression->Evaluate(values) : absl::StatusOr<double>(expression.status());
+    if (!number.ok()) {
+      resolved.problems.push_back({key, std::string(number.status().message())});
+      continue;
+    }
+    if (spec->type == ArgType::kFloat) {
+      value = *number;
+    } else if (std::optional<std::int64_t> whole = WholeNumber(Json(*number))) {
+      value = *whole;
+    } else {
+      resolved.problems.push_back(
+          {key, "\"" + text + "\" is " + DescribeValue(Json(*number)) + " for epochs " +
+                    std::to_string(budget.epochs) + " and steps_per_epoch " +
+                    std::to_string(budget.steps_per_epoch) + ", not a whole number"});
+    }
+  }
+  return resolved;
 }
 
 std::string DescribeValue(const Json& value) {

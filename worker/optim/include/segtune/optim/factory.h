@@ -1,14 +1,12 @@
-// Builds LibTorch optimizers and our LR schedulers from a trial's resolved
-// parameters, e.g. {"name": "SGD", "lr": 0.05, "momentum": 0.9} and
+// Builds our optimizers and LR schedulers from a trial's resolved parameters,
+// e.g. {"name": "SGD", "lr": 0.05, "momentum": 0.9} and
 // {"name": "StepLR", "step_size": 3, "gamma": 0.5}.
 //
 // Names and aliases are resolved with the catalog (catalog.h) and arguments
 // completed with torch's defaults and checked by catalog::CompleteArgs, so the
-// worker accepts exactly what the coordinator validated. Arguments LibTorch
-// cannot honour (e.g. SGD's `maximize`) are accepted only at torch's default.
+// worker accepts exactly what the coordinator validated.
 //
-// Errors are InvalidArgument naming the argument ("optimizer.lr: ..."), or
-// Unimplemented for a catalog name this worker cannot build yet.
+// Errors are InvalidArgument naming the argument ("optimizer.lr: ...").
 //
 // Thread-safety: the functions are safe from any thread; what they build
 // belongs to the caller's thread.
@@ -20,45 +18,67 @@
 #include <vector>
 
 #include <torch/optim/optimizer.h>
+#include <torch/serialize/archive.h>
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "segtune/optim/lr_scheduler.h"
+#include "segtune/optim/catalog.h"
 
 namespace segtune::optim {
 
-// Builds SGD, Adam, AdamW, Adagrad or RMSprop (or an alias of one) over
-// `parameters`, from {"name": ..., <argument>: <value>, ...}.
+// Builds any optimizer of the catalog (or an alias of one) over `parameters`,
+// from {"name": ..., <argument>: <value>, ...}. LBFGS is LibTorch's; the
+// others are ours (sgd.h, adam.h, ...). Every one accepts a loss closure in
+// step(), and LBFGS requires one.
 absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(
     const nlohmann::json& params, std::vector<torch::Tensor> parameters);
 
-// A learning-rate scheduler of either kind (epoch-driven LRScheduler or
-// ReduceLROnPlateau), stepped once per epoch after the optimizer's steps.
+// Whether the optimizer `params` name must be stepped with a closure that
+// re-evaluates the loss (LBFGS).
+bool NeedsLossClosure(const nlohmann::json& params);
+
+// When a schedule advances: after every epoch, or after every optimizer step.
+enum class Interval { kEpoch, kStep };
+
+// A learning-rate schedule of any kind, with segtune's stepping arguments:
+// `interval` (epoch or step; OneCycleLR and CyclicLR default to step) and,
+// for ReduceLROnPlateau, `monitor` (the metric it watches, default val_loss).
 class Scheduler {
  public:
-  explicit Scheduler(std::unique_ptr<LRScheduler> by_epoch);
-  Scheduler(std::unique_ptr<ReduceLROnPlateau> on_plateau, std::string monitor);
+  virtual ~Scheduler() = default;
 
-  // `monitored_value` is this epoch's value of monitor(); it is required
-  // when monitor() is not empty and ignored otherwise.
-  absl::Status Step(std::optional<double> monitored_value);
+  Interval interval() const { return interval_; }
 
-  // The metric ReduceLROnPlateau watches (its `monitor` argument, default
-  // "val_loss"); empty for schedulers driven by the epoch count.
+  // The metric ReduceLROnPlateau is stepped with; empty for the others.
   const std::string& monitor() const { return monitor_; }
 
+  // One torch `scheduler.step()`, or `step(metric)` for ReduceLROnPlateau,
+  // which requires `metric` (the others ignore it).
+  virtual absl::Status Step(std::optional<double> metric) = 0;
+
+  // The schedule's whole state (epoch counters, base lrs, plateau counters,
+  // ...). Loading it into a scheduler built from the same params over an
+  // optimizer whose state was loaded too continues exactly where the saved
+  // one stopped.
+  virtual void save(torch::serialize::OutputArchive& archive) const = 0;
+  virtual void load(torch::serialize::InputArchive& archive) = 0;
+
+ protected:
+  Scheduler(Interval interval, std::string monitor)
+      : interval_(interval), monitor_(std::move(monitor)) {}
+
  private:
-  std::unique_ptr<LRScheduler> by_epoch_;
-  std::unique_ptr<ReduceLROnPlateau> on_plateau_;
+  Interval interval_;
   std::string monitor_;
 };
 
-// Builds StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR or
-// ReduceLROnPlateau (or an alias of one) driving `optimizer`, which must
-// outlive the result. ReduceLROnPlateau also takes `monitor`, the name of the
-// metric it is stepped with (not a torch argument).
+// Builds any scheduler of the catalog (or an alias of one) driving
+// `optimizer`, which must outlive the result. Budget expressions among the
+// arguments (`T_max: epochs`, `total_steps: epochs * steps_per_epoch`) are
+// evaluated with `budget`.
 absl::StatusOr<std::unique_ptr<Scheduler>> MakeScheduler(const nlohmann::json& params,
-                                                         torch::optim::Optimizer& optimizer);
+                                                         torch::optim::Optimizer& optimizer,
+                                                         const Budget& budget);
 
 }  // namespace segtune::optim
