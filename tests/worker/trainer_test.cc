@@ -173,6 +173,42 @@ TEST(RunTrialTest, ReduceLROnPlateauIsSteppedWithItsMonitor) {
   EXPECT_EQ(run.reports[2].metrics.at("lr"), 0.025);
 }
 
+TEST(RunTrialTest, StepIntervalAdvancesTheScheduleAfterEveryBatch) {
+  json config = TinyConfig(Sgd(0.05), 3);  // 16 images in batches of 8: 2 steps an epoch
+  config["params"]["scheduler"] = {{"name", "ExponentialLR"}, {"gamma", 0.5}, {"interval", "step"}};
+  const TrialRun run = RunCollecting(config);
+  ASSERT_EQ(run.reports.size(), 3U) << run.result.reason;
+  EXPECT_EQ(run.reports[0].metrics.at("lr"), 0.05);
+  EXPECT_EQ(run.reports[1].metrics.at("lr"), 0.0125);
+  EXPECT_EQ(run.reports[2].metrics.at("lr"), 0.003125);
+}
+
+TEST(RunTrialTest, BudgetExpressionsUseTheTrialsStepsPerEpoch) {
+  json config = TinyConfig(Sgd(0.05), 3);
+  config["params"]["scheduler"] = {
+      {"name", "StepLR"}, {"step_size", "steps_per_epoch"}, {"gamma", 0.5}, {"interval", "step"}};
+  const TrialRun run = RunCollecting(config);
+  ASSERT_EQ(run.reports.size(), 3U) << run.result.reason;
+  EXPECT_EQ(run.reports[1].metrics.at("lr"), 0.025);
+  EXPECT_EQ(run.reports[2].metrics.at("lr"), 0.0125);
+}
+
+TEST(RunTrialTest, BadBudgetExpressionFailsNamingTheArgument) {
+  json config = TinyConfig(Sgd(0.05), 3);
+  config["params"]["scheduler"] = {{"name", "CosineAnnealingLR"}, {"T_max", "epochs / 2"}};
+  const TrialRun run = RunCollecting(config);
+  EXPECT_EQ(run.result.outcome, Outcome::kFailed);
+  EXPECT_THAT(run.result.reason, AllOf(HasSubstr("T_max"), HasSubstr("not a whole number")));
+}
+
+TEST(RunTrialTest, LbfgsTrainsThroughItsLossClosure) {
+  const TrialRun run =
+      RunCollecting(TinyConfig({{"name", "LBFGS"}, {"lr", 0.5}, {"max_iter", 3}}, 2));
+  ASSERT_EQ(run.result.outcome, Outcome::kCompleted) << run.result.reason;
+  ASSERT_EQ(run.reports.size(), 2U);
+  EXPECT_LT(run.reports[1].metrics.at("train_loss"), run.reports[0].metrics.at("train_loss"));
+}
+
 TEST(RunTrialTest, OnEpochReturningFalseStops) {
   TrainOptions options;
   int calls = 0;

@@ -109,6 +109,8 @@ std::string TypeDescription(optim::ArgType type) {
       return "a list of integers";
     case optim::ArgType::kString:
       return "a string";
+    case optim::ArgType::kSchedulerList:
+      return "a list of schedulers";
   }
   return "a value";
 }
@@ -257,9 +259,11 @@ class SpaceParser {
     if (value.is_object()) return ParseDistribution(value, path, type);
     Domain domain;
     if (value.is_array()) {
-      // For list-typed arguments (betas, milestones) a list of numbers is the
-      // fixed value and a list of lists is a grid axis.
-      bool list_typed = type == optim::ArgType::kFloatPair || type == optim::ArgType::kIntList;
+      // For list-typed arguments (betas, milestones, schedulers) a list of
+      // numbers (or of scheduler mappings) is the fixed value and a list of
+      // lists is a grid axis.
+      bool list_typed = type == optim::ArgType::kFloatPair || type == optim::ArgType::kIntList ||
+                        type == optim::ArgType::kSchedulerList;
       auto lists = static_cast<std::size_t>(
           std::count_if(value.begin(), value.end(), [](const Tree& v) { return v.is_array(); }));
       if (!list_typed || lists > 0) {
@@ -383,8 +387,16 @@ class SpaceParser {
     auto check = [&](const std::vector<std::size_t>& picks) {
       Json args = Json::object();
       for (std::size_t i = 0; i < names.size(); ++i) args[names[i]] = candidates[i][picks[i]].value;
+      std::vector<optim::ArgProblem> problems;
+      if (context_.budget) {
+        // Values written as budget expressions are checked at their values.
+        optim::Completed resolved = optim::ResolveBudget(algorithm, args, *context_.budget);
+        args = std::move(resolved.args);
+        problems = std::move(resolved.problems);
+      }
       optim::Completed completed = optim::CompleteArgs(algorithm, args);
-      for (const optim::ArgProblem& problem : completed.problems) {
+      problems.insert(problems.end(), completed.problems.begin(), completed.problems.end());
+      for (const optim::ArgProblem& problem : problems) {
         // A value that did not parse was reported where it was written.
         if (broken_args.count(problem.arg) > 0) continue;
         std::string where = problem.arg.empty() ? path : Key(path, problem.arg);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "parse_util.h"
+#include "segtune/optim/catalog.h"
 #include "space_parser.h"
 #include "yaml_tree.h"
 
@@ -235,8 +236,24 @@ class SpecParser {
     std::size_t problems_before = problems_.count();
     internal::SpaceContext context;
     context.image_size = image_size_;
+    context.budget = ScheduleBudget();
     spec_.search.space = internal::ParseSearchSpace(*space, "search.space", context, problems_);
     space_valid_ = problems_.count() == problems_before;
+  }
+
+  // The budget of a trial with the spec's own batch size, when the sections
+  // it comes from are valid.
+  std::optional<optim::Budget> ScheduleBudget() const {
+    auto whole = [](const nlohmann::json& section, const char* key) -> std::optional<std::int64_t> {
+      if (!section.is_object() || !section.contains(key) || !section.at(key).is_number_integer()) {
+        return std::nullopt;
+      }
+      return section.at(key).get<std::int64_t>();
+    };
+    std::optional<std::int64_t> train_size = whole(spec_.data, "train_size");
+    std::optional<std::int64_t> batch_size = whole(spec_.training, "batch_size");
+    if (spec_.budget.epochs < 1 || !train_size || !batch_size || *batch_size < 1) return std::nullopt;
+    return optim::Budget{spec_.budget.epochs, (*train_size + *batch_size - 1) / *batch_size};
   }
 
   // The budget must bound the number of trials.

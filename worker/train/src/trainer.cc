@@ -197,21 +197,36 @@ TrialResult RunEpochs(const TrialConfig& config, TrialSetup& setup, const TrainO
                         epochs_done);
       }
       ++batch_number;
-      const torch::Tensor logits = setup.model->forward(batch->images);
-      const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, batch->masks);
-      const double loss_value = loss.item<double>();
-      if (!std::isfinite(loss_value) || loss_value > exploded_loss) {
-        const std::string limit =
-            std::isfinite(loss_value) ? absl::StrCat(" (over the limit ", exploded_loss, ")") : "";
+      // Every optimizer takes the loss as a closure, as torch's step(closure)
+      // does: LBFGS evaluates it several times per step, the others once.
+      // The batch's loss is that of its first evaluation.
+      std::optional<double> loss_value;
+      auto closure = [&]() -> torch::Tensor {
+        setup.optimizer->zero_grad();
+        const torch::Tensor logits = setup.model->forward(batch->images);
+        torch::Tensor loss = torch::nn::functional::cross_entropy(logits, batch->masks);
+        if (!loss_value) loss_value = loss.item<double>();
+        loss.backward();
+        return loss;
+      };
+      const double step_lr = setup.optimizer->param_groups()[0].options().get_lr();
+      setup.optimizer->step(closure);
+      if (!std::isfinite(*loss_value) || *loss_value > exploded_loss) {
+        const std::string limit = std::isfinite(*loss_value)
+                                      ? absl::StrCat(" (over the limit ", exploded_loss, ")")
+                                      : "";
         return Finished(Outcome::kDiverged,
-                        absl::StrCat("train_loss is ", loss_value, limit, " at epoch ", epoch,
-                                     ", batch ", batch_number, " with lr ", lr),
+                        absl::StrCat("train_loss is ", *loss_value, limit, " at epoch ", epoch,
+                                     ", batch ", batch_number, " with lr ", step_lr),
                         epochs_done);
       }
-      setup.optimizer->zero_grad();
-      loss.backward();
-      setup.optimizer->step();
-      loss_sum += loss_value * static_cast<double>(batch->images.size(0));
+      if (setup.scheduler != nullptr && setup.scheduler->interval() == optim::Interval::kStep) {
+        if (absl::Status status = setup.scheduler->Step(std::nullopt); !status.ok()) {
+          return Finished(Outcome::kFailed, absl::StrCat("scheduler: ", status.message()),
+                          epochs_done);
+        }
+      }
+      loss_sum += *loss_value * static_cast<double>(batch->images.size(0));
       images += batch->images.size(0);
       if (options.on_batch) options.on_batch(epoch, batch_number, batches_per_epoch);
     }
@@ -235,7 +250,7 @@ TrialResult RunEpochs(const TrialConfig& config, TrialSetup& setup, const TrainO
         {"images_per_second", static_cast<double>(images) / train_seconds},
     };
 
-    if (setup.scheduler != nullptr) {
+    if (setup.scheduler != nullptr && setup.scheduler->interval() == optim::Interval::kEpoch) {
       std::optional<double> monitored;
       if (const std::string& monitor = setup.scheduler->monitor(); !monitor.empty()) {
         auto it = report.metrics.find(monitor);
@@ -248,7 +263,8 @@ TrialResult RunEpochs(const TrialConfig& config, TrialSetup& setup, const TrainO
         monitored = it->second;
       }
       if (absl::Status status = setup.scheduler->Step(monitored); !status.ok()) {
-        return Finished(Outcome::kFailed, std::string(status.message()), epochs_done);
+        return Finished(Outcome::kFailed, absl::StrCat("scheduler: ", status.message()),
+                        epochs_done);
       }
     }
 
