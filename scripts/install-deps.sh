@@ -10,7 +10,9 @@ packages=(
   prometheus-cpp-dev
   libsqlite3-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  libmuparser-dev
   libgtest-dev libgmock-dev
+  python3-torch  # the PyTorch reference of the parity tests and benchmarks
 )
 
 sudo_cmd=()

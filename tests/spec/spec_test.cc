@@ -15,8 +15,7 @@ namespace {
 using ::testing::HasSubstr;
 using Json = nlohmann::json;
 
-// The spec of design.md section 4, limited to the optimizers and schedulers
-// segtune builds today (no Adadelta, no LambdaLR).
+// The spec of design.md section 4, verbatim.
 constexpr const char* kDesignSpec = R"yaml(
 name: seed-optimizers
 objective: {metric: val_miou, mode: max}
@@ -32,6 +31,7 @@ search:
       - {name: momentum, lr: 0.05}
       - {name: nag, lr: 0.05}
       - {name: Adagrad, lr: 0.05}
+      - {name: Adadelta, lr: 1.0}
       - {name: RMSprop, lr: {loguniform: [1.0e-4, 1.0e-2]}}
       - {name: Adam, lr: {loguniform: [1.0e-4, 1.0e-2]}, weight_decay: [0, 1.0e-4]}
     scheduler:
@@ -40,6 +40,7 @@ search:
       - {name: ExponentialLR, gamma: 0.8}
       - {name: CosineAnnealingLR, T_max: 8}
       - {name: ReduceLROnPlateau, factor: 0.5, patience: 1}
+      - {name: LambdaLR, lr_lambda: "1 / (1 + 0.3 * epoch)"}
 )yaml";
 
 // A valid spec around the given `search.space` body (indented by 4).
@@ -77,8 +78,8 @@ TEST(ParseSpecTest, DesignSpecParses) {
   EXPECT_EQ(spec.search.algorithm, "grid");
 
   const SearchSpace& space = spec.search.space;
-  ASSERT_EQ(space.optimizers.size(), 6u);
-  ASSERT_EQ(space.schedulers.size(), 5u);
+  ASSERT_EQ(space.optimizers.size(), 7u);
+  ASSERT_EQ(space.schedulers.size(), 6u);
   EXPECT_EQ(space.optimizers[0].name, "SGD");
   EXPECT_EQ(space.optimizers[0].alias, "");
   EXPECT_EQ(space.optimizers[0].args.at("lr").kind, Domain::Kind::kGrid);
@@ -90,19 +91,21 @@ TEST(ParseSpecTest, DesignSpecParses) {
   EXPECT_EQ(nag.args.at("momentum").fixed, Json(0.9));
   EXPECT_EQ(nag.args.at("nesterov").fixed, Json(true));
 
-  const Domain& rmsprop_lr = space.optimizers[4].args.at("lr");
+  EXPECT_EQ(space.optimizers[4].name, "Adadelta");
+  const Domain& rmsprop_lr = space.optimizers[5].args.at("lr");
   EXPECT_EQ(rmsprop_lr.kind, Domain::Kind::kLogUniform);
   EXPECT_DOUBLE_EQ(rmsprop_lr.low, 1e-4);
   EXPECT_DOUBLE_EQ(rmsprop_lr.high, 1e-2);
-  EXPECT_EQ(space.optimizers[5].arg_order, (std::vector<std::string>{"lr", "weight_decay"}));
+  EXPECT_EQ(space.optimizers[6].arg_order, (std::vector<std::string>{"lr", "weight_decay"}));
+  EXPECT_EQ(space.schedulers[5].args.at("lr_lambda").fixed, Json("1 / (1 + 0.3 * epoch)"));
 
   // A list of numbers is MultiStepLR's fixed milestones, not a grid axis.
   const Domain& milestones = space.schedulers[1].args.at("milestones");
   EXPECT_EQ(milestones.kind, Domain::Kind::kFixed);
   EXPECT_EQ(milestones.fixed, Json::parse("[4, 6]"));
 
-  // (2 + 1 + 1 + 1 + 1 + 2) optimizer points times 5 schedulers.
-  EXPECT_EQ(CountGridPoints(space), 40u);
+  // (2 + 1 + 1 + 1 + 1 + 1 + 2) optimizer points times 6 schedulers.
+  EXPECT_EQ(CountGridPoints(space), 54u);
 }
 
 TEST(ParseSpecTest, MinimalSpecGetsEveryDefault) {
@@ -299,6 +302,55 @@ TEST(ParseSpecTest, ListTypedArguments) {
                        "search.space.optimizer.betas", "must both be in [0, 1), got [1, 0.9]"));
   EXPECT_TRUE(HasError(ParseSpec(WithSpace(adam + "[0.9]}\n")), "search.space.optimizer.betas",
                        "must be a list of 2 numbers"));
+}
+
+TEST(ParseSpecTest, BudgetExpressionsAreCheckedAgainstTheBudget) {
+  // epochs 8; 256 training images in batches of 16: 16 steps per epoch.
+  const std::string budget = "{epochs: 8}\ndata: {train_size: 256}\ntraining: {batch_size: 16}";
+  ParseResult cosine = ParseSpec(WithSpace(
+      "    optimizer: {name: SGD, lr: 0.1}\n"
+      "    scheduler: {name: CosineAnnealingLR, T_max: epochs, interval: epoch}\n",
+      "", budget));
+  ASSERT_TRUE(cosine.ok()) << cosine.ErrorText();
+  // The expression travels as written; workers evaluate it with their budget.
+  EXPECT_EQ(cosine.spec.search.space.schedulers[0].args.at("T_max").fixed, Json("epochs"));
+
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace("    optimizer: {name: SGD, lr: 0.1}\n"
+                                           "    scheduler: {name: CosineAnnealingLR, T_max: "
+                                           "\"epochs / 3\"}\n",
+                                           "", budget)),
+                       "search.space.scheduler.T_max", "not a whole number"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace("    optimizer: {name: SGD, lr: 0.1}\n"
+                                           "    scheduler: {name: StepLR, step_size: "
+                                           "\"epoch * 2\"}\n",
+                                           "", budget)),
+                       "search.space.scheduler.step_size", "unknown name \"epoch\""));
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace("    optimizer: {name: SGD, lr: 0.1}\n"
+                                           "    scheduler: {name: StepLR, step_size: "
+                                           "\"epochs - 8\"}\n",
+                                           "", budget)),
+                       "search.space.scheduler.step_size", "must be >= 1"));
+}
+
+TEST(ParseSpecTest, CompositeSchedulersTakeAListOfInnerSchedulers) {
+  ParseResult sequential = ParseSpec(WithSpace(
+      "    optimizer: {name: SGD, lr: 0.1}\n"
+      "    scheduler:\n"
+      "      name: SequentialLR\n"
+      "      milestones: [2]\n"
+      "      schedulers: [{name: LinearLR, start_factor: 0.1, total_iters: 2},\n"
+      "                   {name: cosine, T_max: epochs}]\n"));
+  ASSERT_TRUE(sequential.ok()) << sequential.ErrorText();
+  const Domain& inner = sequential.spec.search.space.schedulers[0].args.at("schedulers");
+  EXPECT_EQ(inner.kind, Domain::Kind::kFixed);
+  EXPECT_EQ(CountGridPoints(sequential.spec.search.space), 1u);
+
+  ParseResult bad = ParseSpec(WithSpace(
+      "    optimizer: {name: SGD, lr: 0.1}\n"
+      "    scheduler: {name: ChainedScheduler, schedulers: [{name: ExponentialLR, gamma: 0.9},\n"
+      "                {name: ReduceLROnPlateau}, {name: StepLR}]}\n"));
+  EXPECT_TRUE(HasError(bad, "search.space.scheduler.schedulers[1].name", "cannot be an inner"));
+  EXPECT_TRUE(HasError(bad, "search.space.scheduler.schedulers[2].step_size", "is required"));
 }
 
 TEST(ParseSpecTest, RequiredArgumentsMustBeGiven) {
