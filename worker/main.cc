@@ -1,22 +1,26 @@
-// segtune-worker: trains the trials a segtune coordinator leases to it.
-// Flag parsing and process concerns (signals, exit codes) only; the work is
-// in segtune::agent.
+// segtune-worker: trains the trials a segtune coordinator leases to it, or,
+// with `optim-trace`, prints an optimizer's trajectory for one case (design.md
+// section 6). Flag parsing and process concerns (signals, exit codes) only;
+// the work is in segtune::agent and segtune::optim.
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <iostream>
 #include <string>
 #include <thread>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
 #include "segtune/agent/agent.h"
 #include "segtune/agent/device.h"
+#include "segtune/optim/trace.h"
 
 namespace {
 
@@ -27,6 +31,26 @@ constexpr int kExitUsage = 2;
 int ExitWith(int code, const absl::Status& status) {
   spdlog::error("{}", std::string(status.message()));
   return code;
+}
+
+// `optim-trace`: one case on stdin, its trajectory on stdout. Any error
+// (malformed JSON, unknown name, bad argument, wrong shapes) is a usage
+// error: the case is at fault.
+int OptimTrace() {
+  nlohmann::json trace_case;
+  try {
+    trace_case = nlohmann::json::parse(std::cin);
+  } catch (const nlohmann::json::exception& error) {
+    std::cerr << "optim-trace: stdin is not one JSON case: " << error.what() << "\n";
+    return kExitUsage;
+  }
+  const absl::StatusOr<nlohmann::json> result = segtune::optim::RunTrace(trace_case);
+  if (!result.ok()) {
+    std::cerr << "optim-trace: " << result.status().message() << "\n";
+    return kExitUsage;
+  }
+  std::cout << result->dump() << "\n";
+  return 0;
 }
 
 std::string Hostname() {
@@ -66,11 +90,21 @@ int main(int argc, char** argv) {
   app.add_option("--slots", slots, "trials trained at once")->capture_default_str();
   app.add_option("--threads", threads, "LibTorch threads per trial (default: cores / slots, at least 1)");
   app.add_option("--name", name, "worker name shown by `segtune workers` (default: HOSTNAME-PID)");
+  CLI::App* optim_trace = app.add_subcommand(
+      "optim-trace",
+      "read one optimizer trace case (JSON) on stdin, print its trajectory (JSON) on stdout; "
+      "no coordinator needed");
+  app.require_subcommand(0, 1);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // --help is a ParseError too; CLI11 prints it and its exit code is 0.
     return app.exit(e) == 0 ? 0 : kExitUsage;
+  }
+  if (*optim_trace) {
+    // No signal thread runs in a trace: Ctrl-C must end it as usual.
+    pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
+    return OptimTrace();
   }
 
   if (slots < 1) {

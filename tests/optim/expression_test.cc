@@ -24,6 +24,12 @@ TEST(ExpressionTest, EvaluatesBudgetExpressions) {
   EXPECT_EQ(*expression->Evaluate({{"epochs", 8}, {"steps_per_epoch", 20}}), 160.0);
 }
 
+TEST(ExpressionTest, ConstantsHavePythonsPrecision) {
+  absl::StatusOr<Expression> expression = Expression::Parse("cos(_pi) + ln(_e)", {});
+  ASSERT_TRUE(expression.ok()) << expression.status();
+  EXPECT_EQ(*expression->Evaluate({}), std::cos(3.141592653589793) + std::log(2.718281828459045));
+}
+
 TEST(ExpressionTest, CopiesAreIndependent) {
   absl::StatusOr<Expression> expression = Expression::Parse("2 * epoch", {"epoch"});
   ASSERT_TRUE(expression.ok());

@@ -31,6 +31,10 @@ std::string Describe(const mu::Parser::exception_type& error) {
 
 Expression::Expression(std::string text, std::vector<std::string> variables)
     : text_(std::move(text)), variables_(std::move(variables)), parser_(std::make_unique<Parser>()) {
+  // muparser's _pi and _e have 13 digits; Python's math.pi and math.e, which
+  // a torch lambda would use, have all 17.
+  parser_->parser.DefineConst("_pi", 3.141592653589793);
+  parser_->parser.DefineConst("_e", 2.718281828459045);
   parser_->values.assign(variables_.size(), 0.0);
   for (size_t i = 0; i < variables_.size(); ++i) {
     parser_->parser.DefineVar(variables_[i], &parser_->values[i]);

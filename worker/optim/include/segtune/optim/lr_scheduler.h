@@ -1,66 +1,206 @@
 // Learning-rate schedulers in LibTorch's style (torch/optim/schedulers/),
-// computing PyTorch's values exactly: each scheduler uses the *recursive*
-// formula of torch/optim/lr_scheduler.py's get_lr (the next lr from the
-// current one), not the closed form, so float64 sequences match torch's bit
-// for bit.
+// computing PyTorch 1.13's values: each follows torch/optim/lr_scheduler.py
+// op by op, with its *recursive* get_lr (the next lr from the current one)
+// where torch has one, its closed form only where torch uses it (step(epoch)),
+// and its bookkeeping (`initial_lr`, `last_epoch`, `_step_count`).
 //
-// LibTorch 1.13 ships only StepLR, and its base class hides the base lrs and
-// the epoch counter that the other formulas need; hence our own base class.
+// This header has the base classes and the simple multiplicative schedulers;
+// cosine_annealing_lr.h, cyclic_lr.h, one_cycle_lr.h, composite_lr.h and
+// reduce_lr_on_plateau.h have the others.
 //
-// Every scheduler is stepped once per epoch, after the optimizer's steps.
+// Like torch, constructing a scheduler performs its initial step (epoch 0),
+// which may already change the lrs (ConstantLR, LinearLR, CyclicLR, ...).
 // Options are checked by Validate() (errors name the argument); constructors
-// require valid options.
+// throw std::invalid_argument, as LibTorch's TORCH_CHECK throws, when their
+// options are invalid or the initial step fails (an lr that would not be
+// finite). Later failures are returned by step() as absl::Status.
+//
+// The optimizer must outlive its schedulers, and its param groups must not
+// change after a scheduler is constructed.
 //
 // Thread-safety: none. A scheduler and its optimizer belong to one thread.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <torch/arg.h>
 #include <torch/optim/optimizer.h>
+#include <torch/serialize/archive.h>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "segtune/optim/catalog.h"
+#include "segtune/optim/expression.h"
 
 namespace segtune::optim {
 
-// Base of the schedulers that set the lr from the epoch count, like
-// torch.optim.lr_scheduler._LRScheduler constructed with last_epoch=-1:
-// construction counts as the initial step (epoch 0, lrs unchanged).
+// The keys torch's schedulers add to the optimizer's param-group dicts, one
+// value per param group. LibTorch's param-group options have no room for
+// them, so they live here; schedulers that torch would let see each other's
+// keys (the inner schedulers of SequentialLR and ChainedScheduler, which
+// share one optimizer) must be constructed with the same object.
+struct ParamGroupEntries {
+  // `initial_lr`: set by the first scheduler constructed (torch's
+  // group.setdefault('initial_lr', group['lr'])) and overwritten by
+  // OneCycleLR; every scheduler takes its base lrs from it. Empty until set.
+  std::vector<double> initial_lr;
+  // OneCycleLR's `max_lr`, `min_lr`, `max_momentum` and `base_momentum`,
+  // which it reads back from the param groups at every step.
+  std::vector<double> max_lr;
+  std::vector<double> min_lr;
+  std::vector<double> max_momentum;
+  std::vector<double> base_momentum;
+};
+
+// What every scheduler stepped without a metric offers; SequentialLR and
+// ChainedScheduler are LRSchedulers over EpochLRSchedulers.
 class LRScheduler {
  public:
-  // The optimizer must outlive the scheduler.
-  explicit LRScheduler(torch::optim::Optimizer& optimizer);
   virtual ~LRScheduler() = default;
 
   LRScheduler(const LRScheduler&) = delete;
   LRScheduler& operator=(const LRScheduler&) = delete;
 
-  // Advances one epoch and sets every param group's lr to get_lrs().
-  void step();
+  // torch's step(). On an error (an lr that would not be finite, OneCycleLR
+  // stepped past total_steps, ...) the optimizer's lrs are left unchanged;
+  // like torch, the epoch counter has advanced.
+  virtual absl::Status step() = 0;
 
-  // Epochs stepped since construction.
-  int64_t last_epoch() const { return last_epoch_; }
+  // torch's get_last_lr(): every param group's lr after the last step.
+  const std::vector<double>& get_last_lr() const { return last_lr_; }
 
-  // The lr of every param group, as set by the last step.
-  std::vector<double> get_last_lr() const { return get_current_lrs(); }
+  // torch's class name, e.g. "StepLR".
+  virtual const char* name() const = 0;
+
+  // The scheduler's state: what torch's state_dict() holds, less the
+  // arguments, which the scheduler loading it was constructed with. To
+  // resume, construct the optimizer and a scheduler with the same arguments,
+  // then load both states (the optimizer's holds the lrs and momentums; load
+  // it after constructing the scheduler, whose initial step sets them).
+  // load() throws c10::Error on a missing key or another scheduler's state.
+  virtual void save(torch::serialize::OutputArchive& archive) const = 0;
+  virtual void load(torch::serialize::InputArchive& archive) = 0;
 
  protected:
-  // The lrs of the epoch last_epoch_ (already advanced), one per param group.
-  virtual std::vector<double> get_lrs() = 0;
+  LRScheduler() = default;
 
-  std::vector<double> get_current_lrs() const;
+  // Writes / checks the "name" key that every saved state starts with.
+  void SaveName(torch::serialize::OutputArchive& archive) const;
+  void LoadName(torch::serialize::InputArchive& archive) const;
 
-  // Every param group's lr when the scheduler was constructed.
+  std::vector<double> last_lr_;
+};
+
+// Base of the schedulers that compute the lrs from an epoch counter: torch's
+// _LRScheduler, constructed with last_epoch=-1. The concrete schedulers are
+// final: their constructors run the initial step through virtual calls.
+class EpochLRScheduler : public LRScheduler {
+ public:
+  // torch's step(): advances last_epoch by one and sets get_lr()'s lrs.
+  absl::Status step() override;
+
+  // torch's deprecated step(epoch): sets last_epoch to `epoch` and the lrs to
+  // the closed form where torch's class has one (_get_closed_form_lr), to
+  // get_lr() otherwise. SequentialLR steps an inner scheduler with step(0)
+  // when it takes over.
+  absl::Status step(int64_t epoch);
+
+  int64_t last_epoch() const { return last_epoch_; }
   const std::vector<double>& base_lrs() const { return base_lrs_; }
+  torch::optim::Optimizer& optimizer() const { return optimizer_; }
+  const std::shared_ptr<ParamGroupEntries>& entries() const { return entries_; }
 
-  // Like PyTorch's last_epoch after the initial step: 0 at construction.
-  int64_t last_epoch_ = 0;
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+
+ protected:
+  // `entries`: the param-group keys shared with the other schedulers of
+  // `optimizer` (see ParamGroupEntries); null for a scheduler of its own.
+  EpochLRScheduler(torch::optim::Optimizer& optimizer, std::shared_ptr<ParamGroupEntries> entries);
+
+  // The end of torch's _LRScheduler.__init__: base lrs from `initial_lr`,
+  // then the initial step. Every concrete constructor ends with it, since a
+  // base constructor cannot call the derived get_lr(). Throws
+  // std::invalid_argument when the initial step fails.
+  void Start();
+
+  // One step: torch's step(epoch=None), or step(epoch) given one.
+  // CosineAnnealingWarmRestarts counts its cycles here.
+  virtual absl::Status Advance(std::optional<int64_t> epoch);
+
+  // torch's get_lr(): the lrs at last_epoch_, one per param group.
+  virtual absl::StatusOr<std::vector<double>> get_lr() = 0;
+
+  // torch's _get_closed_form_lr(); get_lr() where the class has none.
+  virtual absl::StatusOr<std::vector<double>> closed_form_lr() { return get_lr(); }
+
+  // Sets every param group's lr to `lrs` once all are finite.
+  absl::Status SetLrs(const absl::StatusOr<std::vector<double>>& lrs);
+
+  std::vector<double> current_lrs() const;
+
+  int64_t last_epoch_ = -1;
+  int64_t step_count_ = 0;  // torch's _step_count: steps since the initial one, plus one
+  std::vector<double> base_lrs_;
 
  private:
+  // torch's SequentialLR rewinds its inner schedulers (`last_epoch -= 1`)
+  // and repeats the first one's initial step.
+  friend class SequentialLR;
+
+  // torch's _initial_step().
+  absl::Status InitialStep();
+
   torch::optim::Optimizer& optimizer_;
-  std::vector<double> base_lrs_;
+  std::shared_ptr<ParamGroupEntries> entries_;
+};
+
+// The variables an lr_lambda may use: `epoch`, and the trial's budget,
+// `epochs` and `steps_per_epoch`.
+std::vector<std::string> LrLambdaVariables();
+
+struct LambdaLROptions {
+  explicit LambdaLROptions(std::string lr_lambda) : lr_lambda_(std::move(lr_lambda)) {}
+  absl::Status Validate() const;
+
+  // An Expression (muparser) in LrLambdaVariables(): "0.95 ^ epoch".
+  TORCH_ARG(std::string, lr_lambda);
+  // The values of `epochs` and `steps_per_epoch` in lr_lambda.
+  TORCH_ARG(Budget, budget);
+};
+
+// Sets the lr to base_lr * lr_lambda(epoch).
+class LambdaLR final : public EpochLRScheduler {
+ public:
+  LambdaLR(torch::optim::Optimizer& optimizer, const LambdaLROptions& options,
+           std::shared_ptr<ParamGroupEntries> entries = nullptr);
+  const char* name() const override { return "LambdaLR"; }
+
+ private:
+  absl::StatusOr<std::vector<double>> get_lr() override;
+
+  LambdaLROptions options_;
+  Expression lr_lambda_;
+};
+
+using MultiplicativeLROptions = LambdaLROptions;
+
+// Multiplies the lr by lr_lambda(epoch) every epoch after the first.
+class MultiplicativeLR final : public EpochLRScheduler {
+ public:
+  MultiplicativeLR(torch::optim::Optimizer& optimizer, const MultiplicativeLROptions& options,
+                   std::shared_ptr<ParamGroupEntries> entries = nullptr);
+  const char* name() const override { return "MultiplicativeLR"; }
+
+ private:
+  absl::StatusOr<std::vector<double>> get_lr() override;
+
+  MultiplicativeLROptions options_;
+  Expression lr_lambda_;
 };
 
 struct StepLROptions {
@@ -72,12 +212,15 @@ struct StepLROptions {
 };
 
 // Multiplies the lr by gamma every step_size epochs.
-class StepLR : public LRScheduler {
+class StepLR final : public EpochLRScheduler {
  public:
-  StepLR(torch::optim::Optimizer& optimizer, const StepLROptions& options);
+  StepLR(torch::optim::Optimizer& optimizer, const StepLROptions& options,
+         std::shared_ptr<ParamGroupEntries> entries = nullptr);
+  const char* name() const override { return "StepLR"; }
 
  private:
-  std::vector<double> get_lrs() override;
+  absl::StatusOr<std::vector<double>> get_lr() override;
+  absl::StatusOr<std::vector<double>> closed_form_lr() override;
 
   StepLROptions options_;
 };
@@ -93,14 +236,61 @@ struct MultiStepLROptions {
 
 // Multiplies the lr by gamma at each milestone epoch; like torch (which keeps
 // a Counter), a milestone listed k times multiplies by gamma^k.
-class MultiStepLR : public LRScheduler {
+class MultiStepLR final : public EpochLRScheduler {
  public:
-  MultiStepLR(torch::optim::Optimizer& optimizer, const MultiStepLROptions& options);
+  MultiStepLR(torch::optim::Optimizer& optimizer, const MultiStepLROptions& options,
+              std::shared_ptr<ParamGroupEntries> entries = nullptr);
+  const char* name() const override { return "MultiStepLR"; }
 
  private:
-  std::vector<double> get_lrs() override;
+  absl::StatusOr<std::vector<double>> get_lr() override;
+  absl::StatusOr<std::vector<double>> closed_form_lr() override;
 
   MultiStepLROptions options_;
+};
+
+struct ConstantLROptions {
+  absl::Status Validate() const;
+
+  TORCH_ARG(double, factor) = 1.0 / 3;
+  TORCH_ARG(int64_t, total_iters) = 5;
+};
+
+// Multiplies the lr by factor until epoch total_iters.
+class ConstantLR final : public EpochLRScheduler {
+ public:
+  ConstantLR(torch::optim::Optimizer& optimizer, const ConstantLROptions& options,
+             std::shared_ptr<ParamGroupEntries> entries = nullptr);
+  const char* name() const override { return "ConstantLR"; }
+
+ private:
+  absl::StatusOr<std::vector<double>> get_lr() override;
+  absl::StatusOr<std::vector<double>> closed_form_lr() override;
+
+  ConstantLROptions options_;
+};
+
+struct LinearLROptions {
+  absl::Status Validate() const;
+
+  TORCH_ARG(double, start_factor) = 1.0 / 3;
+  TORCH_ARG(double, end_factor) = 1.0;
+  TORCH_ARG(int64_t, total_iters) = 5;
+};
+
+// Multiplies the lr by a factor going linearly from start_factor to
+// end_factor over total_iters epochs.
+class LinearLR final : public EpochLRScheduler {
+ public:
+  LinearLR(torch::optim::Optimizer& optimizer, const LinearLROptions& options,
+           std::shared_ptr<ParamGroupEntries> entries = nullptr);
+  const char* name() const override { return "LinearLR"; }
+
+ private:
+  absl::StatusOr<std::vector<double>> get_lr() override;
+  absl::StatusOr<std::vector<double>> closed_form_lr() override;
+
+  LinearLROptions options_;
 };
 
 struct ExponentialLROptions {
@@ -111,79 +301,41 @@ struct ExponentialLROptions {
 };
 
 // Multiplies the lr by gamma every epoch.
-class ExponentialLR : public LRScheduler {
+class ExponentialLR final : public EpochLRScheduler {
  public:
-  ExponentialLR(torch::optim::Optimizer& optimizer, const ExponentialLROptions& options);
+  ExponentialLR(torch::optim::Optimizer& optimizer, const ExponentialLROptions& options,
+                std::shared_ptr<ParamGroupEntries> entries = nullptr);
+  const char* name() const override { return "ExponentialLR"; }
 
  private:
-  std::vector<double> get_lrs() override;
+  absl::StatusOr<std::vector<double>> get_lr() override;
+  absl::StatusOr<std::vector<double>> closed_form_lr() override;
 
   ExponentialLROptions options_;
 };
 
-struct CosineAnnealingLROptions {
-  explicit CosineAnnealingLROptions(int64_t T_max) : T_max_(T_max) {}
+struct PolynomialLROptions {
   absl::Status Validate() const;
 
-  TORCH_ARG(int64_t, T_max);
-  TORCH_ARG(double, eta_min) = 0.0;
+  TORCH_ARG(int64_t, total_iters) = 5;
+  TORCH_ARG(double, power) = 1.0;
 };
 
-// Anneals the lr from its base value to eta_min over T_max epochs along a
-// cosine, then back up (SGDR without restarts), as torch does past T_max.
-class CosineAnnealingLR : public LRScheduler {
+// Decays the lr to 0 over total_iters epochs along (1 - epoch / total_iters)^power.
+class PolynomialLR final : public EpochLRScheduler {
  public:
-  CosineAnnealingLR(torch::optim::Optimizer& optimizer, const CosineAnnealingLROptions& options);
+  PolynomialLR(torch::optim::Optimizer& optimizer, const PolynomialLROptions& options,
+               std::shared_ptr<ParamGroupEntries> entries = nullptr);
+  const char* name() const override { return "PolynomialLR"; }
 
  private:
-  std::vector<double> get_lrs() override;
+  absl::StatusOr<std::vector<double>> get_lr() override;
+  absl::StatusOr<std::vector<double>> closed_form_lr() override;
 
-  CosineAnnealingLROptions options_;
-};
+  // base ** power, which Python refuses for 0.0 and a negative power.
+  absl::StatusOr<double> Power(double base) const;
 
-struct ReduceLROnPlateauOptions {
-  enum class Mode { kMin, kMax };
-  enum class ThresholdMode { kRel, kAbs };
-
-  absl::Status Validate() const;
-
-  TORCH_ARG(Mode, mode) = Mode::kMin;
-  TORCH_ARG(double, factor) = 0.1;
-  TORCH_ARG(int64_t, patience) = 10;
-  TORCH_ARG(double, threshold) = 1e-4;
-  TORCH_ARG(ThresholdMode, threshold_mode) = ThresholdMode::kRel;
-  TORCH_ARG(int64_t, cooldown) = 0;
-  TORCH_ARG(double, min_lr) = 0.0;
-  TORCH_ARG(double, eps) = 1e-8;
-};
-
-// Multiplies the lr by factor when the watched metric has not improved for
-// more than `patience` epochs. Like torch, it is not an LRScheduler: it is
-// stepped with the metric's value instead of the epoch count.
-class ReduceLROnPlateau {
- public:
-  // The optimizer must outlive the scheduler.
-  ReduceLROnPlateau(torch::optim::Optimizer& optimizer, const ReduceLROnPlateauOptions& options);
-
-  ReduceLROnPlateau(const ReduceLROnPlateau&) = delete;
-  ReduceLROnPlateau& operator=(const ReduceLROnPlateau&) = delete;
-
-  // Records one epoch's value of the watched metric and lowers the lr if it
-  // has stopped improving.
-  void step(double metric);
-
-  int64_t last_epoch() const { return last_epoch_; }
-
- private:
-  bool IsBetter(double value) const;
-  void ReduceLr();
-
-  torch::optim::Optimizer& optimizer_;
-  ReduceLROnPlateauOptions options_;
-  double best_;
-  int64_t num_bad_epochs_ = 0;
-  int64_t cooldown_counter_ = 0;
-  int64_t last_epoch_ = 0;
+  PolynomialLROptions options_;
 };
 
 }  // namespace segtune::optim
