@@ -57,8 +57,8 @@ TEST(GridSearcherTest, SizeOrderAndContents) {
   ASSERT_EQ(first.size(), 3u);
   EXPECT_EQ(first[0], Json::parse(R"({
       "optimizer": {"name": "SGD", "lr": 0.1, "momentum": 0.0, "dampening": 0.0,
-                    "weight_decay": 0.0, "nesterov": false},
-      "scheduler": {"name": "StepLR", "step_size": 2, "gamma": 0.1},
+                    "weight_decay": 0.0, "nesterov": false, "maximize": false},
+      "scheduler": {"name": "StepLR", "step_size": 2, "gamma": 0.1, "interval": "epoch"},
       "training.batch_size": 8})"));
   // The last key varies fastest, then the scheduler, then the optimizer's axes.
   EXPECT_EQ(first[1]["training.batch_size"], 16);
@@ -76,7 +76,7 @@ TEST(GridSearcherTest, SizeOrderAndContents) {
   EXPECT_EQ(rest[5]["optimizer"]["momentum"], 0.0);
   // Trials 16..19: the second alternative, Adam, with every default.
   EXPECT_EQ(rest[13]["optimizer"], Json::parse(R"({"name": "Adam", "lr": 0.001,
-      "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0, "amsgrad": false})"));
+      "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0, "amsgrad": false, "maximize": false})"));
 
   std::set<std::string> distinct;
   for (const Json& trial : first) distinct.insert(trial.dump());
@@ -97,7 +97,7 @@ TEST(GridSearcherTest, AliasesResolveWithDefaults) {
   ASSERT_EQ(trials.size(), 3u);
   EXPECT_EQ(trials[0], Json::parse(R"({
       "optimizer": {"name": "SGD", "lr": 0.05, "momentum": 0.9, "dampening": 0.0,
-                    "weight_decay": 0.0, "nesterov": false},
+                    "weight_decay": 0.0, "nesterov": false, "maximize": false},
       "training.batch_size": 32})"));
   EXPECT_EQ(trials[1]["optimizer"]["nesterov"], true);
   EXPECT_EQ(trials[1]["optimizer"]["momentum"], 0.9);

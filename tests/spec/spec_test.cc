@@ -207,11 +207,14 @@ TEST(ParseSpecTest, RandomSearchNeedsMaxTrials) {
 }
 
 TEST(ParseSpecTest, UnknownOptimizerAndSchedulerNames) {
-  ParseResult result = ParseSpec(WithSpace("    optimizer: [{name: Adamm}, {name: Adadelta, lr: 1}]\n"
+  ParseResult result = ParseSpec(WithSpace("    optimizer: [{name: Adamm}, {name: Adagard, lr: 1}]\n"
                                            "    scheduler: [{name: StepLr, step_size: 2}]\n"));
   EXPECT_TRUE(HasError(result, "search.space.optimizer[0].name",
                        "unknown optimizer \"Adamm\" (did you mean \"Adam\"?)"));
-  EXPECT_TRUE(HasError(result, "search.space.optimizer[1].name", "supported: SGD, Adam"));
+  EXPECT_TRUE(HasError(result, "search.space.optimizer[1].name",
+                       "unknown optimizer \"Adagard\" (did you mean \"Adagrad\"?)"));
+  ParseResult far = ParseSpec(WithSpace("    optimizer: {name: Shampoo, lr: 1}\n"));
+  EXPECT_TRUE(HasError(far, "search.space.optimizer.name", "(supported: Adadelta, Adagrad, Adam,"));
   EXPECT_TRUE(HasError(result, "search.space.scheduler[0].name",
                        "unknown scheduler \"StepLr\" (did you mean \"StepLR\"?)"));
 }
@@ -452,14 +455,14 @@ TEST(CatalogTest, CompleteArgsFillsTorchDefaults) {
   optim::Completed completed = optim::CompleteArgs(*sgd, {{"lr", 1}});
   EXPECT_TRUE(completed.problems.empty());
   EXPECT_EQ(completed.args, Json::parse(R"({"lr": 1.0, "momentum": 0.0, "dampening": 0.0,
-                                            "weight_decay": 0.0, "nesterov": false})"));
+                                            "weight_decay": 0.0, "nesterov": false, "maximize": false})"));
   EXPECT_TRUE(completed.args["lr"].is_number_float());  // an int where a float goes is a float
 
   const optim::AlgorithmSpec* adamw = optim::ResolveOptimizer("adamw").algorithm;
   ASSERT_NE(adamw, nullptr);
   EXPECT_EQ(optim::CompleteArgs(*adamw, Json::object()).args,
             Json::parse(R"({"lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-8,
-                            "weight_decay": 0.01, "amsgrad": false})"));
+                            "weight_decay": 0.01, "amsgrad": false, "maximize": false})"));
 
   const optim::AlgorithmSpec* plateau = optim::ResolveScheduler("plateau").algorithm;
   ASSERT_NE(plateau, nullptr);
