@@ -38,8 +38,8 @@ bool VisitMomentum(Options& options, Visit&& visit) {
 
 template <typename Options, typename Visit>
 bool VisitBetas(Options& options, Visit&& visit) {
-  return VisitAs<AdamOptions, AdamWOptions, AdamaxOptions, NAdamOptions, RAdamOptions>(options,
-                                                                                       visit);
+  return VisitAs<AdamOptions, AdamWOptions, AdamaxOptions, NAdamOptions, RAdamOptions>(
+      options, visit);
 }
 
 }  // namespace
