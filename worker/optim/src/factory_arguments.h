@@ -86,6 +86,15 @@ class Arguments {
     return list;
   }
 
+  // SequentialLR's and ChainedScheduler's inner schedulers, as the catalog
+  // completed them: [{"name": ..., <argument>: <value>, ...}, ...].
+  std::optional<std::vector<json>> SchedulerList(const std::string& name) {
+    const json* value = Read(name);
+    if (value == nullptr) return std::nullopt;
+    if (!value->is_array()) return Mistyped(name, "a list of schedulers");
+    return value->get<std::vector<json>>();
+  }
+
   // Records a problem found by a builder.
   void AddProblem(const std::string& name, const std::string& message) {
     problems_.push_back(absl::StrCat(kind_, ".", name, ": ", message));
@@ -107,10 +116,12 @@ class Arguments {
   }
 
  private:
+  // Null is torch's None (the catalog completes a left-out None argument to
+  // null): the readers return nothing for it, as for an absent argument.
   const json* Read(const std::string& name) {
     read_.insert(name);
     auto it = args_.find(name);
-    return it == args_.end() ? nullptr : &*it;
+    return it == args_.end() || it->is_null() ? nullptr : &*it;
   }
 
   std::nullopt_t Mistyped(const std::string& name, const char* expected) {

@@ -143,28 +143,16 @@ absl::StatusOr<OptimizerPtr> BuildRprop(Arguments& args, std::vector<torch::Tens
   return Build<Rprop>(args, std::move(parameters), options);
 }
 
-// Whether `name` is None (absent or null) in the trial's params. The catalog
-// completes a left-out None argument to null, which Arguments' readers
-// refuse; unread, Finish() accepts it as torch's default.
-bool IsNone(const json& params, const char* name) {
-  return !params.contains(name) || params.at(name).is_null();
-}
-
 // LibTorch's LBFGS, which works out max_eval from max_iter when it is None.
-absl::StatusOr<OptimizerPtr> BuildLbfgs(Arguments& args, const json& params,
-                                        std::vector<torch::Tensor> parameters) {
+absl::StatusOr<OptimizerPtr> BuildLbfgs(Arguments& args, std::vector<torch::Tensor> parameters) {
   torch::optim::LBFGSOptions options;
   if (auto v = args.Float("lr")) options.lr(*v);
   if (auto v = args.Int("max_iter")) options.max_iter(*v);
-  if (!IsNone(params, "max_eval")) {
-    if (auto v = args.Int("max_eval")) options.max_eval(*v);
-  }
+  if (auto v = args.Int("max_eval")) options.max_eval(*v);
   if (auto v = args.Float("tolerance_grad")) options.tolerance_grad(*v);
   if (auto v = args.Float("tolerance_change")) options.tolerance_change(*v);
   if (auto v = args.Int("history_size")) options.history_size(*v);
-  if (!IsNone(params, "line_search_fn")) {
-    if (auto v = args.String("line_search_fn")) options.line_search_fn(*v);
-  }
+  if (auto v = args.String("line_search_fn")) options.line_search_fn(*v);
   return Build<torch::optim::LBFGS>(args, std::move(parameters), options);
 }
 
@@ -182,7 +170,7 @@ absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(
     if (name == "AdamW") return BuildAdamFamily<AdamW, AdamWOptions>(*args, std::move(parameters));
     if (name == "Adamax") return BuildAdamax(*args, std::move(parameters));
     if (name == "ASGD") return BuildAsgd(*args, std::move(parameters));
-    if (name == "LBFGS") return BuildLbfgs(*args, params, std::move(parameters));
+    if (name == "LBFGS") return BuildLbfgs(*args, std::move(parameters));
     if (name == "NAdam") return BuildNadam(*args, std::move(parameters));
     if (name == "RAdam") return BuildRadam(*args, std::move(parameters));
     if (name == "RMSprop") return BuildRmsprop(*args, std::move(parameters));

@@ -72,16 +72,8 @@ struct Target {
   // Shared by the inner schedulers of one composite; null for one of its own.
   std::shared_ptr<ParamGroupEntries> entries;
   const Budget& budget;
-  std::string kind;    // "scheduler" or "scheduler.schedulers[1]", for errors
-  const json& params;  // as given, to tell torch's None apart from values
+  std::string kind;  // "scheduler" or "scheduler.schedulers[1]", for errors
 };
-
-// Arguments reads values, and torch's None is none: an argument that is
-// left out or null keeps None (and Finish accepts it unread).
-bool IsGiven(const Target& target, const char* name) {
-  auto it = target.params.find(name);
-  return it != target.params.end() && !it->is_null();
-}
 
 // Reads a required argument; a missing one is recorded as a problem.
 template <typename T>
@@ -186,7 +178,7 @@ absl::StatusOr<EpochPtr> BuildCyclic(Arguments& args, const Target& target) {
   CyclicLROptions options(Required(args, "base_lr", args.Float("base_lr")),
                           Required(args, "max_lr", args.Float("max_lr")));
   if (auto v = args.Int("step_size_up")) options.step_size_up(*v);
-  if (IsGiven(target, "step_size_down")) options.step_size_down(args.Int("step_size_down"));
+  options.step_size_down(args.Int("step_size_down"));
   if (auto v = Choice<Mode>(args, "mode",
                             {{"triangular", Mode::kTriangular},
                              {"triangular2", Mode::kTriangular2},
@@ -205,9 +197,9 @@ absl::StatusOr<EpochPtr> BuildCyclic(Arguments& args, const Target& target) {
 absl::StatusOr<EpochPtr> BuildOneCycle(Arguments& args, const Target& target) {
   using Strategy = OneCycleLROptions::AnnealStrategy;
   OneCycleLROptions options(Required(args, "max_lr", args.Float("max_lr")));
-  if (IsGiven(target, "total_steps")) options.total_steps(args.Int("total_steps"));
-  if (IsGiven(target, "epochs")) options.epochs(args.Int("epochs"));
-  if (IsGiven(target, "steps_per_epoch")) options.steps_per_epoch(args.Int("steps_per_epoch"));
+  options.total_steps(args.Int("total_steps"));
+  options.epochs(args.Int("epochs"));
+  options.steps_per_epoch(args.Int("steps_per_epoch"));
   if (auto v = args.Float("pct_start")) options.pct_start(*v);
   if (auto v = Choice<Strategy>(args, "anneal_strategy",
                                 {{"cos", Strategy::kCos}, {"linear", Strategy::kLinear}})) {
@@ -257,35 +249,35 @@ Interval IntervalNamed(const std::string& interval) {
   return interval == "step" ? Interval::kStep : Interval::kEpoch;
 }
 
-// SequentialLR and ChainedScheduler. Arguments reads no scheduler lists, so
-// their arguments are completed here once more (ResolveAndComplete found no
-// problem in them): the inner schedulers come back resolved, with every
-// argument, and are built one after another over shared param-group keys.
-absl::StatusOr<SchedulerPtr> BuildComposite(const std::string& name, const json& params,
-                                            torch::optim::Optimizer& optimizer,
+// SequentialLR and ChainedScheduler: the inner schedulers, which the catalog
+// has checked already, are built one after another over shared param-group
+// keys (torch's initial_lr and OneCycleLR's entries).
+absl::StatusOr<SchedulerPtr> BuildComposite(Arguments& args, torch::optim::Optimizer& optimizer,
                                             const Budget& budget) {
-  const AlgorithmSpec& algorithm = *ResolveScheduler(name).algorithm;
-  const json args = CompleteArgs(algorithm, ResolveBudget(algorithm, params, budget).args).args;
+  const std::vector<json> inner_params =
+      Required(args, "schedulers", args.SchedulerList("schedulers"));
+  const std::optional<std::vector<int64_t>> milestones = args.IntList("milestones");
+  const std::string interval_name = args.String("interval").value_or("epoch");
+  if (absl::Status status = args.Finish(); !status.ok()) return status;
   auto entries = std::make_shared<ParamGroupEntries>();
   std::vector<EpochPtr> schedulers;
-  for (size_t i = 0; i < args.at("schedulers").size(); ++i) {
-    const json& inner = args.at("schedulers")[i];
+  for (size_t i = 0; i < inner_params.size(); ++i) {
     const std::string kind = absl::StrCat("scheduler.schedulers[", i, "]");
     absl::StatusOr<Arguments> inner_args =
-        ResolveAndComplete(inner, kind, &ResolveScheduler, &budget);
+        ResolveAndComplete(inner_params[i], kind, &ResolveScheduler, &budget);
     if (!inner_args.ok()) return inner_args.status();
     absl::StatusOr<EpochPtr> scheduler =
-        BuildEpochScheduler(*inner_args, Target{optimizer, entries, budget, kind, inner});
+        BuildEpochScheduler(*inner_args, Target{optimizer, entries, budget, kind});
     if (!scheduler.ok()) return scheduler.status();
     schedulers.push_back(*std::move(scheduler));
   }
-  const Interval interval = IntervalNamed(args.at("interval").get<std::string>());
+  const Interval interval = IntervalNamed(interval_name);
   try {
-    if (name == "SequentialLR") {
+    if (args.algorithm_name() == "SequentialLR") {
       return SchedulerPtr(std::make_unique<LRSchedulerStepper>(
           interval,
           std::make_unique<SequentialLR>(optimizer, std::move(schedulers),
-                                         args.at("milestones").get<std::vector<int64_t>>())));
+                                         milestones.value_or(std::vector<int64_t>{}))));
     }
     return SchedulerPtr(std::make_unique<LRSchedulerStepper>(
         interval, std::make_unique<ChainedScheduler>(std::move(schedulers))));
@@ -336,11 +328,11 @@ absl::StatusOr<std::unique_ptr<Scheduler>> MakeScheduler(const nlohmann::json& p
   return CatchTorchErrors("scheduler", [&]() -> absl::StatusOr<SchedulerPtr> {
     if (name == "ReduceLROnPlateau") return BuildPlateau(*args, optimizer);
     if (name == "SequentialLR" || name == "ChainedScheduler") {
-      return BuildComposite(name, params, optimizer, budget);
+      return BuildComposite(*args, optimizer, budget);
     }
     const Interval interval = IntervalNamed(args->String("interval").value_or("epoch"));
     absl::StatusOr<EpochPtr> schedule =
-        BuildEpochScheduler(*args, Target{optimizer, nullptr, budget, "scheduler", params});
+        BuildEpochScheduler(*args, Target{optimizer, nullptr, budget, "scheduler"});
     if (!schedule.ok()) return schedule.status();
     return SchedulerPtr(std::make_unique<LRSchedulerStepper>(interval, *std::move(schedule)));
   });
