@@ -222,7 +222,7 @@ TrialResult RunEpochs(const TrialConfig& config, TrialSetup& setup, const TrainO
       }
       if (setup.scheduler != nullptr && setup.scheduler->interval() == optim::Interval::kStep) {
         if (absl::Status status = setup.scheduler->Step(std::nullopt); !status.ok()) {
-          return Finished(Outcome::kFailed, absl::StrCat("scheduler: ", status.message()),
+          return Finished(Outcome::kFailed, std::string(status.message()),
                           epochs_done);
         }
       }
@@ -263,7 +263,7 @@ TrialResult RunEpochs(const TrialConfig& config, TrialSetup& setup, const TrainO
         monitored = it->second;
       }
       if (absl::Status status = setup.scheduler->Step(monitored); !status.ok()) {
-        return Finished(Outcome::kFailed, absl::StrCat("scheduler: ", status.message()),
+        return Finished(Outcome::kFailed, std::string(status.message()),
                         epochs_done);
       }
     }
