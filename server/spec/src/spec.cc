@@ -253,7 +253,7 @@ class SpecParser {
     std::optional<std::int64_t> train_size = whole(spec_.data, "train_size");
     std::optional<std::int64_t> batch_size = whole(spec_.training, "batch_size");
     if (spec_.budget.epochs < 1 || !train_size || !batch_size || *batch_size < 1) return std::nullopt;
-    return optim::Budget{spec_.budget.epochs, (*train_size + *batch_size - 1) / *batch_size};
+    return optim::TrainingBudget(spec_.budget.epochs, *train_size, *batch_size);
   }
 
   // The budget must bound the number of trials.

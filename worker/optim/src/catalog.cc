@@ -325,6 +325,10 @@ Completed CompleteArgs(const AlgorithmSpec& algorithm, const nlohmann::json& arg
   return completed;
 }
 
+Budget TrainingBudget(std::int64_t epochs, std::int64_t train_size, std::int64_t batch_size) {
+  return Budget{epochs, (train_size + batch_size - 1) / batch_size};
+}
+
 std::vector<std::string> BudgetVariables() { return {"epochs", "steps_per_epoch"}; }
 
 Completed ResolveBudget(const AlgorithmSpec& algorithm, const nlohmann::json& args,

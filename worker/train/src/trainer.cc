@@ -99,12 +99,6 @@ absl::StatusOr<data::SegmentationSet> MakeSplit(const DataConfig& config, data::
   return set;
 }
 
-// What budget expressions in the schedule's arguments are evaluated with.
-optim::Budget Budget(const TrialConfig& config, const data::SegmentationSet& train_set) {
-  const int64_t batch_size = config.training.batch_size;
-  return optim::Budget{config.epochs, (train_set.size() + batch_size - 1) / batch_size};
-}
-
 absl::StatusOr<TrialSetup> BuildSetup(const TrialConfig& config, const torch::Device& device) {
   TrialSetup setup;
   absl::StatusOr<data::SegmentationSet> train_set =
@@ -134,7 +128,9 @@ absl::StatusOr<TrialSetup> BuildSetup(const TrialConfig& config, const torch::De
 
   if (!config.scheduler.is_null()) {
     absl::StatusOr<std::unique_ptr<optim::Scheduler>> scheduler =
-        optim::MakeScheduler(config.scheduler, *setup.optimizer, Budget(config, setup.train_set));
+        optim::MakeScheduler(config.scheduler, *setup.optimizer,
+                             optim::TrainingBudget(config.epochs, setup.train_set.size(),
+                                                   config.training.batch_size));
     if (!scheduler.ok()) return scheduler.status();
     setup.scheduler = *std::move(scheduler);
   }

@@ -107,6 +107,12 @@ struct Budget {
   std::int64_t steps_per_epoch = 1;  // optimizer steps per epoch
 };
 
+// The budget of a trial of `epochs` epochs over `train_size` images in
+// batches of `batch_size`: the trainer keeps a smaller last batch, so an
+// epoch has ceil(train_size / batch_size) optimizer steps.
+// REQUIRES: batch_size >= 1.
+Budget TrainingBudget(std::int64_t epochs, std::int64_t train_size, std::int64_t batch_size);
+
 // The variables of a budget expression: "epochs" and "steps_per_epoch".
 std::vector<std::string> BudgetVariables();
 
