@@ -74,7 +74,9 @@ TEST(ParseSpecTest, DesignSpecParses) {
   EXPECT_EQ(spec.budget.epochs, 8);
   EXPECT_EQ(spec.budget.parallelism, 4);
   EXPECT_EQ(spec.data, Json::parse(R"({"dataset": "shapes", "image_size": 48, "num_classes": 4,
-                                       "train_size": 256, "val_size": 64, "seed": 7})"));
+                                       "train_size": 256, "val_size": 64, "seed": 7,
+                                       "flip": false, "ignore_index": 255,
+                                       "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]})"));
   EXPECT_EQ(spec.search.algorithm, "grid");
 
   const SearchSpace& space = spec.search.space;
@@ -117,9 +119,12 @@ TEST(ParseSpecTest, MinimalSpecGetsEveryDefault) {
   EXPECT_EQ(spec.budget.max_trials, 0);
   EXPECT_EQ(spec.budget.parallelism, 0);
   EXPECT_EQ(spec.data, Json::parse(R"({"dataset": "shapes", "image_size": 48, "num_classes": 4,
-                                       "train_size": 256, "val_size": 64, "seed": 7})"));
+                                       "train_size": 256, "val_size": 64, "seed": 7,
+                                       "flip": false, "ignore_index": 255,
+                                       "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]})"));
   EXPECT_EQ(spec.model, Json::parse(R"({"arch": "unet", "base_channels": 8, "depth": 3})"));
-  EXPECT_EQ(spec.training, Json::parse(R"({"batch_size": 16, "seed": 0})"));
+  EXPECT_EQ(spec.training, Json::parse(R"({"batch_size": 16, "seed": 0, "amp": false,
+                                           "loss": {"label_smoothing": 0.0, "dice_weight": 0.0}})"));
   EXPECT_EQ(spec.search.algorithm, "grid");
   EXPECT_EQ(spec.search.seed, 0u);
   ASSERT_EQ(spec.search.space.optimizers.size(), 1u);
@@ -387,16 +392,16 @@ TEST(ParseSpecTest, OtherSpaceKeys) {
 TEST(ParseSpecTest, SectionRangesAndUnsupportedChoices) {
   ParseResult result = ParseSpec(
       "name: 'bad name!'\nobjective: {metric: val_miou, mode: maximum}\nbudget: {epochs: 0}\n"
-      "data: {dataset: voc, image_size: 50, num_classes: 1}\nmodel: {arch: fcn}\n"
+      "data: {dataset: vco, num_classes: 256}\nmodel: {arch: fcn}\n"
       "training: {batch_size: 0}\n"
       "search: {algorithm: asha, space: {optimizer: {name: adam}}}\n");
   EXPECT_TRUE(HasError(result, "name", "letters, digits"));
   EXPECT_TRUE(HasError(result, "objective.mode", "must be one of max, min, got \"maximum\""));
   EXPECT_TRUE(HasError(result, "budget.epochs", "got 0"));
-  EXPECT_TRUE(HasError(result, "data.dataset", "\"voc\" is not supported yet"));
-  EXPECT_TRUE(HasError(result, "data.image_size", "not divisible by 2^(depth - 1) = 4"));
-  EXPECT_TRUE(HasError(result, "data.num_classes", "from 2 to 32, got 1"));
-  EXPECT_TRUE(HasError(result, "model.arch", "must be one of unet"));
+  EXPECT_TRUE(HasError(result, "data.dataset",
+                       "must be one of shapes, voc, folder, got \"vco\" (did you mean \"voc\"?)"));
+  EXPECT_TRUE(HasError(result, "data.num_classes", "from 2 to 255, got 256"));
+  EXPECT_TRUE(HasError(result, "model.arch", "must be one of unet, lraspp, got \"fcn\""));
   EXPECT_TRUE(HasError(result, "training.batch_size", "got 0"));
   EXPECT_TRUE(HasError(result, "search.algorithm", "\"asha\" is not supported yet"));
 }
@@ -447,6 +452,195 @@ search:
   EXPECT_EQ(result.errors.size(), 6u) << result.ErrorText();
   std::string text = result.ErrorText();
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 5);
+}
+
+// A valid spec with the given sections (YAML lines) and a plain SGD space.
+std::string WithSections(const std::string& sections, const std::string& space_extra = "") {
+  return "name: t\nobjective: {metric: val_loss}\nbudget: {epochs: 2}\n" + sections +
+         "\nsearch:\n  space:\n    optimizer: {name: SGD, lr: 0.1}\n" + space_extra;
+}
+
+TEST(ParseSpecTest, VocSpecGetsItsDefaults) {
+  ParseResult result =
+      ParseSpec(WithSections("data: {dataset: voc, root: /data/VOC2012, num_classes: 21}"));
+  ASSERT_TRUE(result.ok()) << result.ErrorText();
+  // Every default is explicit, so the trial does not depend on the worker's.
+  EXPECT_EQ(result.spec.data,
+            Json::parse(R"({"dataset": "voc", "root": "/data/VOC2012", "image_size": 48,
+                            "resize": 48, "num_classes": 21, "train_size": 0, "val_size": 0,
+                            "seed": 7, "flip": true, "ignore_index": 255,
+                            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]})"));
+}
+
+TEST(ParseSpecTest, FolderSpecGetsItsDefaults) {
+  ParseResult result = ParseSpec(WithSections(
+      "data: {dataset: folder, root: data/leaves, image_size: 64, resize: 80, num_classes: 3,\n"
+      "       train_size: 100, flip: false, ignore_index: 3, mean: [0.4, 0.4, 0.4]}"));
+  ASSERT_TRUE(result.ok()) << result.ErrorText();
+  EXPECT_EQ(result.spec.data,
+            Json::parse(R"({"dataset": "folder", "root": "data/leaves", "image_size": 64,
+                            "resize": 80, "num_classes": 3, "train_size": 100, "val_size": 0,
+                            "seed": 7, "flip": false, "ignore_index": 3,
+                            "mean": [0.4, 0.4, 0.4], "std": [0.229, 0.224, 0.225],
+                            "val_fraction": 0.2})"));
+}
+
+TEST(ParseSpecTest, DataErrorsNameTheirPaths) {
+  ParseResult shapes = ParseSpec(WithSections(
+      "data: {root: /data, resize: 64, val_fraction: 0.1, train_size: 0, flip: yes,\n"
+      "       num_classes: 4, ignore_index: 3, mean: [0.5, 0.5], std: [0.2, 0, 2]}"));
+  EXPECT_TRUE(HasError(shapes, "data.root", "applies only to the voc and folder datasets"));
+  EXPECT_TRUE(HasError(shapes, "data.resize", "applies only to the voc and folder datasets"));
+  EXPECT_TRUE(HasError(shapes, "data.val_fraction", "applies only to the folder dataset"));
+  EXPECT_TRUE(HasError(shapes, "data.train_size", "from 1 to 1000000, got 0"));
+  EXPECT_TRUE(HasError(shapes, "data.flip", "must be true or false, got \"yes\""));
+  EXPECT_TRUE(HasError(shapes, "data.ignore_index",
+                       "must not be a class index: must be >= data.num_classes (4), got 3"));
+  EXPECT_TRUE(HasError(shapes, "data.mean", "must be a list of 3 numbers"));
+  EXPECT_TRUE(HasError(shapes, "data.std[1]", "must be a number > 0 and <= 1, got 0"));
+  EXPECT_TRUE(HasError(shapes, "data.std[2]", "got 2"));
+  EXPECT_EQ(shapes.errors.size(), 9u) << shapes.ErrorText();
+
+  EXPECT_TRUE(HasError(ParseSpec(WithSections("data: {dataset: voc}")), "data.root",
+                       "is required for dataset voc"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSections("data: {dataset: folder, root: ''}")), "data.root",
+                       "must be a non-empty path"));
+  ParseResult voc = ParseSpec(WithSections(
+      "data: {dataset: voc, root: /v, image_size: 64, resize: 48, train_size: -1, "
+      "val_fraction: 0.3}"));
+  EXPECT_TRUE(HasError(voc, "data.resize", "must be >= data.image_size (64) to crop from, got 48"));
+  EXPECT_TRUE(HasError(voc, "data.train_size", "from 0 to 1000000, got -1"));
+  EXPECT_TRUE(HasError(voc, "data.val_fraction", "applies only to the folder dataset"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSections("data: {dataset: folder, root: /f, val_fraction: 1}")),
+                       "data.val_fraction", "must be a number > 0 and < 1, got 1"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSections("data: {dataset: voc, root: /v, resize: 5000}")),
+                       "data.resize", "from 16 to 4096, got 5000"));
+}
+
+TEST(ParseSpecTest, LrasppNeedsDepthTwo) {
+  ParseResult fixed = ParseSpec(WithSections("model: {arch: lraspp, depth: 1}"));
+  EXPECT_TRUE(HasError(fixed, "model.depth",
+                       "lraspp needs at least 2 (its head reads stride-4 features)"));
+  EXPECT_EQ(fixed.errors.size(), 1u) << fixed.ErrorText();
+
+  // Each value a search can produce is checked, at the path it was written.
+  ParseResult searched = ParseSpec(
+      WithSections("model: {arch: lraspp}", "    model.depth: {int: [1, 3]}\n"));
+  EXPECT_TRUE(HasError(searched, "search.space.model.depth.int[0]", "lraspp needs at least 2"));
+  EXPECT_EQ(searched.errors.size(), 1u) << searched.ErrorText();
+
+  ParseResult arch_searched = ParseSpec(
+      WithSections("model: {depth: 1}", "    model.arch: [unet, lraspp]\n"));
+  EXPECT_TRUE(HasError(arch_searched, "model.depth",
+                       "lraspp needs at least 2 (its head reads stride-4 features); "
+                       "search.space.model.arch[1] chooses lraspp"));
+  EXPECT_EQ(arch_searched.errors.size(), 1u) << arch_searched.ErrorText();
+}
+
+TEST(ParseSpecTest, ImageSizeDivisibilityAppliesToUnetOnly) {
+  EXPECT_TRUE(ParseSpec(WithSections("data: {image_size: 50}\nmodel: {arch: lraspp, depth: 4}"))
+                  .ok());
+  EXPECT_TRUE(HasError(ParseSpec(WithSections("data: {image_size: 50}\nmodel: {depth: 4}")),
+                       "data.image_size", "not divisible by 2^(depth - 1) = 8"));
+
+  ParseResult both = ParseSpec(WithSections("data: {image_size: 50}\nmodel: {depth: 2}",
+                                            "    model.arch: {choice: [lraspp, unet]}\n"
+                                            "    model.depth: [2, 3]\n"));
+  EXPECT_TRUE(HasError(both, "search.space.model.depth[1]",
+                       "not divisible by 2^(depth - 1) = 4 for model.depth 3 (the UNet halves "
+                       "the image depth - 1 times); search.space.model.arch.choice[1] chooses "
+                       "unet"));
+  EXPECT_EQ(both.errors.size(), 1u) << both.ErrorText();
+
+  // A depth the space overrides is never used, so it is not checked.
+  EXPECT_TRUE(ParseSpec(WithSections("data: {image_size: 40}\nmodel: {depth: 5}",
+                                     "    model.depth: [2, 3]\n"))
+                  .ok());
+}
+
+TEST(ParseSpecTest, ModelArchIsSearchable) {
+  ParseResult grid = ParseSpec(WithSections("", "    model.arch: [unet, lraspp]\n"
+                                                "    data.flip: [true, false]\n"));
+  ASSERT_TRUE(grid.ok()) << grid.ErrorText();
+  const Domain& arch = grid.spec.search.space.others.at("model.arch");
+  EXPECT_EQ(arch.kind, Domain::Kind::kGrid);
+  EXPECT_EQ(arch.values, (std::vector<Json>{"unet", "lraspp"}));
+  EXPECT_EQ(CountGridPoints(grid.spec.search.space), 4u);
+
+  ParseResult bad = ParseSpec(WithSections("", "    model.arch: [unet, lrasp, 3]\n"
+                                               "    data.flip: {uniform: [0, 1]}\n"));
+  EXPECT_TRUE(HasError(bad, "search.space.model.arch[1]",
+                       "must be one of unet, lraspp, got \"lrasp\" (did you mean \"lraspp\"?)"));
+  EXPECT_TRUE(HasError(bad, "search.space.model.arch[2]", "got 3"));
+  EXPECT_TRUE(HasError(bad, "search.space.data.flip.uniform", "takes true or false"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSections("", "    model.arch: {uniform: [0, 1]}\n")),
+                       "search.space.model.arch.uniform", "takes a string"));
+}
+
+TEST(ParseSpecTest, AmpAndLossAreParsed) {
+  ParseResult result = ParseSpec(WithSections(
+      "data: {dataset: voc, root: /v, num_classes: 21}\n"
+      "training: {amp: true, loss: {label_smoothing: 0.1, dice_weight: 0.5, weight: "
+      "[1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0.5]}}",
+      "    training.loss.dice_weight: {uniform: [0, 2]}\n"
+      "    training.loss.label_smoothing: [0, 0.05]\n"));
+  ASSERT_TRUE(result.ok()) << result.ErrorText();
+  const Json& training = result.spec.training;
+  EXPECT_EQ(training["amp"], true);
+  EXPECT_EQ(training["loss"]["label_smoothing"], 0.1);
+  EXPECT_EQ(training["loss"]["dice_weight"], 0.5);
+  ASSERT_EQ(training["loss"]["weight"].size(), 21u);
+  EXPECT_EQ(training["loss"]["weight"][20], 0.5);
+  EXPECT_EQ(result.spec.search.space.others.at("training.loss.dice_weight").kind,
+            Domain::Kind::kUniform);
+
+  ParseResult bad = ParseSpec(WithSections(
+      "training: {amp: 1, loss: {weight: [1, 0, 1, 1], label_smoothing: 1, dice_weight: 1001,\n"
+      "           dice_wieght: 1}}",
+      "    training.loss.label_smoothing: [0, 1]\n"
+      "    training.loss.dice_weight: {loguniform: [1.0e-3, 2000]}\n"));
+  EXPECT_TRUE(HasError(bad, "training.amp", "must be true or false, got 1"));
+  EXPECT_TRUE(HasError(bad, "training.loss.weight[1]", "must be a number > 0"));
+  EXPECT_TRUE(HasError(bad, "training.loss.label_smoothing",
+                       "must be a number >= 0 and < 1, got 1"));
+  EXPECT_TRUE(HasError(bad, "training.loss.dice_weight", "from 0 to 1000, got 1001"));
+  EXPECT_TRUE(HasError(bad, "training.loss.dice_wieght",
+                       "unknown key (did you mean \"dice_weight\"?)"));
+  EXPECT_TRUE(HasError(bad, "search.space.training.loss.label_smoothing[1]", "got 1"));
+  EXPECT_TRUE(HasError(bad, "search.space.training.loss.dice_weight.loguniform[1]", "got 2000"));
+  EXPECT_EQ(bad.errors.size(), 7u) << bad.ErrorText();
+
+  EXPECT_TRUE(HasError(ParseSpec(WithSections("training: {loss: {weight: [1, 1]}}")),
+                       "training.loss.weight", "must be a list of 4 numbers (one per class"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSections("training: {loss: 0.5}")), "training.loss",
+                       "must be a mapping"));
+}
+
+TEST(ParseSpecTest, UnknownTrainSizeLeavesBudgetExpressionsToTheWorker) {
+  // train_size 0 reads the whole dataset: steps_per_epoch is not known here.
+  const std::string voc = "data: {dataset: voc, root: /v}";
+  ParseResult thirds = ParseSpec(WithSections(
+      voc, "    scheduler: {name: StepLR, step_size: \"steps_per_epoch / 3\"}\n"));
+  EXPECT_TRUE(thirds.ok()) << thirds.ErrorText();
+  // Syntax is still checked.
+  EXPECT_TRUE(HasError(ParseSpec(WithSections(
+                           voc, "    scheduler: {name: StepLR, step_size: \"epoch * 2\"}\n")),
+                       "search.space.scheduler.step_size", "unknown name \"epoch\""));
+  // With a train_size, the same value is checked: 256 / 16 / 3 is not whole.
+  EXPECT_TRUE(HasError(ParseSpec(WithSections(
+                           "data: {dataset: voc, root: /v, train_size: 256}",
+                           "    scheduler: {name: StepLR, step_size: \"steps_per_epoch / 3\"}\n")),
+                       "search.space.scheduler.step_size", "not a whole number"));
+}
+
+TEST(ParseSpecTest, FullBatchNeedsAKnownTrainSize) {
+  std::string space = "search:\n  space:\n    optimizer: [{name: SGD, lr: 0.1}, {name: bgd, lr: 0.1}]\n";
+  std::string head = "name: t\nobjective: {metric: val_loss}\nbudget: {epochs: 2}\n";
+  EXPECT_TRUE(HasError(ParseSpec(head + "data: {dataset: folder, root: /f}\n" + space),
+                       "search.space.optimizer[1].name",
+                       "bgd sets training.batch_size to data.train_size, which is 0"));
+  EXPECT_TRUE(
+      ParseSpec(head + "data: {dataset: folder, root: /f, train_size: 500}\n" + space).ok());
 }
 
 TEST(CatalogTest, CompleteArgsFillsTorchDefaults) {

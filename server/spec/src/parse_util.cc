@@ -105,7 +105,35 @@ std::optional<std::string> IntRangeProblem(const nlohmann::json& value, IntRange
   return "must be " + DescribeRange(range) + ", got " + Describe(value);
 }
 
-std::optional<std::string> ImageSizeDepthProblem(std::int64_t image_size, std::int64_t depth) {
+std::string DescribeRange(NumberRange range) {
+  std::string low = Describe(nlohmann::json(range.min));
+  std::string high = Describe(nlohmann::json(range.max));
+  if (range.min_inclusive && range.max_inclusive) return "a number from " + low + " to " + high;
+  return std::string("a number ") + (range.min_inclusive ? ">= " : "> ") + low + " and " +
+         (range.max_inclusive ? "<= " : "< ") + high;
+}
+
+std::optional<std::string> NumberRangeProblem(const nlohmann::json& value, NumberRange range) {
+  if (value.is_number()) {
+    double number = value.get<double>();
+    bool above_min = range.min_inclusive ? number >= range.min : number > range.min;
+    bool below_max = range.max_inclusive ? number <= range.max : number < range.max;
+    if (above_min && below_max) return std::nullopt;
+  }
+  return "must be " + DescribeRange(range) + ", got " + Describe(value);
+}
+
+const std::vector<std::string>& Architectures() {
+  static const std::vector<std::string> kArchitectures = {"unet", "lraspp"};
+  return kArchitectures;
+}
+
+std::optional<std::string> ModelProblem(const std::string& arch, std::int64_t depth,
+                                        std::int64_t image_size) {
+  if (arch == "lraspp") {
+    if (depth >= 2) return std::nullopt;
+    return std::string("lraspp needs at least 2 (its head reads stride-4 features)");
+  }
   std::int64_t divisor = std::int64_t{1} << (depth - 1);
   if (image_size % divisor == 0) return std::nullopt;
   return "data.image_size " + std::to_string(image_size) + " is not divisible by 2^(depth - 1) = " +

@@ -70,14 +70,35 @@ struct IntRange {
 std::optional<std::string> IntRangeProblem(const nlohmann::json& value, IntRange range);
 std::string DescribeRange(IntRange range);
 
-// The ranges of the integer settings that the search space may also vary.
+// A number setting's allowed range, each end open or closed.
+struct NumberRange {
+  double min;
+  bool min_inclusive;
+  double max;
+  bool max_inclusive;
+};
+
+// nullopt when `value` is a number within `range`, else the message:
+// "must be a number >= 0 and < 1, got 1".
+std::optional<std::string> NumberRangeProblem(const nlohmann::json& value, NumberRange range);
+std::string DescribeRange(NumberRange range);
+
+// The ranges of the settings that the search space may also vary.
 inline constexpr IntRange kBatchSizeRange{1, 1000000};
 inline constexpr IntRange kTrainingSeedRange{0, std::nullopt};
 inline constexpr IntRange kBaseChannelsRange{1, 256};
 inline constexpr IntRange kDepthRange{1, 6};
+inline constexpr NumberRange kLabelSmoothingRange{0, true, 1, false};
+inline constexpr NumberRange kDiceWeightRange{0, true, 1000, true};
 
-// image_size must halve cleanly at every one of the depth - 1 poolings:
-// nullopt when it does, else the message.
-std::optional<std::string> ImageSizeDepthProblem(std::int64_t image_size, std::int64_t depth);
+// The networks the workers build (model.arch).
+const std::vector<std::string>& Architectures();
+
+// Whether `arch` at `depth` takes image_size x image_size inputs: nullopt
+// when it does, else the message. A UNet's image_size must halve cleanly at
+// every one of its depth - 1 poolings; LR-ASPP's head needs a stride-4
+// stage, so depth >= 2.
+std::optional<std::string> ModelProblem(const std::string& arch, std::int64_t depth,
+                                        std::int64_t image_size);
 
 }  // namespace segtune::spec::internal

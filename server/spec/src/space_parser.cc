@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <set>
 #include <vector>
 
@@ -15,18 +16,46 @@ using Json = nlohmann::json;
 enum class AlgorithmKind { kOptimizer, kScheduler };
 
 // The keys of search.space besides optimizer and scheduler: dotted paths into
-// the trial configuration, with the ranges of the settings they vary.
+// the trial configuration, with the type and the check of the settings they
+// vary.
 struct OtherKey {
   std::string path;
-  IntRange range;
+  optim::ArgType type;  // kInt, kFloat, kBool or kString
+  // nullopt when a concrete value is valid, else the message.
+  std::function<std::optional<std::string>(const Json&)> problem;
 };
+
+std::function<std::optional<std::string>(const Json&)> InRange(IntRange range) {
+  return [range](const Json& value) { return IntRangeProblem(value, range); };
+}
+
+std::function<std::optional<std::string>(const Json&)> InRange(NumberRange range) {
+  return [range](const Json& value) { return NumberRangeProblem(value, range); };
+}
+
+std::optional<std::string> BoolProblem(const Json& value) {
+  if (value.is_boolean()) return std::nullopt;
+  return "must be true or false, got " + Describe(value);
+}
+
+std::optional<std::string> ArchitectureProblem(const Json& value) {
+  const std::vector<std::string>& names = Architectures();
+  std::string text = value.is_string() ? value.get<std::string>() : "";
+  if (std::find(names.begin(), names.end(), text) != names.end()) return std::nullopt;
+  return "must be one of " + JoinNames(names) + ", got " + Describe(value) +
+         DidYouMean(text, names);
+}
 
 const std::vector<OtherKey>& OtherKeys() {
   static const std::vector<OtherKey> kOtherKeys = {
-      {"training.batch_size", kBatchSizeRange},
-      {"training.seed", kTrainingSeedRange},
-      {"model.base_channels", kBaseChannelsRange},
-      {"model.depth", kDepthRange},
+      {"training.batch_size", optim::ArgType::kInt, InRange(kBatchSizeRange)},
+      {"training.seed", optim::ArgType::kInt, InRange(kTrainingSeedRange)},
+      {"training.loss.label_smoothing", optim::ArgType::kFloat, InRange(kLabelSmoothingRange)},
+      {"training.loss.dice_weight", optim::ArgType::kFloat, InRange(kDiceWeightRange)},
+      {"model.arch", optim::ArgType::kString, ArchitectureProblem},
+      {"model.base_channels", optim::ArgType::kInt, InRange(kBaseChannelsRange)},
+      {"model.depth", optim::ArgType::kInt, InRange(kDepthRange)},
+      {"data.flip", optim::ArgType::kBool, BoolProblem},
   };
   return kOtherKeys;
 }
@@ -36,12 +65,6 @@ const std::vector<OtherKey>& OtherKeys() {
 // beyond this many combinations each value is checked with the other
 // arguments at their first value instead.
 constexpr std::uint64_t kMaxCheckedCombinations = 4096;
-
-// A concrete value of a domain and where the spec wrote it.
-struct Candidate {
-  Json value;
-  std::string path;
-};
 
 const char* DistributionKey(Domain::Kind kind) {
   switch (kind) {
@@ -58,41 +81,6 @@ const char* DistributionKey(Domain::Kind kind) {
       break;
   }
   return "";
-}
-
-// Every value a domain can take that validation must see: each fixed, grid
-// and choice value, and both bounds of a distribution (the checks are all
-// intervals, so valid bounds mean valid samples).
-std::vector<Candidate> Candidates(const Domain& domain, const std::string& path) {
-  std::vector<Candidate> candidates;
-  switch (domain.kind) {
-    case Domain::Kind::kFixed:
-      candidates.push_back({domain.fixed, path});
-      break;
-    case Domain::Kind::kGrid:
-      for (std::size_t i = 0; i < domain.values.size(); ++i) {
-        candidates.push_back({domain.values[i], Index(path, i)});
-      }
-      break;
-    case Domain::Kind::kChoice:
-      for (std::size_t i = 0; i < domain.values.size(); ++i) {
-        candidates.push_back({domain.values[i], Index(Key(path, "choice"), i)});
-      }
-      break;
-    case Domain::Kind::kUniform:
-    case Domain::Kind::kLogUniform:
-    case Domain::Kind::kInt: {
-      std::string bounds = Key(path, DistributionKey(domain.kind));
-      auto bound = [&](double value) {
-        return domain.kind == Domain::Kind::kInt ? Json(static_cast<std::int64_t>(value))
-                                                 : Json(value);
-      };
-      candidates.push_back({bound(domain.low), Index(bounds, 0)});
-      candidates.push_back({bound(domain.high), Index(bounds, 1)});
-      break;
-    }
-  }
-  return candidates;
 }
 
 std::string TypeDescription(optim::ArgType type) {
@@ -216,6 +204,7 @@ class SpaceParser {
       return std::nullopt;
     }
     const optim::AlgorithmSpec& algorithm = *resolved.algorithm;
+    CheckImpliedOthers(resolved.implied_others, written, Key(path, "name"));
 
     Alternative alternative;
     alternative.name = algorithm.name;
@@ -252,6 +241,19 @@ class SpaceParser {
     }
     CheckArgumentValues(alternative, algorithm, path, broken_args);
     return alternative;
+  }
+
+  // `bgd`'s batch is data.train_size images: the trial carries that number,
+  // so it must be one.
+  void CheckImpliedOthers(const Json& implied_others, const std::string& alias,
+                          const std::string& path) {
+    for (const auto& [key, value] : implied_others.items()) {
+      if (value == "full" && context_.train_size == 0) {
+        problems_.Add(path, alias + " sets " + key +
+                                " to data.train_size, which is 0 here (all of the dataset, a "
+                                "number only the worker knows): set data.train_size");
+      }
+    }
   }
 
   std::optional<Domain> ParseDomain(const Tree& value, const std::string& path,
@@ -434,24 +436,21 @@ class SpaceParser {
 
   void ParseOther(const Tree& value, const std::string& path, const OtherKey& key,
                   SearchSpace& space) {
-    std::optional<Domain> domain = ParseDomain(value, path, optim::ArgType::kInt);
+    std::optional<Domain> domain = ParseDomain(value, path, key.type);
     if (!domain) return;
     for (const Candidate& candidate : Candidates(*domain, path)) {
-      if (std::optional<std::string> problem = IntRangeProblem(candidate.value, key.range)) {
+      if (std::optional<std::string> problem = key.problem(candidate.value)) {
         problems_.Add(candidate.path, *problem);
-      } else if (key.path == "model.depth" && context_.image_size) {
-        std::int64_t depth = *WholeNumber(candidate.value);
-        if (auto problem = ImageSizeDepthProblem(*context_.image_size, depth)) {
-          problems_.Add(candidate.path, *problem);
-        }
       }
     }
-    // Trials carry these settings as integers, even when written 16.0.
-    auto canonical = [](Json& value) {
-      if (std::optional<std::int64_t> whole = WholeNumber(value)) value = *whole;
-    };
-    canonical(domain->fixed);
-    for (Json& value : domain->values) canonical(value);
+    if (key.type == optim::ArgType::kInt) {
+      // Trials carry integer settings as integers, even when written 16.0.
+      auto canonical = [](Json& value) {
+        if (std::optional<std::int64_t> whole = WholeNumber(value)) value = *whole;
+      };
+      canonical(domain->fixed);
+      for (Json& value : domain->values) canonical(value);
+    }
     space.others[key.path] = std::move(*domain);
     space.other_order.push_back(key.path);
   }
@@ -461,6 +460,38 @@ class SpaceParser {
 };
 
 }  // namespace
+
+std::vector<Candidate> Candidates(const Domain& domain, const std::string& path) {
+  std::vector<Candidate> candidates;
+  switch (domain.kind) {
+    case Domain::Kind::kFixed:
+      candidates.push_back({domain.fixed, path});
+      break;
+    case Domain::Kind::kGrid:
+      for (std::size_t i = 0; i < domain.values.size(); ++i) {
+        candidates.push_back({domain.values[i], Index(path, i)});
+      }
+      break;
+    case Domain::Kind::kChoice:
+      for (std::size_t i = 0; i < domain.values.size(); ++i) {
+        candidates.push_back({domain.values[i], Index(Key(path, "choice"), i)});
+      }
+      break;
+    case Domain::Kind::kUniform:
+    case Domain::Kind::kLogUniform:
+    case Domain::Kind::kInt: {
+      std::string bounds = Key(path, DistributionKey(domain.kind));
+      auto bound = [&](double value) {
+        return domain.kind == Domain::Kind::kInt ? Json(static_cast<std::int64_t>(value))
+                                                 : Json(value);
+      };
+      candidates.push_back({bound(domain.low), Index(bounds, 0)});
+      candidates.push_back({bound(domain.high), Index(bounds, 1)});
+      break;
+    }
+  }
+  return candidates;
+}
 
 SearchSpace ParseSearchSpace(const Tree& space, const std::string& path,
                              const SpaceContext& context, Problems& problems) {

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "parse_util.h"
@@ -48,18 +49,20 @@ class SpecParser {
     ParseModel(Section(root, "model"));
     ParseTraining(Section(root, "training"));
     ParseSearch(Section(root, "search"));
+    CheckModelFits();
     CheckTrialCount();
   }
 
  private:
   // The section's mapping; an absent or empty section reads as {} so that its
   // defaults apply and its required keys are reported by name.
-  const Tree& Section(const Tree& root, const std::string& key) {
+  const Tree& Section(const Tree& root, const std::string& key) { return Section(root, key, key); }
+  const Tree& Section(const Tree& parent, const std::string& key, const std::string& path) {
     static const Tree kEmpty = Tree::object();
-    auto it = root.find(key);
-    if (it == root.end() || it->is_null()) return kEmpty;
+    auto it = parent.find(key);
+    if (it == parent.end() || it->is_null()) return kEmpty;
     if (!it->is_object()) {
-      problems_.Add(key, "must be a mapping, got " + Describe(*it));
+      problems_.Add(path, "must be a mapping, got " + Describe(*it));
       return kEmpty;
     }
     return *it;
@@ -162,54 +165,200 @@ class SpecParser {
     }
   }
 
+  std::optional<double> ReadNumber(const Tree& section, const std::string& path,
+                                   const std::string& key, internal::NumberRange range,
+                                   double fallback) {
+    const Tree* value = Find(section, key);
+    if (value == nullptr) return fallback;
+    if (auto problem = internal::NumberRangeProblem(nlohmann::json(*value), range)) {
+      problems_.Add(Key(path, key), *problem);
+      return std::nullopt;
+    }
+    return value->get<double>();
+  }
+
+  std::optional<bool> ReadBool(const Tree& section, const std::string& path,
+                               const std::string& key, bool fallback) {
+    const Tree* value = Find(section, key);
+    if (value == nullptr) return fallback;
+    if (!value->is_boolean()) {
+      problems_.Add(Key(path, key), "must be true or false, got " + Describe(*value));
+      return std::nullopt;
+    }
+    return value->get<bool>();
+  }
+
+  // A list of `count` numbers, each within `range`; nullopt after reporting
+  // the problem.
+  std::optional<std::vector<double>> ReadNumbers(const Tree& value, const std::string& path,
+                                                 std::size_t count, internal::NumberRange range,
+                                                 const std::string& what) {
+    if (!value.is_array() || value.size() != count) {
+      problems_.Add(path, "must be a list of " + std::to_string(count) + " numbers (" + what +
+                              "), got " + Describe(value));
+      return std::nullopt;
+    }
+    std::vector<double> numbers;
+    bool valid = true;
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      if (auto problem = internal::NumberRangeProblem(nlohmann::json(value[i]), range)) {
+        problems_.Add(internal::Index(path, i), *problem);
+        valid = false;
+      } else {
+        numbers.push_back(value[i].get<double>());
+      }
+    }
+    if (!valid) return std::nullopt;
+    return numbers;
+  }
+
+  // data.mean or data.std: one number per RGB channel, on pixel values
+  // scaled to [0, 1].
+  void ReadChannels(const Tree& section, const std::string& key, internal::NumberRange range,
+                    const std::vector<double>& fallback) {
+    const Tree* value = Find(section, key);
+    if (value == nullptr) {
+      spec_.data[key] = fallback;
+    } else if (auto numbers = ReadNumbers(*value, Key("data", key), 3, range, "red, green, blue")) {
+      spec_.data[key] = *numbers;
+    }
+  }
+
   void ParseData(const Tree& section) {
     internal::CheckKeys(section, "data",
-                        {"dataset", "image_size", "num_classes", "train_size", "val_size", "seed"},
+                        {"dataset", "root", "image_size", "resize", "num_classes", "train_size",
+                         "val_size", "seed", "flip", "ignore_index", "mean", "std",
+                         "val_fraction"},
                         problems_);
     spec_.data = nlohmann::json::object();
-    if (auto dataset = ReadChoice(section, "data", "dataset", {"shapes"}, {"voc", "folder"},
-                                  std::string("shapes"))) {
-      spec_.data["dataset"] = *dataset;
-    }
+    std::optional<std::string> dataset = ReadChoice(section, "data", "dataset",
+                                                    {"shapes", "voc", "folder"}, {},
+                                                    std::string("shapes"));
+    if (dataset) spec_.data["dataset"] = *dataset;
+    // With an unknown dataset, only the checks that hold for every dataset
+    // apply, so that its error is not followed by misleading ones.
+    const bool shapes = dataset == "shapes";
+    const bool files = dataset == "voc" || dataset == "folder";
+
+    ParseDataRoot(section, dataset);
     image_size_ = ReadInt(section, "data", "image_size", {16, 512}, 48);
     if (image_size_) spec_.data["image_size"] = *image_size_;
-    if (auto classes = ReadInt(section, "data", "num_classes", {2, 32}, 4)) {
-      spec_.data["num_classes"] = *classes;
-    }
-    if (auto train_size = ReadInt(section, "data", "train_size", {1, 1000000}, 256)) {
+    ParseDataResize(section, dataset);
+    std::optional<std::int64_t> classes = ReadInt(section, "data", "num_classes", {2, 255}, 4);
+    if (classes) spec_.data["num_classes"] = *classes;
+    num_classes_ = classes;
+
+    // shapes generates exactly this many samples; voc and folder read at most
+    // this many, and 0 means all of them.
+    const internal::IntRange size_range{shapes ? 1 : 0, 1000000};
+    if (auto train_size = ReadInt(section, "data", "train_size", size_range, files ? 0 : 256)) {
       spec_.data["train_size"] = *train_size;
     }
-    if (auto val_size = ReadInt(section, "data", "val_size", {1, 1000000}, 64)) {
+    if (auto val_size = ReadInt(section, "data", "val_size", size_range, files ? 0 : 64)) {
       spec_.data["val_size"] = *val_size;
     }
     if (auto seed = ReadInt(section, "data", "seed", {0, std::nullopt}, 7)) {
       spec_.data["seed"] = *seed;
+    }
+    // Random horizontal flips: on for photos, off for shapes, as on the worker.
+    if (auto flip = ReadBool(section, "data", "flip", !shapes)) spec_.data["flip"] = *flip;
+    if (auto ignore = ReadInt(section, "data", "ignore_index", {0, 255}, 255)) {
+      if (classes && *ignore < *classes) {
+        problems_.Add("data.ignore_index",
+                      "must not be a class index: must be >= data.num_classes (" +
+                          std::to_string(*classes) + "), got " + std::to_string(*ignore));
+      } else {
+        spec_.data["ignore_index"] = *ignore;
+      }
+    }
+    // The worker's normalization defaults: 0.5 / 0.25 for shapes, ImageNet's
+    // statistics for photos.
+    ReadChannels(section, "mean", {0, true, 1, true},
+                 shapes ? std::vector<double>{0.5, 0.5, 0.5}
+                        : std::vector<double>{0.485, 0.456, 0.406});
+    ReadChannels(section, "std", {0, false, 1, true},
+                 shapes ? std::vector<double>{0.25, 0.25, 0.25}
+                        : std::vector<double>{0.229, 0.224, 0.225});
+    ParseValFraction(section, dataset);
+  }
+
+  // voc and folder read their files from data.root on the worker machines;
+  // shapes are generated.
+  void ParseDataRoot(const Tree& section, const std::optional<std::string>& dataset) {
+    const Tree* root = Find(section, "root");
+    if (dataset == "shapes") {
+      if (root != nullptr) {
+        problems_.Add("data.root", "applies only to the voc and folder datasets; shapes are "
+                                   "generated");
+      }
+    } else if (dataset) {
+      if (root == nullptr) {
+        problems_.Add("data.root", "is required for dataset " + *dataset +
+                                       ": the dataset directory on the worker machines");
+      } else if (!root->is_string() || root->get<std::string>().empty()) {
+        problems_.Add("data.root", "must be a non-empty path, got " + Describe(*root));
+      } else {
+        spec_.data["root"] = root->get<std::string>();
+      }
+    }
+  }
+
+  // The size voc and folder images are stored at before random crops of
+  // image_size; the default, image_size, means no crops.
+  void ParseDataResize(const Tree& section, const std::optional<std::string>& dataset) {
+    const Tree* resize = Find(section, "resize");
+    if (dataset == "shapes") {
+      if (resize != nullptr) {
+        problems_.Add("data.resize", "applies only to the voc and folder datasets; shapes are "
+                                     "generated at data.image_size");
+      }
+      return;
+    }
+    if (resize == nullptr) {
+      if (dataset && image_size_) spec_.data["resize"] = *image_size_;
+      return;
+    }
+    std::optional<std::int64_t> size = ReadInt(section, "data", "resize", {16, 4096}, std::nullopt);
+    if (!size) return;
+    if (image_size_ && *size < *image_size_) {
+      problems_.Add("data.resize", "must be >= data.image_size (" + std::to_string(*image_size_) +
+                                       ") to crop from, got " + std::to_string(*size));
+      return;
+    }
+    if (dataset) spec_.data["resize"] = *size;
+  }
+
+  // folder has no split lists, so it holds out this fraction for validation.
+  void ParseValFraction(const Tree& section, const std::optional<std::string>& dataset) {
+    if (dataset != "folder") {
+      if (dataset && Find(section, "val_fraction") != nullptr) {
+        problems_.Add("data.val_fraction",
+                      "applies only to the folder dataset (shapes generates its validation "
+                      "set, voc lists it)");
+      }
+      return;
+    }
+    if (auto fraction = ReadNumber(section, "data", "val_fraction", {0, false, 1, false}, 0.2)) {
+      spec_.data["val_fraction"] = *fraction;
     }
   }
 
   void ParseModel(const Tree& section) {
     internal::CheckKeys(section, "model", {"arch", "base_channels", "depth"}, problems_);
     spec_.model = nlohmann::json::object();
-    if (auto arch = ReadChoice(section, "model", "arch", {"unet"}, {}, std::string("unet"))) {
-      spec_.model["arch"] = *arch;
-    }
+    arch_ = ReadChoice(section, "model", "arch", internal::Architectures(), {},
+                       std::string("unet"));
+    if (arch_) spec_.model["arch"] = *arch_;
     if (auto channels =
             ReadInt(section, "model", "base_channels", internal::kBaseChannelsRange, 8)) {
       spec_.model["base_channels"] = *channels;
     }
-    std::optional<std::int64_t> depth = ReadInt(section, "model", "depth", internal::kDepthRange, 3);
-    if (depth) {
-      spec_.model["depth"] = *depth;
-      if (image_size_) {
-        if (auto problem = internal::ImageSizeDepthProblem(*image_size_, *depth)) {
-          problems_.Add("data.image_size", *problem);
-        }
-      }
-    }
+    depth_ = ReadInt(section, "model", "depth", internal::kDepthRange, 3);
+    if (depth_) spec_.model["depth"] = *depth_;
   }
 
   void ParseTraining(const Tree& section) {
-    internal::CheckKeys(section, "training", {"batch_size", "seed"}, problems_);
+    internal::CheckKeys(section, "training", {"batch_size", "seed", "amp", "loss"}, problems_);
     spec_.training = nlohmann::json::object();
     if (auto batch_size =
             ReadInt(section, "training", "batch_size", internal::kBatchSizeRange, 16)) {
@@ -218,6 +367,32 @@ class SpecParser {
     if (auto seed = ReadInt(section, "training", "seed", internal::kTrainingSeedRange, 0)) {
       spec_.training["seed"] = *seed;
     }
+    if (auto amp = ReadBool(section, "training", "amp", false)) spec_.training["amp"] = *amp;
+    ParseLoss(Section(section, "loss", "training.loss"));
+  }
+
+  void ParseLoss(const Tree& section) {
+    internal::CheckKeys(section, "training.loss", {"weight", "label_smoothing", "dice_weight"},
+                        problems_);
+    nlohmann::json loss = nlohmann::json::object();
+    if (const Tree* weight = Find(section, "weight")) {
+      if (num_classes_) {
+        if (auto weights = ReadNumbers(*weight, "training.loss.weight",
+                                       static_cast<std::size_t>(*num_classes_),
+                                       {0, false, 1e6, true}, "one per class of data.num_classes")) {
+          loss["weight"] = *weights;
+        }
+      }
+    }
+    if (auto smoothing = ReadNumber(section, "training.loss", "label_smoothing",
+                                    internal::kLabelSmoothingRange, 0.0)) {
+      loss["label_smoothing"] = *smoothing;
+    }
+    if (auto dice = ReadNumber(section, "training.loss", "dice_weight",
+                               internal::kDiceWeightRange, 0.0)) {
+      loss["dice_weight"] = *dice;
+    }
+    spec_.training["loss"] = std::move(loss);
   }
 
   void ParseSearch(const Tree& section) {
@@ -235,10 +410,65 @@ class SpecParser {
     }
     std::size_t problems_before = problems_.count();
     internal::SpaceContext context;
-    context.image_size = image_size_;
+    if (spec_.data.contains("train_size")) {
+      context.train_size = spec_.data.at("train_size").get<std::int64_t>();
+    }
     context.budget = ScheduleBudget();
     spec_.search.space = internal::ParseSearchSpace(*space, "search.space", context, problems_);
     space_valid_ = problems_.count() == problems_before;
+    if (space->is_object()) space_ = &*space;
+  }
+
+  // The model settings a trial uses come from the space when it varies them,
+  // else from the model section: the values to check, with where they were
+  // written. Empty when the setting is invalid (already reported).
+  std::vector<internal::Candidate> ModelCandidates(const std::string& key,
+                                                   const std::optional<nlohmann::json>& fixed) {
+    const std::string dotted = "model." + key;
+    std::vector<internal::Candidate> candidates;
+    if (space_ != nullptr && space_->contains(dotted) && !space_->at(dotted).is_null()) {
+      const SearchSpace& space = spec_.search.space;
+      if (space.others.count(dotted) == 0) return candidates;
+      candidates = internal::Candidates(space.others.at(dotted), Key("search.space", dotted));
+    } else if (fixed) {
+      candidates.push_back({*fixed, dotted});
+    }
+    return candidates;
+  }
+
+  // Every architecture and depth a trial can get must fit data.image_size;
+  // both bounds of a depth distribution suffice, as the depth checks are
+  // monotone (lraspp's minimum, unet's divisibility by 2^(depth - 1)).
+  void CheckModelFits() {
+    std::optional<nlohmann::json> arch, depth;
+    if (arch_) arch = *arch_;
+    if (depth_) depth = *depth_;
+    auto valid_arch = [](const internal::Candidate& c) {
+      const std::vector<std::string>& names = internal::Architectures();
+      return c.value.is_string() &&
+             std::find(names.begin(), names.end(), c.value.get<std::string>()) != names.end();
+    };
+    auto valid_depth = [](const internal::Candidate& c) {
+      return !internal::IntRangeProblem(c.value, internal::kDepthRange);
+    };
+    std::set<std::string> reported;
+    for (const internal::Candidate& a : ModelCandidates("arch", arch)) {
+      if (!valid_arch(a)) continue;
+      const std::string name = a.value.get<std::string>();
+      for (const internal::Candidate& d : ModelCandidates("depth", depth)) {
+        // Without a valid image size only lraspp's rule can be checked.
+        if (!valid_depth(d) || (name == "unet" && !image_size_)) continue;
+        std::optional<std::string> problem =
+            internal::ModelProblem(name, *internal::WholeNumber(d.value), image_size_.value_or(0));
+        if (!problem) continue;
+        // Both from the sections: the unet rule is about the image size.
+        std::string where = d.path == "model.depth" && name == "unet" && a.path == "model.arch"
+                                ? "data.image_size"
+                                : d.path;
+        if (a.path != "model.arch") *problem += "; " + a.path + " chooses " + name;
+        if (reported.insert(where + "\n" + *problem).second) problems_.Add(where, *problem);
+      }
+    }
   }
 
   // The budget of a trial with the spec's own batch size, when the sections
@@ -252,7 +482,12 @@ class SpecParser {
     };
     std::optional<std::int64_t> train_size = whole(spec_.data, "train_size");
     std::optional<std::int64_t> batch_size = whole(spec_.training, "batch_size");
-    if (spec_.budget.epochs < 1 || !train_size || !batch_size || *batch_size < 1) return std::nullopt;
+    // train_size 0 reads all of a voc or folder dataset: only the worker
+    // knows how many batches that makes.
+    if (spec_.budget.epochs < 1 || !train_size || *train_size < 1 || !batch_size ||
+        *batch_size < 1) {
+      return std::nullopt;
+    }
     return optim::TrainingBudget(spec_.budget.epochs, *train_size, *batch_size);
   }
 
@@ -280,6 +515,10 @@ class SpecParser {
   Problems& problems_;
   SweepSpec& spec_;
   std::optional<std::int64_t> image_size_;
+  std::optional<std::int64_t> num_classes_;
+  std::optional<std::string> arch_;
+  std::optional<std::int64_t> depth_;
+  const Tree* space_ = nullptr;  // search.space, when a mapping; lives as long as Parse's root
   std::optional<std::string> algorithm_;
   bool budget_valid_ = false;
   bool space_valid_ = false;

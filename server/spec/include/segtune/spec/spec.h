@@ -33,14 +33,19 @@ struct Search {
 };
 
 // A validated sweep. `data`, `model` and `training` hold every key of their
-// section with defaults filled in, so a trial's configuration is complete.
+// section that applies, with defaults filled in, so a trial's configuration is
+// complete (docs/spec.md lists them).
 struct SweepSpec {
   std::string name;
   Objective objective;
   Budget budget;
-  nlohmann::json data;      // {dataset, image_size, num_classes, train_size, val_size, seed}
+  // {dataset, image_size, num_classes, train_size, val_size, seed, flip,
+  //  ignore_index, mean, std}, plus root and resize for voc and folder, and
+  // val_fraction for folder.
+  nlohmann::json data;
   nlohmann::json model;     // {arch, base_channels, depth}
-  nlohmann::json training;  // {batch_size, seed}
+  // {batch_size, seed, amp, loss: {label_smoothing, dice_weight, weight (if given)}}
+  nlohmann::json training;
   Search search;
 };
 
