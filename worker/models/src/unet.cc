@@ -7,14 +7,10 @@
 #include <torch/nn/modules/batchnorm.h>
 
 #include "absl/strings/str_cat.h"
+#include "ranges.h"
 
 namespace segtune::models {
 namespace {
-
-absl::Status OutOfRange(const char* option, int64_t value, int64_t low, int64_t high) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(option, ": must be in [", low, ", ", high, "], got ", value));
-}
 
 // Two 3x3 conv + BatchNorm + ReLU blocks; padding keeps the resolution. The
 // convs have no bias: BatchNorm's shift replaces it.
@@ -30,16 +26,12 @@ torch::nn::Sequential DoubleConv(int64_t in_channels, int64_t out_channels) {
 }  // namespace
 
 absl::Status UNetOptions::Validate() const {
-  if (num_classes() < 2 || num_classes() > 1024) {
-    return OutOfRange("num_classes", num_classes(), 2, 1024);
+  if (absl::Status status =
+          internal::CheckCommonOptions(num_classes(), in_channels(), base_channels());
+      !status.ok()) {
+    return status;
   }
-  if (in_channels() < 1 || in_channels() > 64)
-    return OutOfRange("in_channels", in_channels(), 1, 64);
-  if (base_channels() < 1 || base_channels() > 1024) {
-    return OutOfRange("base_channels", base_channels(), 1, 1024);
-  }
-  if (depth() < 1 || depth() > 8) return OutOfRange("depth", depth(), 1, 8);
-  return absl::OkStatus();
+  return internal::CheckRange("depth", depth(), 1, 8);
 }
 
 UNetImpl::UNetImpl(const UNetOptions& options) : options_(options) {

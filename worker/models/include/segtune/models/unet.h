@@ -8,6 +8,10 @@
 // to one logit per class. Input height and width must be divisible by
 // 2^(depth-1).
 //
+// Submodule names are stable and match the Python twin
+// (bench/reference/models.py): encoder<level>, up<level>, decoder<level>
+// (nn.Sequential of conv, BatchNorm, ReLU, conv, BatchNorm, ReLU) and head.
+//
 // Parameters are initialized by LibTorch's defaults from torch's global RNG:
 // seed it (and hold off other threads) around construction for
 // reproducible weights.
@@ -25,14 +29,15 @@
 #include <torch/nn/pimpl.h>
 
 #include "absl/status/status.h"
+#include "segtune/models/model.h"
 
 namespace segtune::models {
 
 struct UNetOptions {
   explicit UNetOptions(int64_t num_classes) : num_classes_(num_classes) {}
 
-  // InvalidArgument naming the option: num_classes >= 2, in_channels >= 1,
-  // base_channels in [1, 1024], depth in [1, 8].
+  // InvalidArgument naming the option: num_classes in [2, 1024],
+  // in_channels in [1, 64], base_channels in [1, 1024], depth in [1, 8].
   absl::Status Validate() const;
 
   TORCH_ARG(int64_t, num_classes);
@@ -41,13 +46,14 @@ struct UNetOptions {
   TORCH_ARG(int64_t, depth) = 3;
 };
 
-class UNetImpl : public torch::nn::Module {
+class UNetImpl : public SegmentationModel {
  public:
   // REQUIRES: options.Validate().ok().
   explicit UNetImpl(const UNetOptions& options);
 
-  // [N, in_channels, H, W] images -> [N, num_classes, H, W] logits.
-  torch::Tensor forward(const torch::Tensor& images);
+  // [N, in_channels, H, W] images -> [N, num_classes, H, W] logits; H and W
+  // divisible by 2^(depth-1).
+  torch::Tensor forward(const torch::Tensor& images) override;
 
   const UNetOptions& options() const { return options_; }
 

@@ -55,8 +55,12 @@ TEST(UNetTest, SameSeedGivesSameWeights) {
 }
 
 TEST(UNetTest, ValidateNamesTheBadOption) {
+  EXPECT_TRUE(UNetOptions(3).Validate().ok());
   EXPECT_THAT(UNetOptions(1).Validate().message(), HasSubstr("num_classes"));
+  EXPECT_THAT(UNetOptions(1025).Validate().message(), HasSubstr("num_classes"));
+  EXPECT_THAT(UNetOptions(3).in_channels(65).Validate().message(), HasSubstr("in_channels"));
   EXPECT_THAT(UNetOptions(3).depth(0).Validate().message(), HasSubstr("depth"));
+  EXPECT_THAT(UNetOptions(3).depth(9).Validate().message(), HasSubstr("depth"));
   EXPECT_THAT(UNetOptions(3).base_channels(0).Validate().message(), HasSubstr("base_channels"));
 }
 
