@@ -11,6 +11,7 @@ packages=(
   libsqlite3-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libmuparser-dev
+  libpng-dev libjpeg-dev  # image decoding for the voc and folder datasets
   libgtest-dev libgmock-dev
   python3-torch  # the PyTorch reference of the parity tests and benchmarks
 )

@@ -1,9 +1,10 @@
-#include "segtune/data/shapes.h"
+#include "shapes.h"
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <exception>
+#include <vector>
 
 #include <ATen/ops/empty.h>
 
@@ -13,15 +14,10 @@
 namespace segtune::data {
 namespace {
 
-constexpr int kMinImageSize = 8;
-constexpr int kMaxImageSize = 1024;
-constexpr int kMaxClasses = 64;
 constexpr int kMaxShapesPerImage = 4;
 constexpr double kMinShapeFraction = 0.15;
 constexpr double kMaxShapeFraction = 0.40;
 constexpr double kNoiseStd = 0.08;
-// Caps a dataset at 2 GiB of images: the sizes are meant to be small.
-constexpr int64_t kMaxImageBytes = int64_t{2} << 30;
 
 // Distinct RNG streams per split, so train and val never share a sample.
 constexpr uint64_t kTrainStream = 0x7472'6169'6e00'0001;  // "train"
@@ -79,11 +75,13 @@ bool Covers(Shape shape, double center_x, double center_y, double half, double x
   return false;
 }
 
-// Draws sample `index` into `image` (3 planes of size*size, normalized) and
-// `mask` (size*size class indices).
-void DrawSample(const ShapesOptions& options, int64_t index, float* image, int64_t* mask) {
+// Draws sample `index` into `image` (size*size RGB pixels, interleaved) and
+// `mask` (size*size class indices). `canvas` is scratch space for the
+// noise-free colours, 3*size*size floats in [0, 1].
+void DrawSample(const ShapesOptions& options, int64_t index, std::vector<float>& canvas,
+                uint8_t* image, uint8_t* mask) {
   const int size = options.image_size;
-  const int64_t plane = int64_t{size} * size;
+  const int64_t pixels = int64_t{size} * size;
   const uint64_t stream = options.split == Split::kTrain ? kTrainStream : kValStream;
   DeterministicRandom random({options.seed, stream, static_cast<uint64_t>(index)});
 
@@ -92,10 +90,9 @@ void DrawSample(const ShapesOptions& options, int64_t index, float* image, int64
   Rgb background;
   for (float& channel : background)
     channel = static_cast<float>(grey + random.Uniform(-0.05, 0.05));
-  for (int channel = 0; channel < 3; ++channel) {
-    std::fill(image + channel * plane, image + (channel + 1) * plane, background[channel]);
-  }
-  std::fill(mask, mask + plane, int64_t{0});
+  for (int64_t pixel = 0; pixel < pixels; ++pixel)
+    std::copy(background.begin(), background.end(), canvas.begin() + 3 * pixel);
+  std::fill(mask, mask + pixels, uint8_t{0});
 
   const int64_t shapes = random.UniformInt(1, kMaxShapesPerImage);
   for (int64_t s = 0; s < shapes; ++s) {
@@ -110,59 +107,40 @@ void DrawSample(const ShapesOptions& options, int64_t index, float* image, int64
         // Pixel centres decide coverage.
         if (!Covers(shape, center_x, center_y, half, x + 0.5, y + 0.5)) continue;
         const int64_t pixel = int64_t{y} * size + x;
-        mask[pixel] = class_index;
-        for (int channel = 0; channel < 3; ++channel)
-          image[channel * plane + pixel] = colour[channel];
+        mask[pixel] = static_cast<uint8_t>(class_index);
+        std::copy(colour.begin(), colour.end(), canvas.begin() + 3 * pixel);
       }
     }
   }
 
-  for (int64_t i = 0; i < 3 * plane; ++i) {
-    const double noisy = std::clamp(image[i] + kNoiseStd * random.Normal(), 0.0, 1.0);
-    image[i] = (static_cast<float>(noisy) - kPixelMean) / kPixelStd;
+  for (int64_t i = 0; i < 3 * pixels; ++i) {
+    const double noisy = std::clamp(canvas[i] + kNoiseStd * random.Normal(), 0.0, 1.0);
+    image[i] = static_cast<uint8_t>(std::lround(noisy * 255.0));
   }
-}
-
-absl::Status Validate(const ShapesOptions& options) {
-  if (options.image_size < kMinImageSize || options.image_size > kMaxImageSize) {
-    return absl::InvalidArgumentError(absl::StrCat("image_size: must be in [", kMinImageSize, ", ",
-                                                   kMaxImageSize, "], got ", options.image_size));
-  }
-  if (options.num_classes < 2 || options.num_classes > kMaxClasses) {
-    return absl::InvalidArgumentError(absl::StrCat("num_classes: must be in [2, ", kMaxClasses,
-                                                   "] (background included), got ",
-                                                   options.num_classes));
-  }
-  if (options.size < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("size: must be >= 1, got ", options.size));
-  }
-  const int64_t image_bytes = int64_t{3} * options.image_size * options.image_size * 4;
-  if (options.size > kMaxImageBytes / image_bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("size: ", options.size, " images of ", options.image_size, "x",
-                     options.image_size, " exceed the 2 GiB an in-memory dataset may use"));
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::StatusOr<SegmentationSet> MakeShapes(const ShapesOptions& options) {
-  if (absl::Status status = Validate(options); !status.ok()) return status;
+absl::StatusOr<SampleSet> MakeShapes(const ShapesOptions& options) {
   const int64_t size = options.image_size;
-  SegmentationSet set;
+  SampleSet set;
   set.num_classes = options.num_classes;
   try {
-    set.images = at::empty({options.size, 3, size, size}, at::kFloat);
-    set.masks = at::empty({options.size, size, size}, at::kLong);
+    set.images = at::empty({options.size, size, size, 3}, at::kByte);
+    set.masks = at::empty({options.size, size, size}, at::kByte);
   } catch (const std::exception& error) {  // c10::Error when memory runs out
     return absl::ResourceExhaustedError(
         absl::StrCat("cannot allocate the shapes dataset: ", error.what()));
   }
-  float* images = set.images.data_ptr<float>();
-  int64_t* masks = set.masks.data_ptr<int64_t>();
+  const char* split = options.split == Split::kTrain ? "train" : "val";
+  std::vector<float> canvas(3 * size * size);
+  uint8_t* images = set.images.data_ptr<uint8_t>();
+  uint8_t* masks = set.masks.data_ptr<uint8_t>();
+  set.sources.reserve(options.size);
   for (int64_t index = 0; index < options.size; ++index) {
-    DrawSample(options, index, images + index * 3 * size * size, masks + index * size * size);
+    DrawSample(options, index, canvas, images + index * 3 * size * size,
+               masks + index * size * size);
+    set.sources.push_back(absl::StrCat("shapes ", split, " #", index));
   }
   return set;
 }
