@@ -1,6 +1,7 @@
 #include "segtune/train/segmentation_metrics.h"
 
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 namespace segtune::train {
 namespace {
@@ -57,6 +58,34 @@ TEST(ConfusionMatrixTest, EmptyMatrixGivesZeros) {
   ConfusionMatrix matrix(4);
   EXPECT_EQ(matrix.MeanIoU(), 0.0);
   EXPECT_EQ(matrix.PixelAccuracy(), 0.0);
+}
+
+TEST(ConfusionMatrixTest, ClassIoUIsUndefinedForAbsentClasses) {
+  ConfusionMatrix matrix(3);
+  matrix.AddCounts({2, 0, 0, 1, 1, 0, 0, 0, 0});
+  EXPECT_DOUBLE_EQ(*matrix.ClassIoU(0), 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(*matrix.ClassIoU(1), 0.5);
+  EXPECT_FALSE(matrix.ClassIoU(2).has_value());
+}
+
+TEST(ConfusionCountsTest, CountsBatchPixelsSkippingTheIgnoreIndex) {
+  // truth       prediction
+  //   0 1 255     0 0 2
+  //   2 2 1       2 1 1
+  const torch::Tensor masks = torch::tensor({0L, 1L, 255L, 2L, 2L, 1L}).view({1, 2, 3});
+  const torch::Tensor predictions = torch::tensor({0L, 0L, 2L, 2L, 1L, 1L}).view({1, 2, 3});
+  const torch::Tensor counts = ConfusionCounts(masks, predictions, 3, 255);
+  const std::vector<int64_t> expected = {1, 0, 0,   // truth 0
+                                         1, 1, 0,   // truth 1
+                                         0, 1, 1};  // truth 2
+  ASSERT_EQ(counts.numel(), 9);
+  EXPECT_EQ(std::vector<int64_t>(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + 9),
+            expected);
+  ConfusionMatrix matrix(3);
+  matrix.AddCounts(expected);
+  // IoU: class 0 = 1 / (1 + 2 - 1), class 1 = 1 / (2 + 2 - 1), class 2 = 1 / (2 + 1 - 1).
+  EXPECT_DOUBLE_EQ(matrix.MeanIoU(), (0.5 + 1.0 / 3.0 + 0.5) / 3);
+  EXPECT_DOUBLE_EQ(matrix.PixelAccuracy(), 3.0 / 5.0);
 }
 
 }  // namespace

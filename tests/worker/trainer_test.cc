@@ -1,5 +1,6 @@
 #include "segtune/train/trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <thread>
 #include <vector>
@@ -7,6 +8,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
+
+#include "absl/status/status.h"
 
 namespace segtune::train {
 namespace {
@@ -71,11 +74,23 @@ TEST(RunTrialTest, CompletesAndReportsEveryMetricEachEpoch) {
   for (size_t i = 0; i < run.reports.size(); ++i) {
     const EpochReport& report = run.reports[i];
     EXPECT_EQ(report.epoch, static_cast<int>(i) + 1);
-    EXPECT_EQ(report.metrics.size(), kMetricNames.size());
     for (const std::string& name : kMetricNames) {
       ASSERT_EQ(report.metrics.count(name), 1U) << name;
       EXPECT_TRUE(std::isfinite(report.metrics.at(name))) << name;
     }
+    // The rest are per-class IoUs, of classes 0..2, whose mean is val_miou.
+    double iou_sum = 0;
+    int classes = 0;
+    for (const auto& [name, value] : report.metrics) {
+      if (std::count(kMetricNames.begin(), kMetricNames.end(), name) == 1) continue;
+      EXPECT_THAT(name, ::testing::AnyOf("val_iou_0", "val_iou_1", "val_iou_2"));
+      EXPECT_GE(value, 0.0);
+      EXPECT_LE(value, 1.0);
+      iou_sum += value;
+      ++classes;
+    }
+    ASSERT_GE(classes, 1);
+    EXPECT_NEAR(iou_sum / classes, report.metrics.at("val_miou"), 1e-12);
     EXPECT_EQ(report.metrics.at("lr"), 0.05);
     EXPECT_GE(report.metrics.at("val_miou"), 0.0);
     EXPECT_LE(report.metrics.at("val_miou"), 1.0);
@@ -254,6 +269,133 @@ TEST(RunTrialTest, ResumingReportsOnlyTheRemainingEpochsWithTheSameMetrics) {
   ASSERT_EQ(full.reports.size(), 3U);
   EXPECT_EQ(resumed.reports[0].epoch, 3);
   EXPECT_EQ(Deterministic(resumed.reports[0]), Deterministic(full.reports[2]));
+}
+
+TEST(RunTrialTest, TimingAccountsForTheEpoch) {
+  const TrialRun run = RunCollecting(TinyConfig(Sgd(0.05), 2));
+  ASSERT_EQ(run.reports.size(), 2U) << run.result.reason;
+  for (const EpochReport& report : run.reports) {
+    const EpochTiming& timing = report.timing;
+    EXPECT_GT(timing.model_seconds, 0.0);
+    EXPECT_GT(timing.optimizer_seconds, 0.0);
+    EXPECT_GE(timing.data_wait_seconds, 0.0);
+    EXPECT_LE(timing.model_seconds + timing.optimizer_seconds + timing.data_wait_seconds,
+              timing.total_seconds);
+    EXPECT_EQ(timing.total_seconds, report.metrics.at("epoch_seconds"));
+  }
+  EXPECT_GT(run.reports[0].timing.startup_seconds, 0.0);
+  EXPECT_EQ(run.reports[1].timing.startup_seconds, 0.0);
+}
+
+// A trial whose state exercises every part of a checkpoint: Adam's moments,
+// a plateau scheduler's counters, BatchNorm's running statistics and
+// augmentation drawn per epoch.
+json StatefulConfig(int epochs) {
+  json config = TinyConfig({{"name", "Adam"}, {"lr", 0.01}}, epochs);
+  config["data"]["flip"] = true;
+  config["params"]["scheduler"] = {
+      {"name", "ReduceLROnPlateau"}, {"patience", 0}, {"factor", 0.5}, {"threshold", 0.5}};
+  return config;
+}
+
+struct CheckpointedRun {
+  TrialRun run;
+  std::vector<Checkpoint> checkpoints;
+};
+
+CheckpointedRun RunCheckpointing(const json& config, TrainOptions options = {}) {
+  CheckpointedRun result;
+  options.on_checkpoint = [&](const Checkpoint& checkpoint) {
+    result.checkpoints.push_back(checkpoint);
+    return absl::OkStatus();
+  };
+  result.run = RunCollecting(config, options);
+  return result;
+}
+
+TEST(RunTrialTest, ResumingFromEachCheckpointIsBitIdentical) {
+  const CheckpointedRun full = RunCheckpointing(StatefulConfig(4));
+  ASSERT_EQ(full.run.result.outcome, Outcome::kCompleted) << full.run.result.reason;
+  ASSERT_EQ(full.checkpoints.size(), 4U);
+  for (int k = 1; k <= 3; ++k) {
+    SCOPED_TRACE(::testing::Message() << "resumed after epoch " << k);
+    EXPECT_EQ(full.checkpoints[k - 1].epoch, k);
+    TrainOptions options;
+    options.start_epoch = k;
+    options.resume_from = full.checkpoints[k - 1];
+    const CheckpointedRun resumed = RunCheckpointing(StatefulConfig(4), options);
+    ASSERT_EQ(resumed.run.result.outcome, Outcome::kCompleted) << resumed.run.result.reason;
+    EXPECT_EQ(resumed.run.result.epochs_done, 4);
+    ASSERT_EQ(resumed.run.reports.size(), static_cast<size_t>(4 - k));
+    for (size_t i = 0; i < resumed.run.reports.size(); ++i) {
+      EXPECT_EQ(resumed.run.reports[i].epoch, k + 1 + static_cast<int>(i));
+      EXPECT_EQ(Deterministic(resumed.run.reports[i]), Deterministic(full.run.reports[k + i]));
+      // The weights are compared as bytes; the training state's archive
+      // embeds process-specific TorchScript names, so the metrics of the
+      // following epochs are what show it was restored exactly.
+      EXPECT_TRUE(resumed.checkpoints[i].weights == full.checkpoints[k + i].weights);
+    }
+  }
+}
+
+TEST(RunTrialTest, CheckpointOfAnotherEpochOrModelFails) {
+  const CheckpointedRun full = RunCheckpointing(StatefulConfig(2));
+  ASSERT_EQ(full.checkpoints.size(), 2U) << full.run.result.reason;
+  TrainOptions options;
+  options.start_epoch = 1;
+  options.resume_from = full.checkpoints[1];
+  TrialResult result = RunTrial(StatefulConfig(2), options);
+  EXPECT_EQ(result.outcome, Outcome::kFailed);
+  EXPECT_THAT(result.reason, HasSubstr("checkpoint is of epoch 2"));
+
+  json wider = StatefulConfig(2);
+  wider["model"]["base_channels"] = 6;
+  options.resume_from = full.checkpoints[0];
+  result = RunTrial(wider, options);
+  EXPECT_EQ(result.outcome, Outcome::kFailed);
+  EXPECT_THAT(result.reason, HasSubstr("weights"));
+
+  options.resume_from->training_state = "not an archive";
+  result = RunTrial(StatefulConfig(2), options);
+  EXPECT_EQ(result.outcome, Outcome::kFailed);
+  EXPECT_THAT(result.reason, HasSubstr("training state"));
+}
+
+TEST(RunTrialTest, FailedCheckpointFailsTheTrialBeforeTheEpochIsReported) {
+  TrainOptions options;
+  options.on_checkpoint = [](const Checkpoint& checkpoint) {
+    return checkpoint.epoch == 2 ? absl::UnavailableError("disk full") : absl::OkStatus();
+  };
+  const TrialRun run = RunCollecting(TinyConfig(Sgd(0.05), 3), options);
+  EXPECT_EQ(run.result.outcome, Outcome::kFailed);
+  EXPECT_THAT(run.result.reason, AllOf(HasSubstr("checkpoint of epoch 2"), HasSubstr("disk full")));
+  EXPECT_EQ(run.result.epochs_done, 1);
+  EXPECT_EQ(run.reports.size(), 1U);
+}
+
+TEST(RunTrialTest, LrAsppTrainsWhenTheArchIsAParameter) {
+  json config = TinyConfig({{"name", "Adam"}, {"lr", 0.01}}, 2);
+  config["params"]["model.arch"] = "lraspp";
+  const TrialRun run = RunCollecting(config);
+  ASSERT_EQ(run.result.outcome, Outcome::kCompleted) << run.result.reason;
+  ASSERT_EQ(run.reports.size(), 2U);
+  EXPECT_NE(Deterministic(run.reports[0]),
+            Deterministic(RunCollecting(TinyConfig({{"name", "Adam"}, {"lr", 0.01}}, 1)).reports[0]));
+}
+
+TEST(RunTrialTest, LossOptionsChangeTheLoss) {
+  const json plain = TinyConfig(Sgd(0.05), 1);
+  json weighted = plain;
+  weighted["training"]["loss"] = {{"weight", {1.0, 2.0, 3.0}}};
+  json dice = plain;
+  dice["params"]["training.loss.dice_weight"] = 1.0;
+  const double plain_loss = RunCollecting(plain).reports.at(0).metrics.at("train_loss");
+  const double weighted_loss = RunCollecting(weighted).reports.at(0).metrics.at("train_loss");
+  const TrialRun dice_run = RunCollecting(dice);
+  ASSERT_EQ(dice_run.result.outcome, Outcome::kCompleted) << dice_run.result.reason;
+  EXPECT_NE(plain_loss, weighted_loss);
+  // The Dice term is in [0, 1] and the first batch's is well above 0.
+  EXPECT_GT(dice_run.reports.at(0).metrics.at("train_loss"), plain_loss);
 }
 
 TEST(RunTrialTest, BadConfigFailsNamingTheField) {

@@ -77,7 +77,7 @@ TEST(TrialConfigTest, BgdTrainsOnTheWholeSetUnlessOverridden) {
   config["params"]["optimizer"] = {{"name", "bgd"}, {"lr", 0.1}};
   absl::StatusOr<TrialConfig> parsed = ParseTrialConfig(config);
   ASSERT_TRUE(parsed.ok()) << parsed.status();
-  EXPECT_EQ(parsed->training.batch_size, 64);
+  EXPECT_EQ(parsed->training.batch_size, 0);  // the whole set, once loaded
 
   config["params"]["training.batch_size"] = 32;
   parsed = ParseTrialConfig(config);
@@ -88,15 +88,19 @@ TEST(TrialConfigTest, BgdTrainsOnTheWholeSetUnlessOverridden) {
 TEST(TrialConfigTest, ErrorsNameTheField) {
   json config = ValidConfig();
   config["data"]["image_size"] = 30;  // not divisible by 2^(3-1)
-  EXPECT_THAT(ErrorOf(config), AllOf(HasSubstr("data.image_size"), HasSubstr("divisible by 4")));
+  EXPECT_THAT(ErrorOf(config), AllOf(HasSubstr("data.image_size: unet with depth 3"), HasSubstr("multiple of 4")));
 
   config = ValidConfig();
   config["data"]["imagesize"] = 32;
   EXPECT_THAT(ErrorOf(config), HasSubstr("data.imagesize: unknown key"));
 
   config = ValidConfig();
-  config["data"]["dataset"] = "voc";
+  config["data"]["dataset"] = "coco";
   EXPECT_THAT(ErrorOf(config), HasSubstr("data.dataset"));
+
+  config = ValidConfig();
+  config["data"]["dataset"] = "voc";
+  EXPECT_THAT(ErrorOf(config), HasSubstr("data.root: required for dataset voc"));
 
   config = ValidConfig();
   config["model"]["depth"] = "three";
@@ -130,6 +134,72 @@ TEST(TrialConfigTest, ListsEveryProblem) {
   config["data"]["num_classes"] = 1;
   config["training"]["seed"] = -1;
   EXPECT_THAT(ErrorOf(config), AllOf(HasSubstr("data.num_classes"), HasSubstr("training.seed")));
+}
+
+TEST(TrialConfigTest, DatasetDefaultsDependOnTheDataset) {
+  absl::StatusOr<TrialConfig> shapes = ParseTrialConfig(ValidConfig());
+  ASSERT_TRUE(shapes.ok()) << shapes.status();
+  EXPECT_EQ(shapes->data.resize, 32);
+  EXPECT_FALSE(shapes->data.flip);
+  EXPECT_EQ(shapes->data.mean[0], 0.5F);
+  EXPECT_EQ(shapes->data.ignore_index, 255);
+
+  json config = ValidConfig();
+  config["data"]["dataset"] = "folder";
+  config["data"]["root"] = "/data/cells";
+  config["data"]["train_size"] = 0;
+  config["data"]["resize"] = 40;
+  config["data"]["val_fraction"] = 0.25;
+  absl::StatusOr<TrialConfig> folder = ParseTrialConfig(config);
+  ASSERT_TRUE(folder.ok()) << folder.status();
+  EXPECT_EQ(folder->data.root, "/data/cells");
+  EXPECT_EQ(folder->data.train_size, 0);
+  EXPECT_EQ(folder->data.resize, 40);
+  EXPECT_TRUE(folder->data.flip);
+  EXPECT_EQ(folder->data.mean[0], 0.485F);
+  EXPECT_EQ(folder->data.std[2], 0.225F);
+  EXPECT_EQ(folder->data.val_fraction, 0.25);
+}
+
+TEST(TrialConfigTest, TrainingLossAmpAndArch) {
+  json config = ValidConfig();
+  config["training"]["amp"] = true;
+  config["training"]["loss"] = {{"weight", {1, 2, 3, 4}}, {"label_smoothing", 0.1}};
+  config["params"]["training.loss.dice_weight"] = 0.5;
+  config["params"]["model.arch"] = "lraspp";
+  absl::StatusOr<TrialConfig> parsed = ParseTrialConfig(config);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->training.amp);
+  EXPECT_EQ(parsed->training.loss.weight, (std::vector<double>{1, 2, 3, 4}));
+  EXPECT_EQ(parsed->training.loss.label_smoothing, 0.1);
+  EXPECT_EQ(parsed->training.loss.dice_weight, 0.5);
+  EXPECT_EQ(parsed->model.arch, "lraspp");
+}
+
+TEST(TrialConfigTest, NewKeysNameTheirErrors) {
+  auto error_with = [](const std::string& section, const std::string& key, const json& value) {
+    json config = ValidConfig();
+    config[section][key] = value;
+    return ErrorOf(config);
+  };
+  EXPECT_THAT(error_with("data", "resize", 16), HasSubstr("data.resize: must be >= data.image_size"));
+  EXPECT_THAT(error_with("data", "root", "/x"), HasSubstr("data.root: only voc and folder"));
+  EXPECT_THAT(error_with("data", "ignore_index", 2), HasSubstr("data.ignore_index"));
+  EXPECT_THAT(error_with("data", "mean", json::array({0.5, 0.5})), HasSubstr("data.mean"));
+  EXPECT_THAT(error_with("data", "std", json::array({0.5, 0, 0.5})), HasSubstr("data.std[1]"));
+  EXPECT_THAT(error_with("data", "flip", "yes"), HasSubstr("data.flip: must be true or false"));
+  EXPECT_THAT(error_with("data", "val_fraction", 1.0), HasSubstr("data.val_fraction"));
+  EXPECT_THAT(error_with("model", "arch", "segformer"), HasSubstr("model.arch"));
+  EXPECT_THAT(error_with("training", "amp", 1), HasSubstr("training.amp"));
+  EXPECT_THAT(error_with("training", "loss", json{{"weight", {1, 2}}}),
+              HasSubstr("training.loss.weight: must be a list of 4 numbers"));
+  EXPECT_THAT(error_with("training", "loss", json{{"label_smoothing", 1.0}}),
+              HasSubstr("training.loss.label_smoothing"));
+  EXPECT_THAT(error_with("training", "loss", json{{"dice", 1.0}}),
+              HasSubstr("training.loss.dice: unknown key"));
+  json config = ValidConfig();
+  config["params"]["training.loss.focal"] = 1.0;
+  EXPECT_THAT(ErrorOf(config), HasSubstr("training.loss.focal: unknown key"));
 }
 
 }  // namespace

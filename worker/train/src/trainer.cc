@@ -3,24 +3,29 @@
 #include <chrono>
 #include <cmath>
 #include <exception>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <utility>
 #include <vector>
 
+#include <ATen/autocast_mode.h>
+#include <c10/core/InferenceMode.h>
 #include <c10/util/Exception.h>
 #include <torch/cuda.h>
-#include <torch/nn/functional/loss.h>
 #include <torch/utils.h>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "segtune/data/batch_iterator.h"
-#include "segtune/data/shapes.h"
-#include "segtune/models/unet.h"
+#include "checkpointing.h"
+#include "grad_scaler.h"
+#include "segtune/data/dataset.h"
+#include "segtune/data/loader.h"
+#include "segtune/models/model.h"
 #include "segtune/optim/factory.h"
+#include "segtune/train/loss.h"
 #include "segtune/train/segmentation_metrics.h"
 #include "segtune/train/trial_config.h"
 
@@ -77,47 +82,66 @@ absl::StatusOr<torch::Device> ParseDevice(const std::string& device) {
 
 // Everything a trial trains with, built from its configuration.
 struct TrialSetup {
-  data::SegmentationSet train_set;
-  data::SegmentationSet val_set;
-  models::UNet model{nullptr};
+  data::SampleSet train_set;
+  data::SampleSet val_set;
+  int64_t batch_size = 0;  // "full" resolved
+  std::shared_ptr<models::SegmentationModel> model;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
-  std::unique_ptr<optim::Scheduler> scheduler;  // null: constant lr
+  std::unique_ptr<optim::Scheduler> scheduler;   // null: constant lr
+  std::unique_ptr<internal::GradScaler> scaler;  // null: float32 training
+  std::unique_ptr<SegmentationLoss> loss;
+
+  internal::TrainingState state() const {
+    return {model.get(), optimizer.get(), scheduler.get(), scaler.get()};
+  }
 };
 
-absl::StatusOr<data::SegmentationSet> MakeSplit(const DataConfig& config, data::Split split,
-                                                const torch::Device& device) {
-  data::ShapesOptions options;
-  options.image_size = config.image_size;
-  options.num_classes = config.num_classes;
-  options.size = split == data::Split::kTrain ? config.train_size : config.val_size;
-  options.seed = config.seed;
-  options.split = split;
-  absl::StatusOr<data::SegmentationSet> set = data::MakeShapes(options);
-  if (!set.ok()) return absl::InvalidArgumentError(absl::StrCat("data.", set.status().message()));
-  set->images = set->images.to(device);
-  set->masks = set->masks.to(device);
+absl::StatusOr<data::SampleSet> LoadData(const DataConfig& config, data::Split split,
+                                         const TrainOptions& options) {
+  data::DatasetOptions dataset;
+  dataset.dataset = config.dataset;
+  dataset.root = config.root;
+  dataset.load_size = config.resize;
+  dataset.num_classes = config.num_classes;
+  dataset.ignore_index = config.ignore_index;
+  dataset.train_size = config.train_size;
+  dataset.val_size = config.val_size;
+  dataset.val_fraction = config.val_fraction;
+  dataset.seed = config.seed;
+  dataset.on_progress = options.on_load_progress;
+  absl::StatusOr<data::SampleSet> set = data::LoadSplit(dataset, split);
+  if (!set.ok()) {
+    return absl::Status(set.status().code(), absl::StrCat("data: ", set.status().message()));
+  }
   return set;
 }
 
-absl::StatusOr<TrialSetup> BuildSetup(const TrialConfig& config, const torch::Device& device) {
+absl::StatusOr<TrialSetup> BuildSetup(const TrialConfig& config, const torch::Device& device,
+                                      const TrainOptions& options) {
   TrialSetup setup;
-  absl::StatusOr<data::SegmentationSet> train_set =
-      MakeSplit(config.data, data::Split::kTrain, device);
+  absl::StatusOr<data::SampleSet> train_set = LoadData(config.data, data::Split::kTrain, options);
   if (!train_set.ok()) return train_set.status();
   setup.train_set = *std::move(train_set);
-  absl::StatusOr<data::SegmentationSet> val_set = MakeSplit(config.data, data::Split::kVal, device);
+  absl::StatusOr<data::SampleSet> val_set = LoadData(config.data, data::Split::kVal, options);
   if (!val_set.ok()) return val_set.status();
   setup.val_set = *std::move(val_set);
+  setup.batch_size =
+      config.training.batch_size == 0 ? setup.train_set.size() : config.training.batch_size;
 
-  models::UNetOptions model_options(config.data.num_classes);
-  model_options.base_channels(config.model.base_channels).depth(config.model.depth);
-  if (absl::Status status = model_options.Validate(); !status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("model.", status.message()));
-  }
+  models::ModelSpec model_spec;
+  model_spec.arch = config.model.arch;
+  model_spec.num_classes = config.data.num_classes;
+  model_spec.base_channels = config.model.base_channels;
+  model_spec.depth = config.model.depth;
   {
     std::lock_guard<std::mutex> lock(ModelInitMutex());
     torch::manual_seed(config.training.seed);
-    setup.model = models::UNet(model_options);
+    absl::StatusOr<std::shared_ptr<models::SegmentationModel>> model =
+        models::MakeModel(model_spec);
+    if (!model.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("model.", model.status().message()));
+    }
+    setup.model = *std::move(model);
   }
   setup.model->to(device);
 
@@ -127,108 +151,225 @@ absl::StatusOr<TrialSetup> BuildSetup(const TrialConfig& config, const torch::De
   setup.optimizer = *std::move(optimizer);
 
   if (!config.scheduler.is_null()) {
-    absl::StatusOr<std::unique_ptr<optim::Scheduler>> scheduler =
-        optim::MakeScheduler(config.scheduler, *setup.optimizer,
-                             optim::TrainingBudget(config.epochs, setup.train_set.size(),
-                                                   config.training.batch_size));
+    absl::StatusOr<std::unique_ptr<optim::Scheduler>> scheduler = optim::MakeScheduler(
+        config.scheduler, *setup.optimizer,
+        optim::TrainingBudget(config.epochs, setup.train_set.size(), setup.batch_size));
     if (!scheduler.ok()) return scheduler.status();
     setup.scheduler = *std::move(scheduler);
   }
+
+  // Mixed precision needs CUDA's float16 kernels; on the CPU the trial
+  // trains in float32, as documented for training.amp.
+  if (config.training.amp && device.is_cuda()) {
+    if (optim::NeedsLossClosure(config.optimizer)) {
+      return absl::InvalidArgumentError(
+          "training.amp: LBFGS re-evaluates the loss inside its step, which loss scaling "
+          "cannot follow; train LBFGS without amp");
+    }
+    setup.scaler = std::make_unique<internal::GradScaler>(device);
+  }
+  setup.loss = std::make_unique<SegmentationLoss>(config.training.loss, config.data.num_classes,
+                                                  config.data.ignore_index, device);
   return setup;
 }
 
+data::LoaderOptions MakeLoaderOptions(const DataConfig& data, int64_t batch_size,
+                                      std::optional<uint64_t> shuffle_seed) {
+  data::LoaderOptions options;
+  options.batch_size = batch_size;
+  options.shuffle_seed = shuffle_seed;
+  options.crop_size = data.image_size;
+  options.flip = shuffle_seed.has_value() && data.flip;
+  options.mean = data.mean;
+  options.std = data.std;
+  return options;
+}
+
+// Autocast (float16 on CUDA) for the scope, when enabled.
+class AutocastScope {
+ public:
+  explicit AutocastScope(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+    previous_ = at::autocast::is_enabled();
+    at::autocast::set_enabled(true);
+    at::autocast::increment_nesting();
+  }
+  ~AutocastScope() {
+    if (!enabled_) return;
+    // Casts are cached only while the outermost scope lives.
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_enabled(previous_);
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool enabled_;
+  bool previous_ = false;
+};
+
 struct Evaluation {
-  double loss = 0;  // mean pixel-wise cross-entropy
+  double loss = 0;  // the training loss's value, averaged over images
   ConfusionMatrix confusion;
 };
 
-Evaluation Evaluate(models::UNet& model, const data::SegmentationSet& val_set, int64_t batch_size) {
-  torch::NoGradGuard no_grad;
-  model->eval();
-  const int64_t num_classes = val_set.num_classes;
+Evaluation Evaluate(TrialSetup& setup, data::Loader& loader, const torch::Device& device,
+                    const DataConfig& data, EpochTiming& timing) {
+  c10::InferenceMode inference;
+  setup.model->eval();
+  const int64_t num_classes = data.num_classes;
   torch::Tensor counts =
-      torch::zeros({num_classes * num_classes},
-                   torch::TensorOptions(torch::kLong).device(val_set.masks.device()));
+      torch::zeros({num_classes * num_classes}, torch::TensorOptions(torch::kLong).device(device));
   double loss_sum = 0;
-  int64_t pixels = 0;
-  data::BatchIterator batches(val_set, batch_size, std::nullopt);
-  while (std::optional<data::Batch> batch = batches.Next()) {
-    const torch::Tensor logits = model->forward(batch->images);
-    namespace F = torch::nn::functional;
-    loss_sum +=
-        F::cross_entropy(logits, batch->masks, F::CrossEntropyFuncOptions().reduction(torch::kSum))
-            .item<double>();
-    pixels += batch->masks.numel();
-    // Cell (true, predicted) of the confusion matrix, row-major.
-    const torch::Tensor cells = batch->masks * num_classes + logits.argmax(1);
-    counts += torch::bincount(cells.flatten(), {}, num_classes * num_classes);
+  int64_t images = 0;
+  loader.StartEpoch(1);
+  const double wait_before = loader.wait_seconds();
+  while (std::optional<data::Batch> batch = loader.Next()) {
+    const torch::Tensor batch_images = batch->images.to(device);
+    const torch::Tensor masks = batch->masks.to(device);
+    const Clock::time_point model_start = Clock::now();
+    torch::Tensor logits;
+    {
+      AutocastScope autocast(setup.scaler != nullptr);
+      logits = setup.model->forward(batch_images);
+    }
+    const double batch_loss = setup.loss->Compute(logits, masks).item<double>();
+    timing.model_seconds += SecondsSince(model_start);
+    loss_sum += batch_loss * static_cast<double>(masks.size(0));
+    images += masks.size(0);
+    counts += ConfusionCounts(masks, logits.argmax(1), num_classes, data.ignore_index);
   }
+  timing.data_wait_seconds += loader.wait_seconds() - wait_before;
   counts = counts.cpu();
-  const int64_t* data = counts.data_ptr<int64_t>();
-  Evaluation evaluation{loss_sum / static_cast<double>(pixels),
+  const int64_t* cell_counts = counts.data_ptr<int64_t>();
+  Evaluation evaluation{loss_sum / static_cast<double>(images),
                         ConfusionMatrix(static_cast<int>(num_classes))};
-  evaluation.confusion.AddCounts(std::vector<int64_t>(data, data + counts.numel()));
+  evaluation.confusion.AddCounts(
+      std::vector<int64_t>(cell_counts, cell_counts + counts.numel()));
   return evaluation;
 }
 
-// Runs the epochs; `epochs_done` follows progress so that the caller can
-// report it when LibTorch throws.
+// One optimizer step on a batch; the batch's loss, evaluated before the step.
+double TrainStep(TrialSetup& setup, const torch::Tensor& images, const torch::Tensor& masks,
+                 EpochTiming& timing) {
+  const Clock::time_point step_start = Clock::now();
+  double closure_seconds = 0;
+  std::optional<double> loss_value;
+  if (setup.scaler == nullptr) {
+    // Every optimizer takes the loss as a closure, as torch's step(closure)
+    // does: LBFGS evaluates it several times per step, the others once.
+    // The batch's loss is that of its first evaluation.
+    auto closure = [&]() -> torch::Tensor {
+      const Clock::time_point closure_start = Clock::now();
+      setup.optimizer->zero_grad();
+      const torch::Tensor loss = setup.loss->Compute(setup.model->forward(images), masks);
+      if (!loss_value) loss_value = loss.item<double>();
+      loss.backward();
+      closure_seconds += SecondsSince(closure_start);
+      return loss;
+    };
+    setup.optimizer->step(closure);
+  } else {
+    // torch.cuda.amp's recipe: scaled backward, unscale, step unless the
+    // gradients overflowed, update the scale.
+    setup.optimizer->zero_grad();
+    torch::Tensor loss;
+    {
+      AutocastScope autocast(true);
+      loss = setup.loss->Compute(setup.model->forward(images), masks);
+    }
+    loss_value = loss.item<double>();
+    setup.scaler->Scale(loss).backward();
+    closure_seconds = SecondsSince(step_start);
+    if (setup.scaler->Unscale(setup.model->parameters())) {
+      setup.optimizer->step([&loss] { return loss; });
+    }
+    setup.scaler->Update();
+  }
+  timing.model_seconds += closure_seconds;
+  timing.optimizer_seconds += SecondsSince(step_start) - closure_seconds;
+  return *loss_value;
+}
+
+// The per-epoch metrics reported to the coordinator.
+std::map<std::string, double> EpochMetrics(double train_loss, const Evaluation& evaluation,
+                                           double lr, int64_t images, double train_seconds) {
+  std::map<std::string, double> metrics = {
+      {"train_loss", train_loss},
+      {"val_loss", evaluation.loss},
+      {"val_miou", evaluation.confusion.MeanIoU()},
+      {"val_pixel_acc", evaluation.confusion.PixelAccuracy()},
+      {"lr", lr},
+      {"images_per_second", static_cast<double>(images) / train_seconds},
+  };
+  for (int c = 0; c < evaluation.confusion.num_classes(); ++c) {
+    if (const std::optional<double> iou = evaluation.confusion.ClassIoU(c)) {
+      metrics[absl::StrCat("val_iou_", c)] = *iou;
+    }
+  }
+  return metrics;
+}
+
+// Runs epochs first_epoch..epochs; `epochs_done` follows progress so that
+// the caller can report it when LibTorch throws.
 TrialResult RunEpochs(const TrialConfig& config, TrialSetup& setup, const TrainOptions& options,
-                      int& epochs_done) {
-  data::BatchIterator train_batches(setup.train_set, config.training.batch_size,
-                                    config.training.seed);
-  const int batches_per_epoch = static_cast<int>(train_batches.batches_per_epoch());
+                      const torch::Device& device, int first_epoch,
+                      Clock::time_point trial_start, int& epochs_done) {
+  data::Loader train_loader(setup.train_set,
+                            MakeLoaderOptions(config.data, setup.batch_size, config.training.seed));
+  data::Loader val_loader(setup.val_set,
+                          MakeLoaderOptions(config.data, setup.batch_size, std::nullopt));
+  const int batches_per_epoch = static_cast<int>(train_loader.batches_per_epoch());
   const double exploded_loss = kExplodedLossFactor * std::log(config.data.num_classes);
-  for (int epoch = 1; epoch <= config.epochs; ++epoch) {
+  bool first_batch_of_run = true;
+  for (int epoch = first_epoch; epoch <= config.epochs; ++epoch) {
     const Clock::time_point epoch_start = Clock::now();
+    EpochTiming timing;
     const double lr = setup.optimizer->param_groups()[0].options().get_lr();
     setup.model->train();
-    train_batches.StartEpoch(epoch);
+    train_loader.StartEpoch(epoch);
+    const double wait_before = train_loader.wait_seconds();
     double loss_sum = 0;
     int64_t images = 0;
     int batch_number = 0;
-    while (std::optional<data::Batch> batch = train_batches.Next()) {
+    while (std::optional<data::Batch> batch = train_loader.Next()) {
       if (options.should_abort && options.should_abort()) {
         return Finished(Outcome::kStopped, absl::StrCat("aborted during epoch ", epoch),
                         epochs_done);
       }
+      if (first_batch_of_run) {
+        timing.startup_seconds = SecondsSince(trial_start);
+        first_batch_of_run = false;
+      }
       ++batch_number;
-      // Every optimizer takes the loss as a closure, as torch's step(closure)
-      // does: LBFGS evaluates it several times per step, the others once.
-      // The batch's loss is that of its first evaluation.
-      std::optional<double> loss_value;
-      auto closure = [&]() -> torch::Tensor {
-        setup.optimizer->zero_grad();
-        const torch::Tensor logits = setup.model->forward(batch->images);
-        torch::Tensor loss = torch::nn::functional::cross_entropy(logits, batch->masks);
-        if (!loss_value) loss_value = loss.item<double>();
-        loss.backward();
-        return loss;
-      };
+      const torch::Tensor batch_images = batch->images.to(device);
+      const torch::Tensor masks = batch->masks.to(device);
       const double step_lr = setup.optimizer->param_groups()[0].options().get_lr();
-      setup.optimizer->step(closure);
-      if (!std::isfinite(*loss_value) || *loss_value > exploded_loss) {
-        const std::string limit = std::isfinite(*loss_value)
+      const double loss_value = TrainStep(setup, batch_images, masks, timing);
+      if (!std::isfinite(loss_value) || loss_value > exploded_loss) {
+        const std::string limit = std::isfinite(loss_value)
                                       ? absl::StrCat(" (over the limit ", exploded_loss, ")")
                                       : "";
         return Finished(Outcome::kDiverged,
-                        absl::StrCat("train_loss is ", *loss_value, limit, " at epoch ", epoch,
+                        absl::StrCat("train_loss is ", loss_value, limit, " at epoch ", epoch,
                                      ", batch ", batch_number, " with lr ", step_lr),
                         epochs_done);
       }
       if (setup.scheduler != nullptr && setup.scheduler->interval() == optim::Interval::kStep) {
+        const Clock::time_point scheduler_start = Clock::now();
         if (absl::Status status = setup.scheduler->Step(std::nullopt); !status.ok()) {
-          return Finished(Outcome::kFailed, std::string(status.message()),
-                          epochs_done);
+          return Finished(Outcome::kFailed, std::string(status.message()), epochs_done);
         }
+        timing.optimizer_seconds += SecondsSince(scheduler_start);
       }
-      loss_sum += *loss_value * static_cast<double>(batch->images.size(0));
-      images += batch->images.size(0);
+      loss_sum += loss_value * static_cast<double>(masks.size(0));
+      images += masks.size(0);
       if (options.on_batch) options.on_batch(epoch, batch_number, batches_per_epoch);
     }
+    timing.data_wait_seconds += train_loader.wait_seconds() - wait_before;
     const double train_seconds = SecondsSince(epoch_start);
 
-    const Evaluation evaluation = Evaluate(setup.model, setup.val_set, config.training.batch_size);
+    const Evaluation evaluation = Evaluate(setup, val_loader, device, config.data, timing);
     if (!std::isfinite(evaluation.loss)) {
       return Finished(Outcome::kDiverged,
                       absl::StrCat("val_loss is ", evaluation.loss, " at epoch ", epoch),
@@ -236,15 +377,8 @@ TrialResult RunEpochs(const TrialConfig& config, TrialSetup& setup, const TrainO
     }
     EpochReport report;
     report.epoch = epoch;
-    report.metrics = {
-        {"train_loss", loss_sum / static_cast<double>(images)},
-        {"val_loss", evaluation.loss},
-        {"val_miou", evaluation.confusion.MeanIoU()},
-        {"val_pixel_acc", evaluation.confusion.PixelAccuracy()},
-        {"lr", lr},
-        {"epoch_seconds", SecondsSince(epoch_start)},
-        {"images_per_second", static_cast<double>(images) / train_seconds},
-    };
+    report.metrics = EpochMetrics(loss_sum / static_cast<double>(images), evaluation, lr, images,
+                                  train_seconds);
 
     if (setup.scheduler != nullptr && setup.scheduler->interval() == optim::Interval::kEpoch) {
       std::optional<double> monitored;
@@ -259,16 +393,28 @@ TrialResult RunEpochs(const TrialConfig& config, TrialSetup& setup, const TrainO
         monitored = it->second;
       }
       if (absl::Status status = setup.scheduler->Step(monitored); !status.ok()) {
-        return Finished(Outcome::kFailed, std::string(status.message()),
-                        epochs_done);
+        return Finished(Outcome::kFailed, std::string(status.message()), epochs_done);
       }
     }
 
     epochs_done = epoch;
-    // Without checkpoints, a resumed trial replays its first start_epoch
+    // A trial resumed without its checkpoint replays its first start_epoch
     // epochs: training is deterministic, so it arrives at the same state, and
     // those epochs were already reported.
     if (epoch <= options.start_epoch) continue;
+    if (options.on_checkpoint) {
+      const Clock::time_point checkpoint_start = Clock::now();
+      const Checkpoint checkpoint = internal::SaveCheckpoint(setup.state(), epoch);
+      if (absl::Status status = options.on_checkpoint(checkpoint); !status.ok()) {
+        return Finished(Outcome::kFailed,
+                        absl::StrCat("checkpoint of epoch ", epoch, ": ", status.message()),
+                        epoch - 1);
+      }
+      timing.checkpoint_seconds = SecondsSince(checkpoint_start);
+    }
+    timing.total_seconds = SecondsSince(epoch_start);
+    report.metrics["epoch_seconds"] = timing.total_seconds;
+    report.timing = timing;
     if (options.on_epoch && !options.on_epoch(report)) {
       return Finished(Outcome::kStopped, absl::StrCat("stopped after epoch ", epoch), epoch);
     }
@@ -278,6 +424,7 @@ TrialResult RunEpochs(const TrialConfig& config, TrialSetup& setup, const TrainO
 
 TrialResult RunTrialOrThrow(const nlohmann::json& config_json, const TrainOptions& options,
                             int& epochs_done) {
+  const Clock::time_point trial_start = Clock::now();
   absl::StatusOr<TrialConfig> config = ParseTrialConfig(config_json);
   if (!config.ok()) return Finished(Outcome::kFailed, std::string(config.status().message()), 0);
   if (options.start_epoch < 0) {
@@ -287,11 +434,27 @@ TrialResult RunTrialOrThrow(const nlohmann::json& config_json, const TrainOption
   if (options.start_epoch >= config->epochs) {
     return Finished(Outcome::kCompleted, "", config->epochs);
   }
+  if (options.resume_from && options.resume_from->epoch != options.start_epoch) {
+    return Finished(Outcome::kFailed,
+                    absl::StrCat("resume_from: the checkpoint is of epoch ",
+                                 options.resume_from->epoch, ", the trial resumes after epoch ",
+                                 options.start_epoch),
+                    0);
+  }
   absl::StatusOr<torch::Device> device = ParseDevice(options.device);
   if (!device.ok()) return Finished(Outcome::kFailed, std::string(device.status().message()), 0);
-  absl::StatusOr<TrialSetup> setup = BuildSetup(*config, *device);
+  absl::StatusOr<TrialSetup> setup = BuildSetup(*config, *device, options);
   if (!setup.ok()) return Finished(Outcome::kFailed, std::string(setup.status().message()), 0);
-  return RunEpochs(*config, *setup, options, epochs_done);
+  int first_epoch = 1;
+  if (options.resume_from) {
+    if (absl::Status status = internal::RestoreCheckpoint(*options.resume_from, setup->state());
+        !status.ok()) {
+      return Finished(Outcome::kFailed, std::string(status.message()), options.start_epoch);
+    }
+    first_epoch = options.start_epoch + 1;
+    epochs_done = options.start_epoch;
+  }
+  return RunEpochs(*config, *setup, options, *device, first_epoch, trial_start, epochs_done);
 }
 
 }  // namespace

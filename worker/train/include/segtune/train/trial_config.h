@@ -1,27 +1,42 @@
 // A trial's configuration (a TrialAssignment's config_json), parsed and
 // checked before anything is built.
 //
-// Sections and keys (all required; the coordinator's spec fills defaults):
-//   data:     dataset ("shapes"), image_size (8..1024), num_classes (2..64),
-//             train_size, val_size (1..1000000), seed (>= 0)
-//   model:    arch ("unet"), base_channels (1..256), depth (1..8);
-//             image_size must be divisible by 2^(depth-1)
+// Sections and keys (the coordinator's spec fills defaults; keys marked
+// "optional" have the default shown, so older coordinators still work):
+//   data:     dataset ("shapes", "voc" or "folder"), root (voc and folder:
+//             the dataset directory), image_size (8..1024, the network's
+//             input), num_classes (2..255), train_size, val_size (shapes:
+//             samples, 1..1000000; voc and folder: at most that many, 0 =
+//             all), seed (>= 0); optional: resize (images are stored at
+//             resize x resize and cropped to image_size; default
+//             image_size), flip (random horizontal flips; default false for
+//             shapes, true otherwise), ignore_index (0..255, default 255),
+//             mean and std (3 numbers each; default 0.5 / 0.25 for shapes,
+//             ImageNet's for voc and folder), val_fraction (folder, default
+//             0.2)
+//   model:    arch ("unet" or "lraspp"), base_channels (1..256), depth
+//             (1..8); models::CheckModel checks what the arch needs
 //   training: batch_size (>= 1, or "full" for the whole training set),
-//             seed (>= 0)
+//             seed (>= 0); optional: amp (mixed precision on CUDA, default
+//             false), loss ({weight: [one per class], label_smoothing:
+//             [0, 1), dice_weight: >= 0}, all optional)
 //   epochs:   1..100000
 //   params:   optimizer ({"name": ..., args}), scheduler (optional, null or
 //             absent: constant lr), and dotted overrides of the sections'
-//             keys ("training.batch_size": 8). Overrides an optimizer alias
-//             implies (bgd: training.batch_size "full") apply first, so
-//             explicit ones win.
+//             keys ("training.batch_size": 8, "model.arch": "lraspp",
+//             "training.loss.dice_weight": 0.5). Overrides an optimizer
+//             alias implies (bgd: training.batch_size "full") apply first,
+//             so explicit ones win.
 // Unknown keys inside data, model, training and params are errors; other
 // top-level keys (objective, ...) are the coordinator's and are ignored.
 //
 // Thread-safety: ParseTrialConfig is safe from any thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -31,11 +46,18 @@ namespace segtune::train {
 
 struct DataConfig {
   std::string dataset;
+  std::string root;
   int image_size = 0;
+  int resize = 0;
   int num_classes = 0;
   int64_t train_size = 0;
   int64_t val_size = 0;
   uint64_t seed = 0;
+  bool flip = false;
+  int ignore_index = 255;
+  std::array<float, 3> mean{};
+  std::array<float, 3> std{};
+  double val_fraction = 0.2;
 };
 
 struct ModelConfig {
@@ -44,9 +66,17 @@ struct ModelConfig {
   int depth = 0;
 };
 
+struct LossConfig {
+  std::vector<double> weight;  // empty: every class weighs 1
+  double label_smoothing = 0;
+  double dice_weight = 0;  // 0: cross-entropy alone
+};
+
 struct TrainingConfig {
-  int64_t batch_size = 0;  // "full" is resolved to data.train_size
-  uint64_t seed = 0;       // model initialization and batch order
+  int64_t batch_size = 0;  // 0: "full", the whole training set once loaded
+  uint64_t seed = 0;       // model initialization, batch order, augmentation
+  bool amp = false;
+  LossConfig loss;
 };
 
 struct TrialConfig {
