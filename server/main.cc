@@ -19,23 +19,23 @@ int main(int argc, char** argv) {
   app.add_option("--listen", options.listen, "gRPC address, HOST:PORT")->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen, "Prometheus /metrics address, HOST:PORT; empty to turn off")
       ->capture_default_str();
-  app.add_option("--data-dir", data_dir, "Directory for the database (and, later, checkpoints)")->capture_default_str();
+  app.add_option("--data-dir", data_dir, "Directory for the database and the trials' checkpoints (under checkpoints/)")
+      ->capture_default_str();
   app.add_option("--db", db_path, "SQLite database file (default: DATA_DIR/segtune.db)");
   app.add_option("--lease-seconds", lease_seconds, "Requeue a trial whose worker is silent this long")
       ->check(CLI::Range(2, 3600))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  if (db_path.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(data_dir, ec);
-    if (ec) {
-      std::cerr << "--data-dir: cannot create " << data_dir << ": " << ec.message() << "\n";
-      return 2;
-    }
-    db_path = (std::filesystem::path(data_dir) / "segtune.db").string();
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) {
+    std::cerr << "--data-dir: cannot create " << data_dir << ": " << ec.message() << "\n";
+    return 2;
   }
+  if (db_path.empty()) db_path = (std::filesystem::path(data_dir) / "segtune.db").string();
   options.db_path = db_path;
+  options.data_dir = data_dir;
   options.metrics_listen = metrics_listen;
   options.lease_ms = lease_seconds * 1000;
   options.heartbeat_interval_ms = std::max(500, options.lease_ms / 6);
@@ -52,7 +52,8 @@ int main(int argc, char** argv) {
     std::cerr << "segtune-coordinator: " << coordinator.status().message() << "\n";
     return 1;
   }
-  spdlog::info("segtune-coordinator listening on {} (database {}, metrics {})", (*coordinator)->address(), db_path,
+  spdlog::info("segtune-coordinator listening on {} (database {}, checkpoints {}/checkpoints, metrics {})",
+               (*coordinator)->address(), db_path, data_dir,
                metrics_listen.empty() ? "off" : "http://" + metrics_listen + "/metrics");
   int signal = 0;
   sigwait(&signals, &signal);

@@ -128,6 +128,25 @@ int RunCli(int argc, const char* const* argv, const CliEnvironment& environment)
       ->capture_default_str();
   AddOutputOption(best, &format, {"table", "json", "yaml"});
 
+  ExportOptions export_options;
+  CLI::App* export_verb = app.add_subcommand(
+      "export",
+      "Write a trial's weights to FILE: the model's state dict in the format of Python's\n"
+      "torch.save (torch.load(FILE) reads it). The coordinator keeps the checkpoints of each\n"
+      "trial's latest and best epoch. FILE is written as FILE.tmp and renamed once complete.\n"
+      "Note: here -o names the output FILE, unlike the other verbs, where -o is the output\n"
+      "format; --format json prints the summary as JSON.");
+  export_verb->add_option("TRIAL", export_options.trial_id, "trial id")->required();
+  export_verb->add_option("-o,--output", export_options.file, "FILE to write the weights to (here not a format)")
+      ->required();
+  export_verb
+      ->add_option("--epoch", export_options.epoch,
+                   "best (the epoch with the best objective value), last (the latest reported\n"
+                   "epoch), or an epoch number")
+      ->capture_default_str();
+  export_verb->add_option("--format", format, "summary format: table|json (default: table)")
+      ->check(CLI::IsMember({"table", "json"}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -169,6 +188,7 @@ int RunCli(int argc, const char* const* argv, const CliEnvironment& environment)
   if (workers->parsed()) return finish(ListWorkers(client, output));
   if (cancel->parsed()) return finish(Cancel(client, sweep_id, output));
   if (watch->parsed()) return finish(Watch(client, sweep_id, output));
+  if (export_verb->parsed()) return finish(Export(client, export_options, output));
   return finish(Best(client, sweep_id, top_k, output));
 }
 

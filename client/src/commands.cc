@@ -1,6 +1,11 @@
 #include "segtune/client/commands.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "segtune/client/json_output.h"
@@ -64,6 +70,58 @@ absl::StatusOr<std::string> BestConfigurationText(const v1::GetBestResponse& bes
                       "\nas a spec fragment (segtune best ", best.sweep().sweep_id(), " -o yaml):\n",
                       *fragment);
 }
+
+// A file written through a temporary name: Commit syncs it and renames it
+// to its final name; otherwise the destructor removes it.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path) : path_(std::move(path)), temp_(path_ + ".tmp") {}
+  ~AtomicFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_) std::remove(temp_.c_str());
+  }
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  // InvalidArgument: the path given on the command line cannot be written.
+  absl::Status Open() {
+    fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) return absl::InvalidArgumentError(absl::StrCat("cannot write ", temp_, ": ", std::strerror(errno)));
+    return absl::OkStatus();
+  }
+
+  absl::Status Write(std::string_view data) {
+    while (!data.empty()) {
+      const ssize_t n = ::write(fd_, data.data(), data.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Error("cannot write");
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Commit() {
+    if (::fsync(fd_) != 0) return Error("cannot sync");
+    const int closed = ::close(fd_);
+    fd_ = -1;
+    if (closed != 0) return Error("cannot write");
+    if (std::rename(temp_.c_str(), path_.c_str()) != 0) {
+      return absl::InternalError(absl::StrCat("cannot rename ", temp_, " to ", path_, ": ", std::strerror(errno)));
+    }
+    committed_ = true;
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status Error(const char* what) const {
+    return absl::InternalError(absl::StrCat(what, " ", temp_, ": ", std::strerror(errno)));
+  }
+
+  const std::string path_;
+  const std::string temp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
 
 }  // namespace
 
@@ -256,6 +314,62 @@ absl::Status Best(TunerClient& client, const std::string& sweep_id, int top_k, c
       return absl::OkStatus();
     }
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::ExportWeightsRequest> ExportRequest(const std::string& trial_id, const std::string& epoch) {
+  v1::ExportWeightsRequest request;
+  request.set_trial_id(trial_id);
+  int number = 0;
+  if (epoch == "best") {
+    request.set_which(v1::EXPORT_BEST);
+  } else if (epoch == "last") {
+    request.set_which(v1::EXPORT_LAST);
+  } else if (absl::SimpleAtoi(epoch, &number) && number >= 1) {
+    request.set_which(v1::EXPORT_EPOCH);
+    request.set_epoch(number);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--epoch: expected best, last or an epoch number >= 1, got '", epoch, "'"));
+  }
+  return request;
+}
+
+absl::Status Export(TunerClient& client, const ExportOptions& options, const Output& output) {
+  absl::StatusOr<v1::ExportWeightsRequest> request = ExportRequest(options.trial_id, options.epoch);
+  if (!request.ok()) return request.status();
+  AtomicFile file(options.file);
+  if (absl::Status opened = file.Open(); !opened.ok()) return opened;
+  std::uint64_t bytes = 0;
+  uLong crc = ::crc32(0, nullptr, 0);
+  absl::StatusOr<v1::ExportWeightsMetadata> metadata =
+      client.ExportWeights(*request, [&](const std::string& data) {
+        bytes += data.size();
+        crc = ::crc32(crc, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size()));
+        return file.Write(data);
+      });
+  if (!metadata.ok()) return metadata.status();
+  if (bytes != static_cast<std::uint64_t>(metadata->size_bytes()) || crc != metadata->crc32()) {
+    return absl::DataLossError(absl::StrCat("the weights of trial ", metadata->trial_id(), " epoch ",
+                                            metadata->epoch(), " arrived damaged (", bytes, " bytes, crc32 ", crc,
+                                            "; expected ", metadata->size_bytes(), " bytes, crc32 ",
+                                            metadata->crc32(), "); ", options.file, " was not written"));
+  }
+  if (absl::Status committed = file.Commit(); !committed.ok()) return committed;
+
+  if (output.format == OutputFormat::kJson) {
+    PrintJson(output, {{"file", options.file},
+                       {"trial_id", metadata->trial_id()},
+                       {"sweep_id", metadata->sweep_id()},
+                       {"epoch", metadata->epoch()},
+                       {"metric", metadata->metric()},
+                       {"value", metadata->has_value() ? Json(metadata->value()) : Json(nullptr)},
+                       {"bytes", bytes}});
+    return absl::OkStatus();
+  }
+  *output.out << "wrote " << options.file << ": trial " << metadata->trial_id() << " epoch " << metadata->epoch();
+  if (metadata->has_value()) *output.out << " (" << metadata->metric() << " " << FormatMetric(metadata->value()) << ")";
+  *output.out << ", " << bytes << " bytes\n";
   return absl::OkStatus();
 }
 

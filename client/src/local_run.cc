@@ -100,6 +100,7 @@ absl::Status RunLocal(const LocalRunOptions& options, const Output& output) {
   api::CoordinatorOptions coordinator_options;
   coordinator_options.listen = "127.0.0.1:0";
   coordinator_options.db_path = (dir / "segtune.db").string();
+  coordinator_options.data_dir = dir.string();  // checkpoints under DIR/checkpoints
   coordinator_options.lease_ms = kLeaseMs;
   coordinator_options.heartbeat_interval_ms = kHeartbeatIntervalMs;
   coordinator_options.max_acquire_wait_ms = kMaxAcquireWaitMs;

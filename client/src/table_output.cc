@@ -1,12 +1,18 @@
 #include "segtune/client/table_output.h"
 
+#include <algorithm>
+#include <cmath>
 #include <ctime>
+#include <map>
+#include <optional>
 #include <set>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "segtune/client/json_output.h"
@@ -54,6 +60,38 @@ std::string StateCounts(const v1::Sweep& sweep) {
 }
 
 std::string Upper(const std::string& text) { return absl::AsciiStrToUpper(text); }
+
+// The class index of a per-class IoU metric ("val_iou_3" -> 3).
+std::optional<int> ClassIoU(const std::string& name) {
+  constexpr std::string_view kPrefix = "val_iou_";
+  int index = 0;
+  if (name.size() <= kPrefix.size() || name.compare(0, kPrefix.size(), kPrefix) != 0 ||
+      !absl::SimpleAtoi(name.substr(kPrefix.size()), &index)) {
+    return std::nullopt;
+  }
+  return index;
+}
+
+// A bar chart of an epoch's per-class IoUs; empty when it has none.
+std::string RenderClassIoU(const v1::EpochMetrics& epoch) {
+  constexpr int kBarWidth = 30;
+  std::map<int, double> by_class;
+  for (const auto& [name, value] : epoch.metrics()) {
+    if (std::optional<int> index = ClassIoU(name)) by_class[*index] = value;
+  }
+  if (by_class.empty()) return "";
+  Table table({"CLASS", "IOU", ""});
+  table.SetAlign(0, Table::Align::kRight).SetAlign(1, Table::Align::kRight);
+  for (const auto& [index, iou] : by_class) {
+    const int filled = static_cast<int>(std::lround(std::clamp(iou, 0.0, 1.0) * kBarWidth));
+    std::string bar;
+    for (int i = 0; i < filled; ++i) bar += "\u2588";
+    table.AddRow({absl::StrCat(index), FormatMetric(iou), bar});
+  }
+  return absl::StrCat("\nper-class IoU at epoch ", epoch.epoch(),
+                      " (classes absent from truth and prediction are left out)\n",
+                      table.Render());
+}
 
 }  // namespace
 
@@ -126,7 +164,10 @@ std::string RenderMetrics(const v1::GetTrialMetricsResponse& metrics) {
   std::set<std::string> names;
   std::set<int> attempts;
   for (const v1::EpochMetrics& epoch : metrics.epochs()) {
-    for (const auto& [name, value] : epoch.metrics()) names.insert(name);
+    for (const auto& [name, value] : epoch.metrics()) {
+      // Per-class IoUs get their own chart below, not one column each.
+      if (!ClassIoU(name)) names.insert(name);
+    }
     attempts.insert(epoch.attempt());
   }
   std::vector<std::string> columns;
@@ -151,7 +192,7 @@ std::string RenderMetrics(const v1::GetTrialMetricsResponse& metrics) {
     }
     table.AddRow(std::move(row));
   }
-  return text + "\n" + table.Render();
+  return text + "\n" + table.Render() + RenderClassIoU(metrics.epochs(metrics.epochs_size() - 1));
 }
 
 std::string RenderWorkers(const v1::ListWorkersResponse& workers) {

@@ -1,5 +1,6 @@
 #include "segtune/client/tuner_client.h"
 
+#include <optional>
 #include <utility>
 
 #include "segtune/client/errors.h"
@@ -75,6 +76,34 @@ absl::StatusOr<v1::GetBestResponse> TunerClient::GetBest(const std::string& swee
 absl::StatusOr<v1::ListWorkersResponse> TunerClient::ListWorkers() {
   return Call<v1::ListWorkersRequest, v1::ListWorkersResponse>(&v1::Tuner::Stub::ListWorkers,
                                                                 v1::ListWorkersRequest());
+}
+
+absl::StatusOr<v1::ExportWeightsMetadata> TunerClient::ExportWeights(
+    const v1::ExportWeightsRequest& request, const std::function<absl::Status(const std::string&)>& on_data,
+    std::chrono::milliseconds transfer_allowance) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + timeout_ + transfer_allowance);
+  std::unique_ptr<grpc::ClientReader<v1::ExportWeightsResponse>> reader = stub_->ExportWeights(&context, request);
+  v1::ExportWeightsResponse message;
+  std::optional<v1::ExportWeightsMetadata> metadata;
+  absl::Status failure;
+  while (failure.ok() && reader->Read(&message)) {
+    if (!metadata) {
+      if (!message.has_metadata()) {
+        failure = absl::DataLossError("the coordinator's export did not start with the weights' metadata");
+      } else {
+        metadata = message.metadata();
+      }
+    } else {
+      failure = on_data(message.data());
+    }
+  }
+  if (!failure.ok()) context.TryCancel();
+  const grpc::Status status = reader->Finish();
+  if (!failure.ok()) return failure;
+  if (!status.ok()) return Convert(status);
+  if (!metadata) return absl::DataLossError("the coordinator's export ended before the weights' metadata");
+  return *std::move(metadata);
 }
 
 absl::StatusOr<v1::SweepUpdate> TunerClient::WatchSweep(

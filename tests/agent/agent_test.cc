@@ -21,6 +21,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <zlib.h>
 
 #include "segtune/v1/segtune.grpc.pb.h"
 
@@ -46,6 +47,20 @@ struct ReportRecord {
   int attempt = 0;
   int epoch = 0;
   std::map<std::string, double> metrics;
+};
+
+std::uint32_t Crc32(const std::string& data) {
+  return static_cast<std::uint32_t>(
+      ::crc32(0, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
+}
+
+// A checkpoint as the fake coordinator received or serves it.
+struct StoredCheckpoint {
+  int attempt = 0;
+  std::string weights;
+  std::string training_state;
+  int chunks = 0;
+  std::size_t largest_chunk = 0;
 };
 
 struct FinishRecord {
@@ -117,6 +132,27 @@ class FakeWorkerHub final : public v1::WorkerHub::Service {
     std::lock_guard<std::mutex> lock(mu_);
     return late_heartbeat_ && late_heartbeat_->held;
   }
+  // The next `count` uploads fail as if the coordinator were down.
+  void FailNextUploads(int count) {
+    std::lock_guard<std::mutex> lock(mu_);
+    uploads_to_fail_ = count;
+  }
+  // Uploads of the trial's checkpoints from `epoch` on are refused with `status`.
+  void RefuseUploads(const std::string& trial_id, int epoch, grpc::Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    refused_uploads_[trial_id] = {epoch, std::move(status)};
+  }
+  void RefuseDownloads(const std::string& trial_id, grpc::Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    refused_downloads_[trial_id] = std::move(status);
+  }
+  // What DownloadCheckpoint serves; `corrupt` sends a wrong crc32.
+  void PutCheckpoint(const std::string& trial_id, int epoch, const std::string& weights, const std::string& state,
+                     bool corrupt = false) {
+    std::lock_guard<std::mutex> lock(mu_);
+    checkpoints_[{trial_id, epoch}] = StoredCheckpoint{1, weights, state, 0, 0};
+    if (corrupt) corrupt_downloads_.insert(trial_id);
+  }
   void ForgetWorkers() {
     std::lock_guard<std::mutex> lock(mu_);
     known_workers_.clear();
@@ -156,6 +192,25 @@ class FakeWorkerHub final : public v1::WorkerHub::Service {
   std::vector<v1::HeartbeatRequest> heartbeats() const {
     std::lock_guard<std::mutex> lock(mu_);
     return heartbeats_;
+  }
+  // "upload T E" and "report T E" in the order they were stored.
+  std::vector<std::string> events() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return events_;
+  }
+  std::optional<StoredCheckpoint> checkpoint(const std::string& trial_id, int epoch) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto it = checkpoints_.find({trial_id, epoch});
+    if (it == checkpoints_.end()) return std::nullopt;
+    return it->second;
+  }
+  int upload_calls() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return upload_calls_;
+  }
+  std::vector<v1::DownloadCheckpointRequest> downloads() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return downloads_;
   }
   std::vector<int> EpochsOf(const std::string& trial_id) const {
     std::vector<int> epochs;
@@ -249,6 +304,7 @@ class FakeWorkerHub final : public v1::WorkerHub::Service {
       duplicates_ += 1;
     } else {
       reports_.push_back(record);
+      events_.push_back("report " + record.trial_id + " " + std::to_string(record.epoch));
     }
     if (replies_to_lose_ > 0) {
       --replies_to_lose_;
@@ -288,6 +344,66 @@ class FakeWorkerHub final : public v1::WorkerHub::Service {
     return grpc::Status::OK;
   }
 
+  // Checks sizes and crc32 like the coordinator, then keeps the checkpoint.
+  grpc::Status UploadCheckpoint(grpc::ServerContext*, grpc::ServerReader<v1::CheckpointChunk>* reader,
+                                v1::UploadCheckpointResponse*) override {
+    v1::CheckpointChunk chunk;
+    v1::CheckpointHeader header;
+    std::string data;
+    StoredCheckpoint stored;
+    while (reader->Read(&chunk)) {
+      if (stored.chunks++ == 0) header = chunk.header();
+      if (stored.chunks > 1 && chunk.has_header()) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "header in a later chunk");
+      }
+      stored.largest_chunk = std::max(stored.largest_chunk, chunk.data().size());
+      data += chunk.data();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    ++upload_calls_;
+    if (uploads_to_fail_ > 0) {
+      --uploads_to_fail_;
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "scripted outage");
+    }
+    const auto refused = refused_uploads_.find(header.trial_id());
+    if (refused != refused_uploads_.end() && header.epoch() >= refused->second.first) return refused->second.second;
+    if (static_cast<std::int64_t>(data.size()) != header.weights_bytes() + header.training_state_bytes() ||
+        Crc32(data) != header.crc32()) {
+      return grpc::Status(grpc::StatusCode::DATA_LOSS, "checksum or size mismatch");
+    }
+    stored.attempt = header.attempt();
+    stored.weights = data.substr(0, static_cast<std::size_t>(header.weights_bytes()));
+    stored.training_state = data.substr(static_cast<std::size_t>(header.weights_bytes()));
+    checkpoints_[{header.trial_id(), header.epoch()}] = stored;
+    events_.push_back("upload " + header.trial_id() + " " + std::to_string(header.epoch()));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status DownloadCheckpoint(grpc::ServerContext*, const v1::DownloadCheckpointRequest* request,
+                                  grpc::ServerWriter<v1::CheckpointChunk>* writer) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    downloads_.push_back(*request);
+    const auto refused = refused_downloads_.find(request->trial_id());
+    if (refused != refused_downloads_.end()) return refused->second;
+    const auto it = checkpoints_.find({request->trial_id(), request->epoch()});
+    if (it == checkpoints_.end()) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such checkpoint");
+    const StoredCheckpoint& stored = it->second;
+    v1::CheckpointChunk chunk;
+    v1::CheckpointHeader* header = chunk.mutable_header();
+    header->set_trial_id(request->trial_id());
+    header->set_epoch(request->epoch());
+    header->set_weights_bytes(static_cast<std::int64_t>(stored.weights.size()));
+    header->set_training_state_bytes(static_cast<std::int64_t>(stored.training_state.size()));
+    header->set_crc32(Crc32(stored.weights + stored.training_state) ^
+                      (corrupt_downloads_.count(request->trial_id()) > 0 ? 1u : 0u));
+    chunk.set_data(stored.weights);
+    writer->Write(chunk);
+    chunk.Clear();
+    chunk.set_data(stored.training_state);
+    writer->Write(chunk);
+    return grpc::Status::OK;
+  }
+
   int duplicates() const {
     std::lock_guard<std::mutex> lock(mu_);
     return duplicates_;
@@ -313,6 +429,14 @@ class FakeWorkerHub final : public v1::WorkerHub::Service {
   std::map<std::string, int> lose_lease_at_;
   std::set<std::string> heartbeat_stops_;
   std::map<std::string, int> lease_holders_;
+  int uploads_to_fail_ = 0;
+  std::map<std::string, std::pair<int, grpc::Status>> refused_uploads_;
+  std::map<std::string, grpc::Status> refused_downloads_;
+  std::set<std::string> corrupt_downloads_;
+  std::map<std::pair<std::string, int>, StoredCheckpoint> checkpoints_;
+  std::vector<std::string> events_;
+  int upload_calls_ = 0;
+  std::vector<v1::DownloadCheckpointRequest> downloads_;
 
   std::vector<v1::RegisterWorkerRequest> registrations_;
   std::vector<v1::HeartbeatRequest> heartbeats_;
@@ -343,6 +467,9 @@ void StopServer(std::unique_ptr<grpc::Server>& server) {
 //   outcome: "completed" (default) | "diverged" | "failed"; reason: text
 //   hold_after_epoch: N  -> after epoch N, wait until asked to abort
 //   rendezvous: true     -> before epoch 1, wait until two trials run at once
+//   checkpoint_bytes: N  -> each epoch's weights are N bytes (default: a few)
+// Like the trainer, it hands each epoch's checkpoint to on_checkpoint before
+// reporting the epoch, and fails the trial when that fails.
 class FakeTrainer {
  public:
   TrialFunction Function() {
@@ -357,12 +484,24 @@ class FakeTrainer {
     std::lock_guard<std::mutex> lock(mu_);
     return last_device_;
   }
+  // The resume_from of the last trial started; nullopt for none.
+  std::optional<train::Checkpoint> last_resume_from() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_resume_from_;
+  }
+  // The weights the fake hands to on_checkpoint after `epoch`.
+  static std::string Weights(int epoch, std::size_t bytes) {
+    std::string weights = "weights after epoch " + std::to_string(epoch) + ";";
+    for (std::size_t i = 0; weights.size() < bytes; ++i) weights.push_back(static_cast<char>('a' + i % 26));
+    return weights;
+  }
 
  private:
   train::TrialResult Run(const nlohmann::json& config, const train::TrainOptions& options) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       last_device_ = options.device;
+      last_resume_from_ = options.resume_from;
     }
     const int epochs = config.at("epochs").get<int>();
     const nlohmann::json fake = config.value("fake", nlohmann::json::object());
@@ -380,6 +519,14 @@ class FakeTrainer {
         result.outcome = train::Outcome::kStopped;
         result.reason = "aborted";
         return result;
+      }
+      if (options.on_checkpoint) {
+        const train::Checkpoint checkpoint{epoch, Weights(epoch, fake.value("checkpoint_bytes", 0)),
+                                           "state after epoch " + std::to_string(epoch)};
+        if (absl::Status status = options.on_checkpoint(checkpoint); !status.ok()) {
+          result.reason = "checkpoint of epoch " + std::to_string(epoch) + ": " + std::string(status.message());
+          return result;
+        }
       }
       train::EpochReport report;
       report.epoch = epoch;
@@ -407,6 +554,7 @@ class FakeTrainer {
 
   mutable std::mutex mu_;
   std::string last_device_;
+  std::optional<train::Checkpoint> last_resume_from_;
   std::atomic<int> returned_{0};
   std::atomic<int> running_together_{0};
 };
@@ -751,6 +899,120 @@ TEST_F(AgentTest, StartRejectsInvalidOptions) {
 TEST_F(AgentTest, StartsOnlyOnce) {
   StartAgent(Options());
   EXPECT_EQ(agent_->Start().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// ------------------------------------------------------------ checkpoints --
+
+TEST_F(AgentTest, UploadsEachEpochsCheckpointBeforeReportingTheEpoch) {
+  hub_.AddTrial("t1", TrialConfig(3));
+  StartAgent(Options());
+
+  ASSERT_TRUE(Eventually([&] { return FinishesOf("t1").size() == 1; }));
+  EXPECT_EQ(hub_.events(), (std::vector<std::string>{"upload t1 1", "report t1 1", "upload t1 2", "report t1 2",
+                                                     "upload t1 3", "report t1 3"}));
+  const std::optional<StoredCheckpoint> stored = hub_.checkpoint("t1", 2);
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->attempt, 1);
+  EXPECT_EQ(stored->weights, FakeTrainer::Weights(2, 0));
+  EXPECT_EQ(stored->training_state, "state after epoch 2");
+  EXPECT_EQ(FinishesOf("t1").front().state, v1::COMPLETED);
+}
+
+TEST_F(AgentTest, LargeCheckpointsTravelInChunksOfAtMostOneMiB) {
+  constexpr std::size_t kBytes = (5u << 20) / 2;  // 2.5 MiB
+  hub_.AddTrial("t1", TrialConfig(1, {{"checkpoint_bytes", kBytes}}));
+  StartAgent(Options());
+
+  ASSERT_TRUE(Eventually([&] { return FinishesOf("t1").size() == 1; }));
+  const std::optional<StoredCheckpoint> stored = hub_.checkpoint("t1", 1);
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->weights, FakeTrainer::Weights(1, kBytes));
+  EXPECT_GE(stored->chunks, 3);
+  EXPECT_LE(stored->largest_chunk, std::size_t{1} << 20);
+}
+
+TEST_F(AgentTest, AnUploadIsRetriedThroughAnOutage) {
+  hub_.FailNextUploads(2);
+  hub_.AddTrial("t1", TrialConfig(2));
+  StartAgent(Options());
+
+  ASSERT_TRUE(Eventually([&] { return FinishesOf("t1").size() == 1; }));
+  EXPECT_EQ(hub_.upload_calls(), 4);
+  EXPECT_EQ(hub_.EpochsOf("t1"), (std::vector<int>{1, 2}));
+  EXPECT_EQ(FinishesOf("t1").front().state, v1::COMPLETED);
+}
+
+TEST_F(AgentTest, ALostLeaseOnUploadAbandonsTheTrialBeforeItsEpochIsReported) {
+  hub_.RefuseUploads("t1", 2, grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "no longer holds a lease"));
+  hub_.AddTrial("t1", TrialConfig(3));
+  StartAgent(Options());
+
+  ASSERT_TRUE(Eventually([&] { return trainer_.returned() == 1; }));
+  agent_->Shutdown();
+  EXPECT_EQ(hub_.EpochsOf("t1"), (std::vector<int>{1}));
+  EXPECT_TRUE(FinishesOf("t1").empty());
+}
+
+TEST_F(AgentTest, ARefusedUploadFailsTheTrialWithTheReason) {
+  hub_.RefuseUploads("t1", 1, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "checkpoint: exceeds the limit"));
+  hub_.AddTrial("t1", TrialConfig(2));
+  StartAgent(Options());
+
+  ASSERT_TRUE(Eventually([&] { return FinishesOf("t1").size() == 1; }));
+  const FinishRecord finish = FinishesOf("t1").front();
+  EXPECT_EQ(finish.state, v1::FAILED);
+  EXPECT_NE(finish.reason.find("UploadCheckpoint: checkpoint: exceeds the limit"), std::string::npos)
+      << finish.reason;
+  EXPECT_TRUE(hub_.EpochsOf("t1").empty());
+}
+
+TEST_F(AgentTest, AResumedAttemptStartsFromTheDownloadedCheckpoint) {
+  hub_.PutCheckpoint("t1", 2, "weights after 2", "state after 2");
+  hub_.AddTrial("t1", TrialConfig(4), /*start_epoch=*/2, /*attempt=*/2);
+  StartAgent(Options());
+
+  ASSERT_TRUE(Eventually([&] { return FinishesOf("t1").size() == 1; }));
+  const std::vector<v1::DownloadCheckpointRequest> downloads = hub_.downloads();
+  ASSERT_EQ(downloads.size(), 1u);
+  EXPECT_EQ(downloads[0].trial_id(), "t1");
+  EXPECT_EQ(downloads[0].attempt(), 2);
+  EXPECT_EQ(downloads[0].epoch(), 2);
+  EXPECT_EQ(downloads[0].worker_id(), "worker-1");
+  const std::optional<train::Checkpoint> resumed = trainer_.last_resume_from();
+  ASSERT_TRUE(resumed.has_value());
+  EXPECT_EQ(resumed->epoch, 2);
+  EXPECT_EQ(resumed->weights, "weights after 2");
+  EXPECT_EQ(resumed->training_state, "state after 2");
+  EXPECT_EQ(hub_.EpochsOf("t1"), (std::vector<int>{3, 4}));
+}
+
+TEST_F(AgentTest, AMissingOrDamagedCheckpointIsReplayedInstead) {
+  hub_.PutCheckpoint("damaged", 1, "weights", "state", /*corrupt=*/true);
+  hub_.AddTrial("missing", TrialConfig(2), /*start_epoch=*/1, /*attempt=*/2);
+  hub_.AddTrial("damaged", TrialConfig(2), /*start_epoch=*/1, /*attempt=*/2);
+  StartAgent(Options());
+
+  ASSERT_TRUE(Eventually([&] { return FinishesOf("missing").size() == 1; }));
+  ASSERT_TRUE(Eventually([&] { return FinishesOf("damaged").size() == 1; }));
+  EXPECT_FALSE(trainer_.last_resume_from().has_value());  // "damaged" ran last
+  for (const char* trial : {"missing", "damaged"}) {
+    EXPECT_EQ(FinishesOf(trial).front().state, v1::COMPLETED) << trial;
+    EXPECT_EQ(hub_.EpochsOf(trial), (std::vector<int>{2})) << trial;
+  }
+  EXPECT_EQ(hub_.downloads().size(), 2u);
+}
+
+TEST_F(AgentTest, ALostLeaseOnDownloadAbandonsTheTrialUntrained) {
+  hub_.RefuseDownloads("t1", grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "no longer holds a lease"));
+  hub_.AddTrial("t1", TrialConfig(3), /*start_epoch=*/1, /*attempt=*/2);
+  hub_.AddTrial("t2", TrialConfig(1));
+  StartAgent(Options());
+
+  // t2 runs after t1 on the one slot: once it finished, t1 was handled.
+  ASSERT_TRUE(Eventually([&] { return FinishesOf("t2").size() == 1; }));
+  EXPECT_EQ(trainer_.returned(), 1);
+  EXPECT_TRUE(FinishesOf("t1").empty());
+  EXPECT_TRUE(hub_.EpochsOf("t1").empty());
 }
 
 }  // namespace

@@ -43,7 +43,7 @@ class CliTest : public ::testing::Test {
 TEST_F(CliTest, HelpListsTheVerbsAndExitsZero) {
   EXPECT_EQ(Run({"--help"}), 0);
   for (const char* verb : {"run", "submit", "sweeps", "status", "trials", "metrics", "workers", "cancel",
-                           "watch", "best"}) {
+                           "watch", "best", "export"}) {
     EXPECT_THAT(out_.str(), HasSubstr(verb));
   }
   EXPECT_THAT(out_.str(), HasSubstr("Exit codes"));

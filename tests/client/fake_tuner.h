@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
+#include <zlib.h>
 
 #include "fixtures.h"
 #include "segtune/v1/segtune.grpc.pb.h"
@@ -21,6 +22,8 @@ namespace segtune::client::testing {
 
 // Knows sweep "s1" (fixtures.h) with trials s1-0000 (completed) and s1-0001
 // (running). A spec containing "invalid" is rejected with two problems.
+// ExportWeights serves s1-0000's checkpoints of epochs 7 (its best, val_miou
+// 0.612) and 8 (its last, 0.6).
 class FakeTuner final : public v1::Tuner::Service {
  public:
   grpc::Status SubmitSweep(grpc::ServerContext*, const v1::SubmitSweepRequest* request,
@@ -140,7 +143,57 @@ class FakeTuner final : public v1::Tuner::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status ExportWeights(grpc::ServerContext*, const v1::ExportWeightsRequest* request,
+                             grpc::ServerWriter<v1::ExportWeightsResponse>* writer) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    export_requests_.push_back(*request);
+    if (request->trial_id() != "s1-0000") return NotFound(request->trial_id());
+    const int epoch = request->which() == v1::EXPORT_LAST    ? 8
+                      : request->which() == v1::EXPORT_EPOCH ? request->epoch()
+                                                             : 7;
+    if (epoch != 7 && epoch != 8) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                          "no checkpoint of trial s1-0000 epoch " + std::to_string(epoch) + " is stored");
+    }
+    const std::string weights = export_weights_ + " of epoch " + std::to_string(epoch);
+    v1::ExportWeightsResponse message;
+    v1::ExportWeightsMetadata* metadata = message.mutable_metadata();
+    metadata->set_trial_id("s1-0000");
+    metadata->set_sweep_id("s1");
+    metadata->set_epoch(epoch);
+    metadata->set_size_bytes(static_cast<std::int64_t>(weights.size()));
+    const auto crc = static_cast<std::uint32_t>(
+        ::crc32(0, reinterpret_cast<const Bytef*>(weights.data()), static_cast<uInt>(weights.size())));
+    metadata->set_crc32(corrupt_export_ ? crc ^ 1u : crc);
+    metadata->set_metric("val_miou");
+    metadata->set_mode("max");
+    metadata->set_has_value(true);
+    metadata->set_value(epoch == 7 ? 0.612 : 0.6);
+    writer->Write(message);
+    constexpr std::size_t kChunk = std::size_t{1} << 20;
+    for (std::size_t at = 0; at < weights.size(); at += kChunk) {
+      message.Clear();
+      message.set_data(weights.substr(at, kChunk));
+      writer->Write(message);
+    }
+    return grpc::Status::OK;
+  }
+
   void set_no_results() { no_results_ = true; }
+  // The weights ExportWeights sends start with `weights` (" of epoch N" follows).
+  void set_export_weights(std::string weights) {
+    std::lock_guard<std::mutex> lock(mu_);
+    export_weights_ = std::move(weights);
+  }
+  // ExportWeights sends a crc32 that does not match the weights.
+  void set_corrupt_export() {
+    std::lock_guard<std::mutex> lock(mu_);
+    corrupt_export_ = true;
+  }
+  std::vector<v1::ExportWeightsRequest> export_requests() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return export_requests_;
+  }
   // Listed by ListSweeps after s1; CancelSweep knows them too.
   void add_sweep(v1::Sweep sweep) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -168,6 +221,9 @@ class FakeTuner final : public v1::Tuner::Service {
   grpc::Status end_watch_with_ = grpc::Status::OK;  // GUARDED_BY(mu_)
   std::vector<v1::Sweep> more_sweeps_;              // GUARDED_BY(mu_)
   std::vector<std::string> cancelled_;              // GUARDED_BY(mu_)
+  std::string export_weights_ = "fake weights";     // GUARDED_BY(mu_)
+  bool corrupt_export_ = false;                     // GUARDED_BY(mu_)
+  std::vector<v1::ExportWeightsRequest> export_requests_;  // GUARDED_BY(mu_)
   std::atomic<bool> no_results_{false};
   std::atomic<bool> stall_first_watch_{false};
   std::atomic<int> watch_calls_{0};

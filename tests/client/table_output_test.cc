@@ -60,6 +60,29 @@ TEST(TableOutputTest, MetricsColumnsFollowTheTrainerOrder) {
   EXPECT_THAT(RenderMetrics(metrics), HasSubstr("EPOCH  ATTEMPT"));
 }
 
+TEST(TableOutputTest, PerClassIoUIsAChartOfTheLastEpoch) {
+  v1::GetTrialMetricsResponse metrics;
+  *metrics.mutable_trial() = testing::CompletedSgdTrial();
+  for (int number : {1, 2}) {
+    v1::EpochMetrics* epoch = metrics.add_epochs();
+    epoch->set_epoch(number);
+    epoch->set_attempt(1);
+    (*epoch->mutable_metrics())["val_miou"] = 0.5;
+    (*epoch->mutable_metrics())["val_iou_0"] = number == 2 ? 1.0 : 0.1;
+    (*epoch->mutable_metrics())["val_iou_10"] = 0.5;
+  }
+  const std::string text = RenderMetrics(metrics);
+  EXPECT_THAT(text, Not(HasSubstr("VAL_IOU_0")));
+  EXPECT_THAT(text, HasSubstr("per-class IoU at epoch 2"));
+  const std::string full_bar = [] {
+    std::string bar;
+    for (int i = 0; i < 30; ++i) bar += "\u2588";
+    return bar;
+  }();
+  EXPECT_THAT(text, HasSubstr("    0  1.0000  " + full_bar + "\n"));
+  EXPECT_THAT(text, HasSubstr("   10  0.5000  " + full_bar.substr(0, 15 * 3) + "\n"));
+}
+
 TEST(TableOutputTest, BestDetailShowsEveryArgument) {
   std::string text = RenderBestDetail(testing::MakeSweep(), testing::MakeBest(testing::CompletedSgdTrial()));
   EXPECT_EQ(text,

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <random>
@@ -60,8 +61,8 @@ class EndToEnd : public ::testing::Test {
 
   void StartCoordinator(int lease_seconds = 6) {
     coordinator_ = std::make_unique<Process>(
-        std::vector<std::string>{BinDir() + "/segtune-coordinator", "--listen", address_, "--db",
-                                 Path("segtune.db"), "--lease-seconds", std::to_string(lease_seconds),
+        std::vector<std::string>{BinDir() + "/segtune-coordinator", "--listen", address_, "--data-dir",
+                                 dir_.string(), "--lease-seconds", std::to_string(lease_seconds),
                                  "--metrics-listen",
                                  "127.0.0.1:" + std::to_string(metrics_port_)},
         Path("coordinator.out"), Path("coordinator.err"));
@@ -194,6 +195,22 @@ TEST_F(EndToEnd, FourTrialSweepOnTwoWorkers) {
   EXPECT_TRUE(best.at("params").at("optimizer").contains("lr"));
   EXPECT_TRUE(best.at("params").at("scheduler").contains("step_size"));
 
+  // Each trial keeps the checkpoints of its latest and its best epoch, and
+  // the best trial's weights export as a torch.save zip.
+  for (const json& trial : trials) {
+    const fs::path trial_dir = dir_ / "checkpoints" / trial.at("trial_id").get<std::string>();
+    EXPECT_TRUE(fs::exists(trial_dir / "epoch-2" / "weights.pt")) << trial_dir;
+    EXPECT_TRUE(fs::exists(trial_dir / ("epoch-" + std::to_string(trial.at("best_epoch").get<int>()))))
+        << trial_dir;
+  }
+  CommandResult exported = Cli({"export", best.at("trial_id").get<std::string>(), "-o", Path("best.pt")});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  EXPECT_NE(exported.out.find("wrote " + Path("best.pt")), std::string::npos) << exported.out;
+  std::ifstream weights(Path("best.pt"), std::ios::binary);
+  char magic[4] = {};
+  weights.read(magic, sizeof magic);
+  EXPECT_EQ(std::string(magic, sizeof magic), std::string("PK\x03\x04", 4));  // a zip archive
+
   // The YAML fragment pastes into a spec.
   CommandResult yaml = Cli({"best", sweep_id, "-o", "yaml"});
   ASSERT_EQ(yaml.exit_code, 0) << yaml.err;
@@ -286,6 +303,9 @@ search: {space: {optimizer: {name: Adam, lr: 0.003}}}
   EXPECT_EQ(attempts.front(), 1);
   EXPECT_EQ(attempts.back(), 2);
   EXPECT_TRUE(std::is_sorted(attempts.begin(), attempts.end()));
+  // ... loading the checkpoint attempt 1 uploaded rather than replaying.
+  EXPECT_NE(workers_[1]->Stderr().find("resuming from the checkpoint of epoch"), std::string::npos)
+      << workers_[1]->Stderr();
 }
 
 TEST_F(EndToEnd, BadInputGivesTheDocumentedExitCodes) {
@@ -333,6 +353,7 @@ TEST_F(EndToEnd, LocalModeRunsASweepToTheEnd) {
   EXPECT_TRUE(best.at("trial_id").is_string());
   EXPECT_EQ(best.at("epoch"), 1);
   EXPECT_TRUE(fs::exists(Path("local/segtune.db")));
+  EXPECT_TRUE(fs::exists(Path("local/checkpoints/" + best.at("trial_id").get<std::string>() + "/epoch-1")));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -23,12 +24,15 @@ constexpr std::int64_t kDispatchIntervalMs = 200;
 
 class CoordinatorImpl final : public Coordinator {
  public:
-  CoordinatorImpl(const CoordinatorOptions& options, std::unique_ptr<store::Store> store)
+  CoordinatorImpl(const CoordinatorOptions& options, std::unique_ptr<store::Store> store,
+                  std::unique_ptr<store::CheckpointStore> checkpoints)
       : options_(options),
         store_(std::move(store)),
+        checkpoints_(std::move(checkpoints)),
         scheduler_(store_.get(), scheduler::SchedulerOptions{options.lease_ms, 3, nullptr}),
-        tuner_(store_.get(), &scheduler_, &stopping_),
-        hub_(&scheduler_, options.heartbeat_interval_ms, options.max_acquire_wait_ms) {}
+        tuner_(store_.get(), checkpoints_.get(), &scheduler_, &stopping_),
+        hub_(store_.get(), checkpoints_.get(), &scheduler_, options.heartbeat_interval_ms,
+             options.max_acquire_wait_ms) {}
 
   ~CoordinatorImpl() override { Shutdown(); }
 
@@ -112,6 +116,7 @@ class CoordinatorImpl final : public Coordinator {
 
   const CoordinatorOptions options_;
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<store::CheckpointStore> checkpoints_;
   scheduler::Scheduler scheduler_;
   std::atomic<bool> stopping_{false};
   TunerService tuner_;
@@ -136,7 +141,11 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   }
   auto store = store::Store::Open(options.db_path);
   if (!store.ok()) return store.status();
-  auto coordinator = std::make_unique<CoordinatorImpl>(options, std::move(*store));
+  // Opened after the database: its lock keeps a second coordinator of the
+  // same data from removing this one's unfinished checkpoints.
+  auto checkpoints = store::CheckpointStore::Open((std::filesystem::path(options.data_dir) / "checkpoints").string());
+  if (!checkpoints.ok()) return checkpoints.status();
+  auto coordinator = std::make_unique<CoordinatorImpl>(options, std::move(*store), std::move(*checkpoints));
   if (absl::Status s = coordinator->Init(); !s.ok()) return s;
   return coordinator;
 }

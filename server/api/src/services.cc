@@ -6,7 +6,11 @@
 
 #include <google/protobuf/util/message_differencer.h>
 
+#include <spdlog/spdlog.h>
+
 #include "absl/strings/str_cat.h"
+#include "checkpoint_streams.h"
+#include "request_checks.h"
 #include "status_mapping.h"
 #include "views.h"
 
@@ -18,12 +22,6 @@ grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const absl::Sta
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
-}
-
-absl::Status RequireId(const std::string& value, const char* field) {
-  if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
-  if (value.size() > 256) return absl::InvalidArgumentError(absl::StrCat(field, ": longer than 256 characters"));
-  return absl::OkStatus();
 }
 
 absl::StatusOr<store::TrialState> FromProto(v1::TrialState state) {
@@ -220,12 +218,7 @@ grpc::ServerUnaryReactor* TunerService::GetBest(grpc::CallbackServerContext* ctx
 grpc::ServerWriteReactor<v1::SweepUpdate>* TunerService::WatchSweep(grpc::CallbackServerContext* ctx,
                                                                    const v1::WatchSweepRequest* request) {
   if (absl::Status s = RequireId(request->sweep_id(), "sweep_id"); !s.ok()) {
-    class Rejected final : public grpc::ServerWriteReactor<v1::SweepUpdate> {
-     public:
-      explicit Rejected(const grpc::Status& status) { Finish(status); }
-      void OnDone() override { delete this; }
-    };
-    return new Rejected(ToGrpcStatus(s));
+    return FailedStream<v1::SweepUpdate>(ToGrpcStatus(s));
   }
   return new WatchReactor(store_, scheduler_, stopping_, request->sweep_id());
 }
@@ -254,6 +247,11 @@ grpc::ServerUnaryReactor* TunerService::ListWorkers(grpc::CallbackServerContext*
     }
   }
   return Done(ctx, absl::OkStatus());
+}
+
+grpc::ServerWriteReactor<v1::ExportWeightsResponse>* TunerService::ExportWeights(
+    grpc::CallbackServerContext* ctx, const v1::ExportWeightsRequest* request) {
+  return NewExportReactor(store_, checkpoints_, *request);
 }
 
 // -------------------------------------------------------------- WorkerHub --
@@ -368,6 +366,12 @@ grpc::ServerUnaryReactor* WorkerHubService::ReportEpoch(grpc::CallbackServerCont
   auto decision = scheduler_->ReportEpoch(request->worker_id(), request->trial_id(), request->attempt(),
                                           request->epoch(), metrics);
   if (!decision.ok()) return Done(ctx, decision.status());
+  // The epoch is durable: older checkpoints can go. A failure here costs
+  // disk space only, so the worker still gets its answer.
+  if (absl::Status s = RetainCheckpoints(*store_, *checkpoints_, request->trial_id(), request->epoch()); !s.ok()) {
+    spdlog::warn("trial {}: cannot delete checkpoints older than epoch {}: {}", request->trial_id(),
+                 request->epoch(), s.ToString());
+  }
   response->set_decision(decision->stop ? v1::STOP : v1::CONTINUE);
   response->set_reason(decision->reason);
   return Done(ctx, absl::OkStatus());
@@ -389,6 +393,16 @@ grpc::ServerUnaryReactor* WorkerHubService::DeregisterWorker(grpc::CallbackServe
                                                              v1::DeregisterWorkerResponse* response) {
   if (absl::Status s = RequireId(request->worker_id(), "worker_id"); !s.ok()) return Done(ctx, s);
   return Done(ctx, scheduler_->DeregisterWorker(request->worker_id()));
+}
+
+grpc::ServerReadReactor<v1::CheckpointChunk>* WorkerHubService::UploadCheckpoint(
+    grpc::CallbackServerContext* ctx, v1::UploadCheckpointResponse* response) {
+  return NewUploadReactor(scheduler_, checkpoints_);
+}
+
+grpc::ServerWriteReactor<v1::CheckpointChunk>* WorkerHubService::DownloadCheckpoint(
+    grpc::CallbackServerContext* ctx, const v1::DownloadCheckpointRequest* request) {
+  return NewDownloadReactor(scheduler_, checkpoints_, *request);
 }
 
 }  // namespace segtune::api

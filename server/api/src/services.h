@@ -2,7 +2,8 @@
 // wire and the scheduler/store and map errors once, in status_mapping.
 //
 // Thread-safety: gRPC calls these from its own threads; all shared state is
-// in the thread-safe Scheduler and Store, plus the waiter list below.
+// in the thread-safe Scheduler, Store and CheckpointStore, plus the waiter
+// list below.
 #pragma once
 
 #include <atomic>
@@ -11,6 +12,7 @@
 #include <mutex>
 
 #include "segtune/scheduler/scheduler.h"
+#include "segtune/store/checkpoint_store.h"
 #include "segtune/store/store.h"
 #include "segtune/v1/segtune.grpc.pb.h"
 
@@ -18,8 +20,9 @@ namespace segtune::api {
 
 class TunerService final : public v1::Tuner::CallbackService {
  public:
-  TunerService(store::Store* store, scheduler::Scheduler* scheduler, const std::atomic<bool>* stopping)
-      : store_(store), scheduler_(scheduler), stopping_(stopping) {}
+  TunerService(store::Store* store, store::CheckpointStore* checkpoints, scheduler::Scheduler* scheduler,
+               const std::atomic<bool>* stopping)
+      : store_(store), checkpoints_(checkpoints), scheduler_(scheduler), stopping_(stopping) {}
 
   grpc::ServerUnaryReactor* SubmitSweep(grpc::CallbackServerContext* ctx, const v1::SubmitSweepRequest* request,
                                         v1::SubmitSweepResponse* response) override;
@@ -40,17 +43,23 @@ class TunerService final : public v1::Tuner::CallbackService {
                                                        const v1::WatchSweepRequest* request) override;
   grpc::ServerUnaryReactor* ListWorkers(grpc::CallbackServerContext* ctx, const v1::ListWorkersRequest* request,
                                         v1::ListWorkersResponse* response) override;
+  grpc::ServerWriteReactor<v1::ExportWeightsResponse>* ExportWeights(grpc::CallbackServerContext* ctx,
+                                                                     const v1::ExportWeightsRequest* request) override;
 
  private:
   store::Store* const store_;
+  store::CheckpointStore* const checkpoints_;
   scheduler::Scheduler* const scheduler_;
   const std::atomic<bool>* const stopping_;
 };
 
 class WorkerHubService final : public v1::WorkerHub::CallbackService {
  public:
-  WorkerHubService(scheduler::Scheduler* scheduler, int heartbeat_interval_ms, int max_acquire_wait_ms)
-      : scheduler_(scheduler),
+  WorkerHubService(store::Store* store, store::CheckpointStore* checkpoints, scheduler::Scheduler* scheduler,
+                   int heartbeat_interval_ms, int max_acquire_wait_ms)
+      : store_(store),
+        checkpoints_(checkpoints),
+        scheduler_(scheduler),
         heartbeat_interval_ms_(heartbeat_interval_ms),
         max_acquire_wait_ms_(max_acquire_wait_ms) {}
 
@@ -68,6 +77,10 @@ class WorkerHubService final : public v1::WorkerHub::CallbackService {
   grpc::ServerUnaryReactor* DeregisterWorker(grpc::CallbackServerContext* ctx,
                                              const v1::DeregisterWorkerRequest* request,
                                              v1::DeregisterWorkerResponse* response) override;
+  grpc::ServerReadReactor<v1::CheckpointChunk>* UploadCheckpoint(grpc::CallbackServerContext* ctx,
+                                                                 v1::UploadCheckpointResponse* response) override;
+  grpc::ServerWriteReactor<v1::CheckpointChunk>* DownloadCheckpoint(
+      grpc::CallbackServerContext* ctx, const v1::DownloadCheckpointRequest* request) override;
 
   // Answers long polls that can be served now or whose wait ran out. The
   // coordinator's dispatcher thread calls it whenever the scheduler changes
@@ -85,6 +98,8 @@ class WorkerHubService final : public v1::WorkerHub::CallbackService {
   // Fills `response` when a trial is there; returns false when there is none.
   absl::StatusOr<bool> TryAssign(const std::string& worker_id, v1::AcquireTrialResponse* response);
 
+  store::Store* const store_;
+  store::CheckpointStore* const checkpoints_;
   scheduler::Scheduler* const scheduler_;
   const int heartbeat_interval_ms_;
   const int max_acquire_wait_ms_;

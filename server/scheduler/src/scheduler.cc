@@ -249,9 +249,10 @@ absl::StatusOr<std::optional<Assignment>> Scheduler::TryAcquire(const std::strin
     nlohmann::json config = nlohmann::json::parse(sweep.config_base_json);
     config["params"] = nlohmann::json::parse(trial->params_json);
     ChangedLocked();
-    // A retried trial resumes after its durable epochs: the worker replays
-    // them (training is deterministic; checkpoints will make this a load) and
-    // reports only the rest, so no epoch is trained into two different rows.
+    // A retried trial resumes after its durable epochs: the worker loads the
+    // last one's checkpoint (or, without one, replays them: training is
+    // deterministic) and reports only the rest, so no epoch is trained into
+    // two different rows.
     return Assignment{trial->trial_id, trial->sweep_id, trial->attempt, config.dump(), *durable_epochs};
   }
   return std::nullopt;
@@ -330,6 +331,27 @@ absl::StatusOr<EpochDecision> Scheduler::ReportEpoch(const std::string& worker_i
   }
   last_decisions_[trial_id] = LastDecision{attempt, epoch, decision};
   return decision;
+}
+
+absl::StatusOr<int> Scheduler::CheckpointEpochs(const std::string& worker_id, const std::string& trial_id,
+                                                int attempt) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto trial = store_->GetTrial(trial_id);
+  if (!trial.ok()) return trial.status();
+  auto lease = leases_.find(trial_id);
+  const bool holds_lease =
+      lease != leases_.end() && lease->second.worker_id == worker_id && lease->second.attempt == attempt;
+  // As in ReportEpoch: the epoch that was running when the sweep was
+  // cancelled is kept, and so is its checkpoint.
+  const bool cancelled_while_running =
+      trial->state == TrialState::kCancelled && trial->attempt == attempt && trial->worker_id == worker_id;
+  if (!holds_lease && !cancelled_while_running) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("trial ", trial_id, " attempt ", attempt, " no longer holds a lease"));
+  }
+  auto sweep = store_->GetSweep(trial->sweep_id);
+  if (!sweep.ok()) return sweep.status();
+  return sweep->epochs;
 }
 
 absl::StatusOr<int> Scheduler::DurableEpochsLocked(const std::string& trial_id) {

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include <spdlog/spdlog.h>
+#include <zlib.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -23,6 +24,11 @@ using std::chrono::milliseconds;
 constexpr int kAcquireDeadlineSlackMs = 5000;
 // The shortest deadline worth sending while the shutdown grace runs out.
 constexpr milliseconds kMinCallTimeout(100);
+// The most data one CheckpointChunk carries (segtune.proto).
+constexpr std::size_t kCheckpointChunkBytes = std::size_t{1} << 20;
+// Checkpoint transfers get one second more than rpc_timeout_ms per this many
+// bytes, so a large model does not need a long deadline on every other call.
+constexpr std::uint64_t kTransferBytesPerSecond = std::uint64_t{16} << 20;
 
 // Failures worth retrying: the coordinator is down, restarting, overloaded,
 // or lost the call. Everything else is an answer.
@@ -91,6 +97,80 @@ std::string SummarizeParams(const nlohmann::json& params) {
 std::string FormatMetric(const std::map<std::string, double>& metrics, const std::string& name) {
   const auto it = metrics.find(name);
   return it == metrics.end() ? "n/a" : absl::StrFormat("%.4f", it->second);
+}
+
+// zlib's CRC-32, continued over `data` (CheckpointHeader.crc32).
+std::uint32_t Crc32(std::uint32_t crc, std::string_view data) {
+  while (!data.empty()) {
+    const std::size_t n = std::min<std::size_t>(data.size(), std::size_t{1} << 30);  // zlib takes 32-bit lengths
+    crc = static_cast<std::uint32_t>(::crc32(crc, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(n)));
+    data.remove_prefix(n);
+  }
+  return crc;
+}
+
+milliseconds TransferAllowance(std::uint64_t bytes) {
+  return milliseconds(bytes * 1000 / kTransferBytesPerSecond);
+}
+
+// The checkpoint's data, the weights then the training state, in pieces of
+// at most kCheckpointChunkBytes; one empty piece when there is no data.
+std::vector<std::string_view> ChunkPieces(const train::Checkpoint& checkpoint) {
+  std::vector<std::string_view> pieces;
+  for (std::string_view part : {std::string_view(checkpoint.weights), std::string_view(checkpoint.training_state)}) {
+    for (std::size_t at = 0; at < part.size(); at += kCheckpointChunkBytes) {
+      pieces.push_back(part.substr(at, kCheckpointChunkBytes));
+    }
+  }
+  if (pieces.empty()) pieces.emplace_back();
+  return pieces;
+}
+
+// Reads a DownloadCheckpoint stream to its end into `checkpoint`. Returns the
+// stream's status; `damage` says what was wrong with a stream that ended OK
+// but does not add up to the checkpoint its header announced.
+grpc::Status ReceiveCheckpoint(grpc::ClientReader<v1::CheckpointChunk>& reader, int epoch,
+                               train::Checkpoint* checkpoint, std::string* damage) {
+  v1::CheckpointChunk chunk;
+  v1::CheckpointHeader header;
+  std::string data;
+  bool first = true;
+  bool has_header = false;
+  std::uint64_t expected = 0;
+  while (reader.Read(&chunk)) {
+    if (first) {
+      has_header = chunk.has_header();
+      header = chunk.header();
+      first = false;
+      expected = static_cast<std::uint64_t>(std::max<std::int64_t>(0, header.weights_bytes())) +
+                 static_cast<std::uint64_t>(std::max<std::int64_t>(0, header.training_state_bytes()));
+    }
+    // Beyond what the header announced is damage; keep reading to the end
+    // so that the call completes, but keep none of it.
+    if (data.size() + chunk.data().size() <= expected) {
+      data += chunk.data();
+    } else {
+      *damage = "more data than its header announced";
+    }
+  }
+  const grpc::Status status = reader.Finish();
+  if (!status.ok() || !damage->empty()) return status;
+  if (!has_header) {
+    *damage = "its first chunk has no header";
+  } else if (header.epoch() != epoch) {
+    *damage = absl::StrCat("it is the checkpoint of epoch ", header.epoch());
+  } else if (header.weights_bytes() < 0 || header.training_state_bytes() < 0 || data.size() != expected) {
+    *damage = absl::StrCat(data.size(), " bytes arrived, the header announced ", expected);
+  } else if (const std::uint32_t crc = Crc32(0, data); crc != header.crc32()) {
+    *damage = absl::StrCat("checksum mismatch (crc32 of the data is ", crc, ", the header says ", header.crc32(), ")");
+  } else {
+    const std::size_t weights_bytes = static_cast<std::size_t>(header.weights_bytes());
+    checkpoint->epoch = header.epoch();
+    checkpoint->training_state = data.substr(weights_bytes);
+    data.resize(weights_bytes);
+    checkpoint->weights = std::move(data);
+  }
+  return status;
 }
 
 }  // namespace
@@ -441,6 +521,15 @@ Agent::Ending Agent::Train(const v1::TrialAssignment& assignment, ActiveTrial& t
   train::TrainOptions train_options;
   train_options.device = options_.device;
   train_options.start_epoch = assignment.start_epoch();
+  if (assignment.start_epoch() > 0) {
+    train_options.resume_from = DownloadCheckpoint(trial, assignment.start_epoch());
+    // The coordinator gave the trial away meanwhile: the same ending as a
+    // lease lost while training.
+    if (trial.lease_lost) return DecideEnding(trial, train::TrialResult{}, feedback);
+  }
+  train_options.on_checkpoint = [this, &trial, &feedback](const train::Checkpoint& checkpoint) {
+    return UploadCheckpoint(trial, checkpoint, feedback);
+  };
   train_options.should_abort = [this, &trial] {
     return shutting_down_.load() || trial.stop_requested.load() || trial.lease_lost.load();
   };
@@ -489,6 +578,87 @@ bool Agent::ReportEpoch(ActiveTrial& trial, int epochs, const train::EpochReport
   }
   feedback.rejection = ToAbsl(absl::StrCat("ReportEpoch of epoch ", report.epoch), *status);
   return false;
+}
+
+absl::Status Agent::UploadCheckpoint(ActiveTrial& trial, const train::Checkpoint& checkpoint,
+                                     EpochFeedback& feedback) {
+  v1::CheckpointHeader header;
+  header.set_worker_id(trial.worker_id);
+  header.set_trial_id(trial.trial_id);
+  header.set_attempt(trial.attempt);
+  header.set_epoch(checkpoint.epoch);
+  header.set_weights_bytes(static_cast<std::int64_t>(checkpoint.weights.size()));
+  header.set_training_state_bytes(static_cast<std::int64_t>(checkpoint.training_state.size()));
+  header.set_crc32(Crc32(Crc32(0, checkpoint.weights), checkpoint.training_state));
+  const std::vector<std::string_view> pieces = ChunkPieces(checkpoint);
+  const std::uint64_t bytes = checkpoint.weights.size() + checkpoint.training_state.size();
+
+  const std::optional<grpc::Status> status = CallUntilAnswered(
+      "UploadCheckpoint",
+      [&](grpc::ClientContext* context) {
+        v1::UploadCheckpointResponse response;
+        std::unique_ptr<grpc::ClientWriter<v1::CheckpointChunk>> writer = stub_->UploadCheckpoint(context, &response);
+        v1::CheckpointChunk chunk;
+        *chunk.mutable_header() = header;
+        for (std::string_view piece : pieces) {
+          chunk.set_data(piece.data(), piece.size());
+          // A refusal (a lost lease) ends the stream early; Finish says why.
+          if (!writer->Write(chunk)) break;
+          chunk.clear_header();
+        }
+        writer->WritesDone();
+        return writer->Finish();
+      },
+      TransferAllowance(bytes));
+
+  // The trainer prefixes the epoch to these errors.
+  if (!status) {
+    feedback.undelivered = true;
+    return absl::UnavailableError("UploadCheckpoint: coordinator unreachable while shutting down");
+  }
+  if (status->ok()) return absl::OkStatus();
+  if (IsLeaseLost(status->error_code())) trial.lease_lost = true;
+  return ToAbsl("UploadCheckpoint", *status);
+}
+
+std::optional<train::Checkpoint> Agent::DownloadCheckpoint(ActiveTrial& trial, int epoch) {
+  v1::DownloadCheckpointRequest request;
+  request.set_worker_id(trial.worker_id);
+  request.set_trial_id(trial.trial_id);
+  request.set_attempt(trial.attempt);
+  request.set_epoch(epoch);
+  train::Checkpoint checkpoint;
+  std::string damage;
+  // The size is not known before the header arrives; a transfer of the
+  // largest checkpoint the coordinator accepts (4 GiB) gets its allowance.
+  const std::optional<grpc::Status> status = CallUntilAnswered(
+      "DownloadCheckpoint",
+      [&](grpc::ClientContext* context) {
+        damage.clear();
+        std::unique_ptr<grpc::ClientReader<v1::CheckpointChunk>> reader = stub_->DownloadCheckpoint(context, request);
+        return ReceiveCheckpoint(*reader, epoch, &checkpoint, &damage);
+      },
+      TransferAllowance(std::uint64_t{4} << 30));
+
+  if (!status) return std::nullopt;  // shutting down: the trial is released before it trains
+  if (status->ok() && damage.empty()) {
+    spdlog::info("trial {}: resuming from the checkpoint of epoch {} ({} bytes)", trial.trial_id, epoch,
+                 checkpoint.weights.size() + checkpoint.training_state.size());
+    return checkpoint;
+  }
+  if (status->ok()) {
+    spdlog::warn("trial {}: the checkpoint of epoch {} arrived damaged ({}); replaying epochs 1..{} instead",
+                 trial.trial_id, epoch, damage, epoch);
+  } else if (status->error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+    trial.lease_lost = true;
+  } else if (status->error_code() == grpc::StatusCode::NOT_FOUND) {
+    spdlog::warn("trial {}: the coordinator has no checkpoint of epoch {} ({}); replaying epochs 1..{} instead",
+                 trial.trial_id, epoch, status->error_message(), epoch);
+  } else {
+    spdlog::warn("trial {}: cannot download the checkpoint of epoch {} ({}); replaying epochs 1..{} instead",
+                 trial.trial_id, epoch, Describe(*status), epoch);
+  }
+  return std::nullopt;
 }
 
 Agent::Ending Agent::DecideEnding(const ActiveTrial& trial, const train::TrialResult& result,
@@ -563,11 +733,11 @@ void Agent::FinishTrial(const ActiveTrial& trial, const Ending& ending) {
 
 // ------------------------------------------------------------- retrying --
 
-std::optional<grpc::Status> Agent::CallUntilAnswered(const char* what, const Call& call) {
+std::optional<grpc::Status> Agent::CallUntilAnswered(const char* what, const Call& call, milliseconds extra) {
   Backoff backoff(milliseconds(options_.initial_backoff_ms), milliseconds(options_.max_backoff_ms));
   while (true) {
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + CallTimeout());
+    context.set_deadline(std::chrono::system_clock::now() + CallTimeout(extra));
     const grpc::Status status = call(&context);
     if (!IsTransient(status.error_code())) return status;
     if (ShutdownGraceExpired()) {
@@ -581,8 +751,8 @@ std::optional<grpc::Status> Agent::CallUntilAnswered(const char* what, const Cal
   }
 }
 
-milliseconds Agent::CallTimeout() const {
-  const milliseconds timeout(options_.rpc_timeout_ms);
+milliseconds Agent::CallTimeout(milliseconds extra) const {
+  const milliseconds timeout = milliseconds(options_.rpc_timeout_ms) + extra;
   std::lock_guard<std::mutex> lock(mu_);
   if (!shutting_down_) return timeout;
   const auto left =

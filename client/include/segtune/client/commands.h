@@ -46,6 +46,13 @@ struct LocalRunOptions {
   std::chrono::milliseconds timeout{10000};  // deadline of each unary RPC
 };
 
+// What `segtune export` needs.
+struct ExportOptions {
+  std::string trial_id;
+  std::string file;            // written as FILE.tmp, renamed to FILE once complete
+  std::string epoch = "best";  // best | last | an epoch number
+};
+
 // The whole file, or InvalidArgument naming it when it cannot be read.
 absl::StatusOr<std::string> ReadSpecFile(const std::string& path);
 
@@ -61,6 +68,16 @@ absl::Status Cancel(TunerClient& client, const std::string& sweep_id, const Outp
 absl::Status Watch(TunerClient& client, const std::string& sweep_id, const Output& output);
 // `top_k` >= 1. With -o json: one object for top_k 1, an array otherwise.
 absl::Status Best(TunerClient& client, const std::string& sweep_id, int top_k, const Output& output);
+
+// `--epoch` of `segtune export`: best, last or an epoch number >= 1;
+// InvalidArgument naming --epoch otherwise.
+absl::StatusOr<v1::ExportWeightsRequest> ExportRequest(const std::string& trial_id, const std::string& epoch);
+// Streams a trial's weights into options.file (through FILE.tmp, so FILE is
+// either complete or untouched), checks their size and CRC-32, and prints
+// "wrote FILE: trial T epoch E (val_miou 0.8100), N bytes", or with
+// OutputFormat::kJson {"file", "trial_id", "sweep_id", "epoch", "metric",
+// "value", "bytes"}. An output file that cannot be created is InvalidArgument.
+absl::Status Export(TunerClient& client, const ExportOptions& options, const Output& output);
 
 // Submits `spec_yaml`; an invalid spec becomes InvalidArgument listing every
 // problem on its own line, under a line naming `spec_path`.

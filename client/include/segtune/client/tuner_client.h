@@ -36,6 +36,14 @@ class TunerClient {
   absl::StatusOr<v1::GetBestResponse> GetBest(const std::string& sweep_id, int top_k);
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers();
 
+  // Streams a trial's weights: returns the metadata the stream starts with
+  // after `on_data` has seen every data message, in order. An error from
+  // `on_data` cancels the call and is returned. The call's deadline is the
+  // timeout plus `transfer_allowance`, since the weights may be large.
+  absl::StatusOr<v1::ExportWeightsMetadata> ExportWeights(
+      const v1::ExportWeightsRequest& request, const std::function<absl::Status(const std::string&)>& on_data,
+      std::chrono::milliseconds transfer_allowance = std::chrono::minutes(5));
+
   // Follows WatchSweep until the update that shows the sweep finished, which
   // it returns; `on_update` sees every update first. A sweep can run for
   // hours, so each stream has a deadline of `stream_window` and is reopened

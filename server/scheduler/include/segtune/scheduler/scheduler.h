@@ -102,6 +102,13 @@ class Scheduler {
   absl::StatusOr<EpochDecision> ReportEpoch(const std::string& worker_id, const std::string& trial_id,
                                             int attempt, int epoch,
                                             const std::map<std::string, double>& metrics);
+  // Whether `attempt` of `trial_id` may store or fetch a checkpoint: it holds
+  // the trial's lease on `worker_id`, or it is the attempt that was running
+  // when the trial was cancelled (its last epoch is still kept, like its
+  // report). Returns the trial's number of epochs (budget.epochs). The
+  // errors are ReportEpoch's: FailedPrecondition for a lost lease, NotFound
+  // for an unknown trial.
+  absl::StatusOr<int> CheckpointEpochs(const std::string& worker_id, const std::string& trial_id, int attempt);
   // Ends an attempt. `state` PENDING releases the trial back to the queue.
   absl::Status FinishTrial(const std::string& worker_id, const std::string& trial_id, int attempt,
                            store::TrialState state, const std::string& reason);

@@ -9,8 +9,14 @@
 //   worker outlives coordinator restarts and carries on when it returns.
 // - An epoch report is retried until the coordinator acknowledges it; the
 //   trial does not move to the next epoch before that.
-// - FAILED_PRECONDITION or NOT_FOUND on an epoch report or on finishing
-//   means the trial's lease is gone (given to another worker): the trial is
+// - Each epoch's checkpoint is uploaded (retried the same way) before the
+//   epoch is reported, so every reported epoch can be resumed from. An
+//   attempt that resumes at start_epoch k > 0 downloads the checkpoint of
+//   epoch k first; when there is none (NOT_FOUND) or it arrives damaged, it
+//   logs why and the trainer replays epochs 1..k instead.
+// - FAILED_PRECONDITION or NOT_FOUND on an epoch report, a checkpoint upload
+//   or on finishing (FAILED_PRECONDITION only, on a download) means the
+//   trial's lease is gone (given to another worker): the trial is
 //   abandoned without reporting anything more. A heartbeat reply that lists a
 //   trial (cancelled or re-leased) does the same to the attempt that
 //   heartbeat listed, never to a newer attempt started since.
@@ -132,17 +138,25 @@ class Agent {
   void RunAssignment(const segtune::v1::TrialAssignment& assignment, const std::string& worker_id);
   Ending Train(const segtune::v1::TrialAssignment& assignment, ActiveTrial& trial);
   bool ReportEpoch(ActiveTrial& trial, int epochs, const train::EpochReport& report, EpochFeedback& feedback);
+  // Stores the checkpoint on the coordinator; an error fails (or, for a lost
+  // lease, abandons) the trial before its epoch is reported.
+  absl::Status UploadCheckpoint(ActiveTrial& trial, const train::Checkpoint& checkpoint, EpochFeedback& feedback);
+  // The checkpoint of `epoch` to resume from; nullopt when there is none to
+  // use (the trainer replays) or the lease is gone (trial.lease_lost).
+  std::optional<train::Checkpoint> DownloadCheckpoint(ActiveTrial& trial, int epoch);
   Ending DecideEnding(const ActiveTrial& trial, const train::TrialResult& result,
                       const EpochFeedback& feedback) const;
   void FinishTrial(const ActiveTrial& trial, const Ending& ending);
   void Deregister();
 
   // Calls until the answer is not a transient failure; nullopt when it gave
-  // up because the shutdown grace period ran out.
-  std::optional<grpc::Status> CallUntilAnswered(const char* what, const Call& call);
-  // The deadline for a call: rpc_timeout_ms, cut to what is left of the
-  // shutdown grace period while shutting down.
-  std::chrono::milliseconds CallTimeout() const;
+  // up because the shutdown grace period ran out. `extra` lengthens each
+  // try's deadline (large transfers).
+  std::optional<grpc::Status> CallUntilAnswered(const char* what, const Call& call,
+                                                std::chrono::milliseconds extra = std::chrono::milliseconds(0));
+  // The deadline for a call: rpc_timeout_ms plus `extra`, cut to what is left
+  // of the shutdown grace period while shutting down.
+  std::chrono::milliseconds CallTimeout(std::chrono::milliseconds extra = std::chrono::milliseconds(0)) const;
   bool ShutdownGraceExpired() const;
   // Waits `delay`; returns early when shutdown begins. While shutting down it
   // waits at most until the grace period ends.

@@ -1,0 +1,58 @@
+// The checkpoint RPCs: WorkerHub.UploadCheckpoint and DownloadCheckpoint
+// (workers) and Tuner.ExportWeights (users), as gRPC callback reactors over
+// the CheckpointStore, plus the retention run after each epoch report.
+//
+// Thread-safety: each reactor is driven by gRPC, one callback at a time, and
+// deletes itself when its call is done. The stores and the scheduler they use
+// are thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "segtune/scheduler/scheduler.h"
+#include "segtune/store/checkpoint_store.h"
+#include "segtune/store/store.h"
+#include "segtune/v1/segtune.grpc.pb.h"
+
+namespace segtune::api {
+
+// The most data one streamed message carries.
+inline constexpr std::size_t kCheckpointChunkBytes = std::size_t{1} << 20;
+
+// Receives a checkpoint: checks the header and the lease, writes the data as
+// it arrives, and commits it only when sizes and crc32 match.
+grpc::ServerReadReactor<v1::CheckpointChunk>* NewUploadReactor(scheduler::Scheduler* scheduler,
+                                                             store::CheckpointStore* checkpoints);
+
+// Sends the header, then the weights and the training state.
+grpc::ServerWriteReactor<v1::CheckpointChunk>* NewDownloadReactor(scheduler::Scheduler* scheduler,
+                                                                store::CheckpointStore* checkpoints,
+                                                                const v1::DownloadCheckpointRequest& request);
+
+// Sends the metadata, then the weights.
+grpc::ServerWriteReactor<v1::ExportWeightsResponse>* NewExportReactor(store::Store* store,
+                                                                    store::CheckpointStore* checkpoints,
+                                                                    const v1::ExportWeightsRequest& request);
+
+// After `epoch` of the trial is durable: keeps the checkpoints of that epoch
+// and of the trial's best epoch (by the sweep's objective), deletes the
+// earlier ones.
+absl::Status RetainCheckpoints(store::Store& store, store::CheckpointStore& checkpoints, const std::string& trial_id,
+                               int epoch);
+
+// A server stream that ends at once with `status`.
+template <typename Message>
+grpc::ServerWriteReactor<Message>* FailedStream(const grpc::Status& status) {
+  class Failed final : public grpc::ServerWriteReactor<Message> {
+   public:
+    explicit Failed(const grpc::Status& status) { this->Finish(status); }
+    void OnDone() override { delete this; }
+  };
+  return new Failed(status);
+}
+
+}  // namespace segtune::api
