@@ -21,6 +21,9 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
+// The Python that has torch on Debian (python3-torch).
+constexpr const char* kPython = "/usr/bin/python3";
+
 constexpr const char* kFourTrials = R"(name: e2e
 objective: {metric: val_miou, mode: max}
 budget: {epochs: 2, parallelism: 4}
@@ -210,6 +213,19 @@ TEST_F(EndToEnd, FourTrialSweepOnTwoWorkers) {
   char magic[4] = {};
   weights.read(magic, sizeof magic);
   EXPECT_EQ(std::string(magic, sizeof magic), std::string("PK\x03\x04", 4));  // a zip archive
+  // PyTorch in Python reads it into the model's Python twin, name for name.
+  if (RunCommand({kPython, "-c", "import torch"}, dir_.string()).exit_code == 0) {
+    CommandResult loaded = RunCommand(
+        {kPython, "-c",
+         "import sys, torch; sys.path.insert(0, sys.argv[1]); from models import make_model; "
+         "m = make_model('unet', num_classes=3, base_channels=4, depth=2); "
+         "missing = m.load_state_dict(torch.load(sys.argv[2]), strict=True); "
+         "print('loaded', len(m.state_dict()))",
+         std::string(SEGTUNE_SOURCE_DIR) + "/bench/reference", Path("best.pt")},
+        dir_.string());
+    EXPECT_EQ(loaded.exit_code, 0) << loaded.err;
+    EXPECT_NE(loaded.out.find("loaded"), std::string::npos) << loaded.out;
+  }
 
   // The YAML fragment pastes into a spec.
   CommandResult yaml = Cli({"best", sweep_id, "-o", "yaml"});
@@ -306,6 +322,25 @@ search: {space: {optimizer: {name: Adam, lr: 0.003}}}
   // ... loading the checkpoint attempt 1 uploaded rather than replaying.
   EXPECT_NE(workers_[1]->Stderr().find("resuming from the checkpoint of epoch"), std::string::npos)
       << workers_[1]->Stderr();
+
+  // The same trial run without interruption, by the surviving worker with
+  // the same thread count, gives bit-identical metrics for every epoch:
+  // resuming in another process changed nothing.
+  json again = CliJson({"submit", Path("one.yaml")});
+  const std::string again_id = again.at("sweep_id");
+  EXPECT_EQ(WaitForSweep(again_id, std::chrono::seconds(120)).at("state"), "COMPLETED");
+  const json interrupted = CliJson({"metrics", trial_id});
+  const json uninterrupted = CliJson({"metrics", again_id + "-0000"});
+  ASSERT_EQ(interrupted.size(), uninterrupted.size());
+  for (size_t i = 0; i < interrupted.size(); ++i) {
+    json resumed_metrics = interrupted[i].at("metrics");
+    json plain_metrics = uninterrupted[i].at("metrics");
+    for (const char* timing : {"epoch_seconds", "images_per_second"}) {
+      resumed_metrics.erase(timing);
+      plain_metrics.erase(timing);
+    }
+    EXPECT_EQ(resumed_metrics, plain_metrics) << "epoch " << i + 1;
+  }
 }
 
 TEST_F(EndToEnd, BadInputGivesTheDocumentedExitCodes) {
