@@ -1,6 +1,8 @@
 #include "segtune/train/trainer.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <utility>
 #include <cmath>
 #include <thread>
 #include <vector>
@@ -10,6 +12,7 @@
 #include <torch/cuda.h>
 
 #include "absl/status/status.h"
+#include "image_writer.h"
 
 namespace segtune::train {
 namespace {
@@ -396,6 +399,88 @@ TEST(RunTrialTest, LossOptionsChangeTheLoss) {
   EXPECT_NE(plain_loss, weighted_loss);
   // The Dice term is in [0, 1] and the first batch's is well above 0.
   EXPECT_GT(dice_run.reports.at(0).metrics.at("train_loss"), plain_loss);
+}
+
+// A tiny Pascal VOC tree: a red square of class 1 or a blue bar of class 2
+// on black, with VOC's 255 (ignore) border around each object.
+void WriteVocTree(const data::test_files::TempDir& root) {
+  namespace files = data::test_files;
+  constexpr int kSize = 20;
+  auto write_sample = [&](const std::string& id, int index) {
+    std::vector<uint8_t> rgb(kSize * kSize * 3, 0);
+    std::vector<uint8_t> mask(kSize * kSize, 0);
+    const int object_class = 1 + index % 2;
+    const int offset = 2 + index % 5;
+    for (int y = 0; y < kSize; ++y) {
+      for (int x = 0; x < kSize; ++x) {
+        const bool inside = object_class == 1
+                                ? (x >= offset && x < offset + 8 && y >= offset && y < offset + 8)
+                                : (y >= offset && y < offset + 4);
+        const bool border = object_class == 1
+                                ? (x >= offset - 1 && x <= offset + 8 && y >= offset - 1 &&
+                                   y <= offset + 8)
+                                : (y == offset - 1 || y == offset + 4);
+        if (inside) {
+          rgb[(y * kSize + x) * 3 + (object_class == 1 ? 0 : 2)] = 230;
+          mask[y * kSize + x] = static_cast<uint8_t>(object_class);
+        } else if (border) {
+          mask[y * kSize + x] = 255;
+        }
+      }
+    }
+    files::WriteJpeg(root.File("JPEGImages/" + id + ".jpg"), kSize, kSize, 3, rgb);
+    files::WritePaletteMask(root.File("SegmentationClass/" + id + ".png"), kSize, kSize, mask);
+  };
+  std::string train_list;
+  std::string val_list;
+  for (int i = 0; i < 9; ++i) {
+    const std::string id = "2007_00000" + std::to_string(i);
+    write_sample(id, i);
+    (i < 6 ? train_list : val_list) += id + "\n";
+  }
+  files::WriteBytes(root.File("ImageSets/Segmentation/train.txt"), train_list);
+  files::WriteBytes(root.File("ImageSets/Segmentation/val.txt"), val_list);
+}
+
+json VocConfig(const std::string& root) {
+  json config = TinyConfig({{"name", "Adam"}, {"lr", 0.01}}, 2);
+  config["data"] = {{"dataset", "voc"}, {"root", root},      {"image_size", 16},
+                    {"resize", 20},     {"num_classes", 3},  {"train_size", 0},
+                    {"val_size", 0},    {"seed", 0},         {"flip", true}};
+  config["training"]["batch_size"] = 4;
+  return config;
+}
+
+TEST(RunTrialTest, TrainsOnAPascalVocTree) {
+  const data::test_files::TempDir root;
+  WriteVocTree(root);
+  std::vector<std::pair<int64_t, int64_t>> progress;
+  TrainOptions options;
+  options.on_load_progress = [&](int64_t done, int64_t total) { progress.emplace_back(done, total); };
+  const TrialRun run = RunCollecting(VocConfig(root.path()), options);
+  ASSERT_EQ(run.result.outcome, Outcome::kCompleted) << run.result.reason;
+  ASSERT_EQ(run.reports.size(), 2U);
+  for (const std::string& name : kMetricNames) {
+    EXPECT_TRUE(std::isfinite(run.reports[1].metrics.at(name))) << name;
+  }
+  EXPECT_EQ(run.reports[1].metrics.count("val_iou_0"), 1U);
+  ASSERT_FALSE(progress.empty());
+  EXPECT_EQ(progress.back().first, progress.back().second);
+  // Same tree, same seed: the same numbers.
+  EXPECT_EQ(Deterministic(RunCollecting(VocConfig(root.path())).reports[1]),
+            Deterministic(run.reports[1]));
+}
+
+TEST(RunTrialTest, BadDataFailsBeforeTrainingNamingTheFile) {
+  const data::test_files::TempDir root;
+  WriteVocTree(root);
+  const std::string missing = root.File("SegmentationClass/2007_000004.png");
+  std::filesystem::remove(missing);
+  const TrialRun run = RunCollecting(VocConfig(root.path()));
+  EXPECT_EQ(run.result.outcome, Outcome::kFailed);
+  EXPECT_THAT(run.result.reason, AllOf(HasSubstr("data: "), HasSubstr("2007_000004.png")));
+  EXPECT_EQ(run.result.epochs_done, 0);
+  EXPECT_TRUE(run.reports.empty());
 }
 
 TEST(RunTrialTest, BadConfigFailsNamingTheField) {
