@@ -530,6 +530,13 @@ Agent::Ending Agent::Train(const v1::TrialAssignment& assignment, ActiveTrial& t
   train_options.on_checkpoint = [this, &trial, &feedback](const train::Checkpoint& checkpoint) {
     return UploadCheckpoint(trial, checkpoint, feedback);
   };
+  // Real datasets take a while to decode and check: log every tenth of it.
+  train_options.on_load_progress = [&trial, logged = int64_t{-1}](int64_t done, int64_t total) mutable {
+    const int64_t tenth = total > 0 ? done * 10 / total : 10;
+    if (tenth == logged) return;
+    logged = tenth;
+    spdlog::info("trial {}: loaded {}/{} samples", trial.trial_id, done, total);
+  };
   train_options.should_abort = [this, &trial] {
     return shutting_down_.load() || trial.stop_requested.load() || trial.lease_lost.load();
   };
