@@ -119,6 +119,7 @@ int main(int argc, char** argv) {
   const absl::StatusOr<std::string> device =
       segtune::agent::ResolveDevice(device_flag, segtune::agent::CudaDeviceCount());
   if (!device.ok()) return ExitWith(kExitUsage, device.status());
+  segtune::agent::ConfigureAllocator();
   if (const absl::Status status = segtune::agent::ConfigureTorchThreads(threads); !status.ok()) {
     return ExitWith(kExitFailed, status);
   }

@@ -13,6 +13,9 @@ thread count, and measures what the C++ program measures, the same way:
                      training; forward and loss in evaluation
   optimizer_seconds  optimizer.step()
   data_wait_seconds  gathering each batch from the in-memory tensors
+  checkpoint_seconds torch.save of the model's and optimizer's state after
+                     each epoch (into memory: segtune's worker checkpoints
+                     every epoch, and so would a user who wants to resume)
   outside_share      1 - model_seconds / epoch_seconds
   startup_seconds    from the trial function's start (data already on disk,
                      torch imported) to the first training batch
@@ -20,9 +23,15 @@ thread count, and measures what the C++ program measures, the same way:
 No DataLoader: the whole dataset sits in memory as normalized tensors, the
 fastest plain approach at this size. Prints one JSON document.
 
+--channels-last is not what the comparison runs: it stores the model's
+weights and the images channels-last (PyTorch's channels_last tutorial),
+as segtune's trainer does on the CPU, to show what that layout alone is
+worth in Python.
+
   /usr/bin/python3 bench/reference/train.py --data DIR --arch unet --threads 1
 """
 import argparse
+import io
 import json
 import math
 import os
@@ -40,8 +49,9 @@ from models import make_model  # noqa: E402
 TRAINING_SEED = 0
 
 
-def load_split(data_dir, header, name):
-    """The split as normalized float images [N, 3, H, W] and int64 masks [N, H, W]."""
+def load_split(data_dir, header, name, memory_format):
+    """The split as normalized float images [N, 3, H, W] in memory_format and
+    int64 masks [N, H, W]."""
     split = header["splits"][name]
     count, height, width = split["shape"]
     images = numpy.fromfile(os.path.join(data_dir, split["images"]), dtype=numpy.uint8)
@@ -50,7 +60,8 @@ def load_split(data_dir, header, name):
     masks = torch.from_numpy(masks).view(count, height, width)
     mean = torch.tensor(header["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(header["std"]).view(1, 3, 1, 1)
-    images = ((images.permute(0, 3, 1, 2).float() / 255 - mean) / std).contiguous()
+    images = (images.permute(0, 3, 1, 2).float() / 255 - mean) / std
+    images = images.contiguous(memory_format=memory_format)
     return images, masks.long()
 
 
@@ -118,11 +129,13 @@ def run_trial(args):
         header = json.load(f)
     _check_workload(args, header)
     num_classes, ignore_index = header["num_classes"], header["ignore_index"]
-    train_images, train_masks = load_split(args.data, header, "train")
-    val_images, val_masks = load_split(args.data, header, "val")
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
+    train_images, train_masks = load_split(args.data, header, "train", memory_format)
+    val_images, val_masks = load_split(args.data, header, "val", memory_format)
 
     torch.manual_seed(TRAINING_SEED)
     model = make_model(args.arch, num_classes, args.base_channels, args.depth)
+    model = model.to(memory_format=memory_format)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
     generator = torch.Generator().manual_seed(TRAINING_SEED)
 
@@ -143,10 +156,14 @@ def run_trial(args):
                                   ignore_index, timing)
         metrics = {"train_loss": train_loss, "val_loss": val_loss, "val_miou": miou,
                    "images_per_second": len(train_images) / train_seconds}
+        checkpoint_start = time.perf_counter()
+        torch.save({"epoch": epoch, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict()}, io.BytesIO())
+        timing["checkpoint_seconds"] = time.perf_counter() - checkpoint_start
         epoch_seconds = time.perf_counter() - epoch_start
         epochs.append(dict(
             epoch=epoch, images_per_second=metrics["images_per_second"],
-            train_seconds=train_seconds, epoch_seconds=epoch_seconds, checkpoint_seconds=0.0,
+            train_seconds=train_seconds, epoch_seconds=epoch_seconds,
             other_seconds=epoch_seconds - sum(timing.values()),
             outside_share=1 - timing["model_seconds"] / epoch_seconds,
             train_loss=train_loss, val_miou=miou, **timing))
@@ -194,6 +211,8 @@ def main():
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--channels-last", action="store_true",
+                        help="weights and images channels-last (not the compared script)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)

@@ -12,7 +12,7 @@ then the issue's goals with PASS or MISS. Exits 1 if the two models'
 parameter counts differ.
 
   /usr/bin/python3 bench/train_throughput/compare.py --build build [--arch unet]
-      [--threads 1] [--rounds 3] [workload flags, see --help]
+      [--threads 1] [--rounds 3] [--python-channels-last] [workload flags, see --help]
 """
 import argparse
 import json
@@ -65,13 +65,15 @@ def print_table(cpp, python, args):
     print(f"\n{args.arch} base {args.base_channels} depth {args.depth}, {args.image_size}px, "
           f"{args.train_size} train / {args.val_size} val images, batch {args.batch_size}, "
           f"{args.epochs} epochs, {args.threads} thread(s); median of {args.rounds} rounds")
+    if args.python_channels_last:
+        print("Python with --channels-last (not the reference script the goals are for)")
     print(f"parameters: C++ {cpp[0]['parameters']:,}, Python {python[0]['parameters']:,}")
     print(f"{'':<32}{'C++':>10}{'Python':>10}{'C++/Python':>12}")
     print(f"{'images/s (training)':<32}{median(cpp, 'totals', 'images_per_second'):>10.1f}"
           f"{median(python, 'totals', 'images_per_second'):>10.1f}{ratio:>12.2f}")
     for label, key in [("epoch s", "epoch_seconds"), ("  forward+backward s", "model_seconds"),
                        ("  optimizer s", "optimizer_seconds"), ("  data s", "data_wait_seconds"),
-                       ("  other s", "other_seconds")]:
+                       ("  checkpoint s", "checkpoint_seconds"), ("  other s", "other_seconds")]:
         print(f"{label + ' (per epoch)':<32}{per_epoch(cpp, key):>10.3f}"
               f"{per_epoch(python, key):>10.3f}")
     cpp_share = median(cpp, "totals", "outside_share")
@@ -94,6 +96,9 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", default="build", help="the CMake build directory")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--python-channels-last", action="store_true",
+                        help="run train.py with --channels-last: what that layout alone "
+                             "gives the Python script (not the comparison the goals are for)")
     for name, kind, default in WORKLOAD:
         parser.add_argument(f"--{name}", type=kind, default=default)
     args = parser.parse_args()
@@ -111,7 +116,8 @@ def main():
     with tempfile.TemporaryDirectory() as data:
         subprocess.run([binary, "--dump-data", data] + workload, check=True)
         commands = {"c++": [binary, "--json"] + workload,
-                    "python": ["/usr/bin/python3", script, "--data", data] + workload}
+                    "python": ["/usr/bin/python3", script, "--data", data] + workload
+                              + (["--channels-last"] if args.python_channels_last else [])}
         for round_number in range(args.rounds):
             order = ["c++", "python"] if round_number % 2 == 0 else ["python", "c++"]
             for program in order:

@@ -1,5 +1,7 @@
 // Trains one `shapes` trial with segtune's trainer, in-process and the way
-// the worker does (train::RunTrial), and prints where its time went:
+// the worker does (train::RunTrial, with segtune-worker's allocator and
+// thread settings and a checkpoint after every epoch), and prints where its
+// time went:
 // training images per second, epoch seconds, the share of an epoch spent
 // outside the model's forward and backward (data wait, optimizer, other),
 // and the start-up from RunTrial's call to the first training batch.
@@ -20,10 +22,12 @@
 #include <string>
 #include <vector>
 
-#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "absl/status/status.h"
+#include "segtune/agent/device.h"
 #include "segtune/data/dataset.h"
 #include "segtune/models/model.h"
 #include "segtune/train/trainer.h"
@@ -177,13 +181,14 @@ void PrintText(const json& result) {
               result["arch"].get<std::string>().c_str(),
               static_cast<long long>(result["parameters"].get<int64_t>()),
               result["threads"].get<int>(), result["startup_seconds"].get<double>());
-  std::printf("%6s %9s %9s %8s %8s %8s %8s %8s %8s\n", "epoch", "images/s", "epoch s", "model",
-              "optim", "data", "other", "outside", "mIoU");
+  std::printf("%6s %9s %9s %8s %8s %8s %8s %8s %8s %8s\n", "epoch", "images/s", "epoch s",
+              "model", "optim", "data", "ckpt", "other", "outside", "mIoU");
   auto row = [](const std::string& label, const json& figures, const std::string& miou) {
-    std::printf("%6s %9.1f %9.3f %8.3f %8.3f %8.3f %8.3f %7.1f%% %8s\n", label.c_str(),
+    std::printf("%6s %9.1f %9.3f %8.3f %8.3f %8.3f %8.3f %8.3f %7.1f%% %8s\n", label.c_str(),
                 figures["images_per_second"].get<double>(), figures["epoch_seconds"].get<double>(),
                 figures["model_seconds"].get<double>(), figures["optimizer_seconds"].get<double>(),
-                figures["data_wait_seconds"].get<double>(), figures["other_seconds"].get<double>(),
+                figures["data_wait_seconds"].get<double>(),
+                figures["checkpoint_seconds"].get<double>(), figures["other_seconds"].get<double>(),
                 100 * figures["outside_share"].get<double>(), miou.c_str());
   };
   for (const json& epoch : result["epochs"]) {
@@ -220,9 +225,13 @@ int main(int argc, char** argv) {
   app.add_flag("--json", as_json, "print one JSON document instead of a table");
   CLI11_PARSE(app, argc, argv);
 
-  // As the worker's --threads does: intra-op threads, one inter-op thread.
-  at::set_num_threads(threads);
-  at::set_num_interop_threads(1);
+  // As segtune-worker's start-up does: its malloc settings, and --threads
+  // intra-op threads with one inter-op thread.
+  segtune::agent::ConfigureAllocator();
+  if (const absl::Status status = segtune::agent::ConfigureTorchThreads(threads); !status.ok()) {
+    std::cerr << status.message() << "\n";
+    return 1;
+  }
 
   if (!dump_dir.empty()) return DumpData(workload, dump_dir);
 
@@ -232,6 +241,10 @@ int main(int argc, char** argv) {
   // The worker polls an atomic between batches; so does this.
   std::atomic<bool> abort{false};
   options.should_abort = [&abort] { return abort.load(); };
+  // The worker checkpoints every epoch: the trainer serializes the state
+  // (timed as checkpoint_seconds) and the agent uploads the bytes, which
+  // this drops; the upload is network time, not training's.
+  options.on_checkpoint = [](const segtune::train::Checkpoint&) { return absl::OkStatus(); };
   double startup_seconds = 0;
   options.on_epoch = [&](const segtune::train::EpochReport& report) {
     if (report.epoch == 1) startup_seconds = report.timing.startup_seconds;

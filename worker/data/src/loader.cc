@@ -17,40 +17,54 @@ namespace {
 constexpr uint64_t kShuffleStream = 0x7368'7566'666c'6503;  // "shuffle"
 constexpr uint64_t kAugmentStream = 0x6175'676d'656e'7405;  // "augment"
 
+// Where CopySample writes an image's values: channel c of pixel (y, x)
+// goes y * row + x * pixel + c * channel floats after the image's first.
+struct ImageLayout {
+  int64_t row = 0;
+  int64_t pixel = 0;
+  int64_t channel = 0;
+};
+
+// NCHW (three planes) for Contiguous, NHWC (interleaved) for ChannelsLast.
+ImageLayout LayoutOf(at::MemoryFormat format, int64_t size) {
+  if (format == at::MemoryFormat::ChannelsLast) return {3 * size, 3, 1};
+  return {size, 1, size * size};
+}
+
 // Copies the size x size crop at (top, left) of one sample, mirrored if
-// `flip`, converting bytes to normalized floats in three planes and mask
-// bytes to int64. `image` and `mask` point at the sample's first stored
-// pixel; `width` is the stored width.
+// `flip`, converting bytes to normalized floats laid out as `layout` says
+// and mask bytes to int64. `image` and `mask` point at the sample's first
+// stored pixel; `width` is the stored width.
 void CopySample(const uint8_t* image, const uint8_t* mask, int64_t width, int64_t size, int64_t top,
                 int64_t left, bool flip, const std::array<std::array<float, 256>, 3>& normalized,
-                float* image_out, int64_t* mask_out) {
-  const int64_t plane = size * size;
+                const ImageLayout& layout, float* image_out, int64_t* mask_out) {
   const std::array<float, 256>& red = normalized[0];
   const std::array<float, 256>& green = normalized[1];
   const std::array<float, 256>& blue = normalized[2];
+  const int64_t step = layout.pixel;
   for (int64_t y = 0; y < size; ++y) {
     const int64_t source = (top + y) * width + left;
     const uint8_t* pixels = image + 3 * source;
     const uint8_t* classes = mask + source;
-    float* red_out = image_out + y * size;
-    float* green_out = red_out + plane;
-    float* blue_out = green_out + plane;
+    float* red_out = image_out + y * layout.row;
+    float* green_out = red_out + layout.channel;
+    float* blue_out = green_out + layout.channel;
     int64_t* mask_row = mask_out + y * size;
     // Separate loops per direction and for the mask: the mask's widening
     // then vectorizes, and the pixel loop has no per-pixel branch.
     if (flip) {
       const uint8_t* last = pixels + 3 * (size - 1);
       for (int64_t x = 0; x < size; ++x) {
-        red_out[x] = red[last[-3 * x]];
-        green_out[x] = green[last[-3 * x + 1]];
-        blue_out[x] = blue[last[-3 * x + 2]];
+        red_out[x * step] = red[last[-3 * x]];
+        green_out[x * step] = green[last[-3 * x + 1]];
+        blue_out[x * step] = blue[last[-3 * x + 2]];
       }
       for (int64_t x = 0; x < size; ++x) mask_row[x] = classes[size - 1 - x];
     } else {
       for (int64_t x = 0; x < size; ++x) {
-        red_out[x] = red[pixels[3 * x]];
-        green_out[x] = green[pixels[3 * x + 1]];
-        blue_out[x] = blue[pixels[3 * x + 2]];
+        red_out[x * step] = red[pixels[3 * x]];
+        green_out[x * step] = green[pixels[3 * x + 1]];
+        blue_out[x * step] = blue[pixels[3 * x + 2]];
       }
       for (int64_t x = 0; x < size; ++x) mask_row[x] = classes[x];
     }
@@ -79,6 +93,10 @@ Loader::Loader(const SampleSet& set, const LoaderOptions& options)
               "] (the stored size), got ", options.crop_size);
   TORCH_CHECK(options.prefetch_batches >= 1, "Loader: prefetch_batches must be >= 1, got ",
               options.prefetch_batches);
+  TORCH_CHECK(options.memory_format == at::MemoryFormat::Contiguous ||
+                  options.memory_format == at::MemoryFormat::ChannelsLast,
+              "Loader: memory_format must be Contiguous or ChannelsLast, got ",
+              options.memory_format);
   for (int channel = 0; channel < 3; ++channel) {
     for (int value = 0; value < 256; ++value) {
       normalized_[channel][value] =
@@ -207,8 +225,9 @@ Batch Loader::MakeBatch(const EpochPlan& plan, int64_t index) const {
   const int64_t width = set_.images.size(2);
   const int64_t first = index * options_.batch_size;
   const int64_t count = std::min<int64_t>(options_.batch_size, set_.size() - first);
-  Batch batch{at::empty({count, 3, size, size}, at::kFloat),
+  Batch batch{at::empty({count, 3, size, size}, at::kFloat, options_.memory_format),
               at::empty({count, size, size}, at::kLong)};
+  const ImageLayout layout = LayoutOf(options_.memory_format, size);
   const uint8_t* images = set_.images.data_ptr<uint8_t>();
   const uint8_t* masks = set_.masks.data_ptr<uint8_t>();
   float* image_out = batch.images.data_ptr<float>();
@@ -217,7 +236,7 @@ Batch Loader::MakeBatch(const EpochPlan& plan, int64_t index) const {
     const int64_t sample = plan.order[first + i];
     const Crop& crop = plan.crops[sample];
     CopySample(images + sample * height * width * 3, masks + sample * height * width, width, size,
-               crop.top, crop.left, crop.flip, normalized_, image_out + i * 3 * size * size,
+               crop.top, crop.left, crop.flip, normalized_, layout, image_out + i * 3 * size * size,
                mask_out + i * size * size);
   }
   return batch;

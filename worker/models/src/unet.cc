@@ -23,6 +23,27 @@ torch::nn::Sequential DoubleConv(int64_t in_channels, int64_t out_channels) {
       nn::BatchNorm2d(out_channels), nn::ReLU(nn::ReLUOptions().inplace(true)));
 }
 
+// What `up` (a ConvTranspose2d with kernel 2 and stride 2) computes, in a
+// faster way. Each input pixel alone writes its output's 2x2 block, so the
+// layer is a 1x1 convolution to 4 * out channels, ordered (channel, row,
+// column) as pixel_shuffle reads them, followed by pixel_shuffle(2). The
+// weights and bias are up's own, rearranged: same parameters, and the same
+// result up to float rounding (the sums run in another order).
+// LibTorch 1.13 runs a transposed convolution on the CPU through
+// slow_conv_transpose2d (matrix products and col2im, one image at a time);
+// a 1x1 convolution goes to oneDNN. In bench/train_throughput (base 16,
+// depth 3, 64 px, one thread) this cut the model's time per epoch from
+// 3.5 s to 2.2 s.
+torch::Tensor UpsampleByTwo(const torch::nn::ConvTranspose2d& up, const torch::Tensor& features) {
+  const torch::Tensor& weight = up->weight;  // [in, out, 2, 2]
+  const int64_t in_channels = weight.size(0);
+  const int64_t out_channels = weight.size(1);
+  const torch::Tensor pointwise =
+      weight.permute({1, 2, 3, 0}).reshape({4 * out_channels, in_channels, 1, 1});
+  return torch::pixel_shuffle(torch::conv2d(features, pointwise, up->bias.repeat_interleave(4)),
+                              2);
+}
+
 }  // namespace
 
 absl::Status UNetOptions::Validate() const {
@@ -67,7 +88,7 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& images) {
     if (level + 1 < depth) skips.push_back(features);
   }
   for (size_t level = depth - 1; level-- > 0;) {
-    features = upsamplers_[level]->forward(features);
+    features = UpsampleByTwo(upsamplers_[level], features);
     features = decoders_[level]->forward(torch::cat({skips[level], features}, 1));
   }
   return head_->forward(features);

@@ -152,7 +152,9 @@ std::string SaveWeights(const torch::nn::Module& module) {
   c10::Dict<std::string, torch::Tensor> state;
   for (const auto& [name, tensor] : StateEntries(module)) {
     // detach: Python's state_dict() holds tensors that do not require grad.
-    state.insert(name, tensor.detach().cpu());
+    // contiguous: the trainer keeps convolution weights channels-last; the
+    // file is the same whatever the layout the module trained in.
+    state.insert(name, tensor.detach().cpu().contiguous());
   }
   const std::vector<char> bytes = torch::pickle_save(state);
   return std::string(bytes.begin(), bytes.end());

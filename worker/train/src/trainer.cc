@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -80,6 +81,22 @@ absl::StatusOr<torch::Device> ParseDevice(const std::string& device) {
       absl::StrCat("device: unknown '", device, "' (expected auto, cpu, cuda or cuda:N)"));
 }
 
+// Stores `model`'s 4-D weights (its convolutions') in `format`, as Python's
+// module.to(memory_format=...) does. LibTorch's CPU convolutions (oneDNN)
+// reorder NCHW tensors into a layout of their own and back around every
+// convolution, forward and backward, and take channels-last (NHWC) ones as
+// they are: with channels-last weights and batches (the loader lays them
+// out), bench/train_throughput's U-Net trains 1.2x and its LR-ASPP 1.9x
+// faster. The values, and so the math, stay the same; checkpoints and
+// exports are written contiguous (models::SaveWeights). Only on the CPU,
+// where it was measured, and not for LBFGS (see BuildSetup).
+void ConvertWeights(torch::nn::Module& model, at::MemoryFormat format) {
+  torch::NoGradGuard no_grad;
+  for (torch::Tensor& parameter : model.parameters()) {
+    if (parameter.dim() == 4) parameter.set_data(parameter.contiguous(format));
+  }
+}
+
 // Everything a trial trains with, built from its configuration.
 struct TrialSetup {
   data::SampleSet train_set;
@@ -90,6 +107,8 @@ struct TrialSetup {
   std::unique_ptr<optim::Scheduler> scheduler;   // null: constant lr
   std::unique_ptr<internal::GradScaler> scaler;  // null: float32 training
   std::unique_ptr<SegmentationLoss> loss;
+  // The layout of the model's 4-D weights and of the batches' images.
+  at::MemoryFormat memory_format = at::MemoryFormat::Contiguous;
 
   internal::TrainingState state() const {
     return {model.get(), optimizer.get(), scheduler.get(), scaler.get()};
@@ -144,6 +163,12 @@ absl::StatusOr<TrialSetup> BuildSetup(const TrialConfig& config, const torch::De
     setup.model = *std::move(model);
   }
   setup.model->to(device);
+  // LibTorch's LBFGS flattens each gradient with view(-1), which needs it
+  // contiguous; gradients take their parameter's layout.
+  if (device.is_cpu() && !optim::NeedsLossClosure(config.optimizer)) {
+    setup.memory_format = at::MemoryFormat::ChannelsLast;
+    ConvertWeights(*setup.model, setup.memory_format);
+  }
 
   absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> optimizer =
       optim::MakeOptimizer(config.optimizer, setup.model->parameters());
@@ -174,8 +199,10 @@ absl::StatusOr<TrialSetup> BuildSetup(const TrialConfig& config, const torch::De
 }
 
 data::LoaderOptions MakeLoaderOptions(const DataConfig& data, int64_t batch_size,
-                                      std::optional<uint64_t> shuffle_seed) {
+                                      std::optional<uint64_t> shuffle_seed,
+                                      at::MemoryFormat memory_format) {
   data::LoaderOptions options;
+  options.memory_format = memory_format;
   options.batch_size = batch_size;
   options.shuffle_seed = shuffle_seed;
   options.crop_size = data.image_size;
@@ -237,7 +264,12 @@ Evaluation Evaluate(TrialSetup& setup, data::Loader& loader, const torch::Device
     timing.model_seconds += SecondsSince(model_start);
     loss_sum += batch_loss * static_cast<double>(masks.size(0));
     images += masks.size(0);
-    counts += ConfusionCounts(masks, logits.argmax(1), num_classes, data.ignore_index);
+    // max(1)'s indices are argmax(1)'s (the first maximum on ties, NaN as
+    // the maximum), but LibTorch 1.13's CPU argmax over the channels of
+    // [16, 4, 64, 64] logits takes 6.5 ms against max's 0.8 ms on one
+    // thread, and 12 ms against 0.4 ms on two.
+    const torch::Tensor predictions = std::get<1>(logits.max(1));
+    counts += ConfusionCounts(masks, predictions, num_classes, data.ignore_index);
   }
   timing.data_wait_seconds += loader.wait_seconds() - wait_before;
   counts = counts.cpu();
@@ -316,9 +348,10 @@ TrialResult RunEpochs(const TrialConfig& config, TrialSetup& setup, const TrainO
                       const torch::Device& device, int first_epoch,
                       Clock::time_point trial_start, int& epochs_done) {
   data::Loader train_loader(setup.train_set,
-                            MakeLoaderOptions(config.data, setup.batch_size, config.training.seed));
-  data::Loader val_loader(setup.val_set,
-                          MakeLoaderOptions(config.data, setup.batch_size, std::nullopt));
+                            MakeLoaderOptions(config.data, setup.batch_size, config.training.seed,
+                                              setup.memory_format));
+  data::Loader val_loader(setup.val_set, MakeLoaderOptions(config.data, setup.batch_size,
+                                                           std::nullopt, setup.memory_format));
   const int batches_per_epoch = static_cast<int>(train_loader.batches_per_epoch());
   const double exploded_loss = kExplodedLossFactor * std::log(config.data.num_classes);
   bool first_batch_of_run = true;

@@ -1,8 +1,10 @@
-// The worker's compute device and LibTorch thread settings, kept out of
-// main.cc so that the flag parsing is testable and main stays Torch-free.
+// The worker's compute device, LibTorch thread and allocator settings, kept
+// out of main.cc so that the flag parsing is testable and main stays
+// Torch-free.
 //
 // Thread-safety: ResolveDevice and CudaDeviceCount are thread-safe;
-// ConfigureTorchThreads must run once, before any training starts.
+// ConfigureTorchThreads and ConfigureAllocator must run once, before any
+// training starts.
 #pragma once
 
 #include <string>
@@ -26,5 +28,11 @@ int CudaDeviceCount();
 // a worker runs one trial per slot, so parallelism across trials comes from
 // slots, and within a trial from intra-op threads.
 absl::Status ConfigureTorchThreads(int threads);
+
+// Tunes glibc's malloc for training on the CPU: large blocks stay in the heap
+// and freed memory is kept for the next batch instead of going back to the
+// kernel (see torch_runtime.cc for the measurements behind it). Programs that
+// train as the worker does (bench/train_throughput) call it too.
+void ConfigureAllocator();
 
 }  // namespace segtune::agent

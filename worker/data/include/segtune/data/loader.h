@@ -26,13 +26,15 @@
 #include <vector>
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/MemoryFormat.h>
 
 #include "segtune/data/sample_set.h"
 
 namespace segtune::data {
 
 struct Batch {
-  at::Tensor images;  // [B, 3, S, S] float32, normalized, contiguous, on the CPU
+  // [B, 3, S, S] float32, normalized, on the CPU, in LoaderOptions::memory_format.
+  at::Tensor images;
   at::Tensor masks;   // [B, S, S] int64 class indices or the set's ignore_index
 };
 
@@ -47,6 +49,10 @@ struct LoaderOptions {
   std::array<float, 3> mean = {0.5F, 0.5F, 0.5F};
   std::array<float, 3> std = {0.25F, 0.25F, 0.25F};
   int prefetch_batches = 2;  // batches made ahead of the consumer, >= 1
+  // The images' layout: Contiguous (NCHW) or ChannelsLast (NHWC in memory,
+  // what LibTorch's CPU convolutions work in; the trainer asks for it there,
+  // and the loader's thread lays it out instead of the training loop).
+  at::MemoryFormat memory_format = at::MemoryFormat::Contiguous;
 };
 
 class Loader {

@@ -60,7 +60,9 @@ class UNetImpl : public SegmentationModel {
  private:
   UNetOptions options_;
   std::vector<torch::nn::Sequential> encoders_;         // one per level
-  std::vector<torch::nn::ConvTranspose2d> upsamplers_;  // level i+1 -> level i
+  // level i+1 -> level i; forward computes them as a 1x1 conv and a pixel
+  // shuffle (faster on the CPU, same result; see unet.cc).
+  std::vector<torch::nn::ConvTranspose2d> upsamplers_;
   std::vector<torch::nn::Sequential> decoders_;         // levels 0..depth-2
   torch::nn::Conv2d head_{nullptr};
 };
