@@ -1,5 +1,9 @@
 #include "segtune/agent/device.h"
 
+#include <malloc.h>
+
+#include <cstdlib>
+
 #include <gtest/gtest.h>
 
 namespace segtune::agent {
@@ -43,6 +47,18 @@ TEST(ResolveDeviceTest, RejectsMalformedValues) {
 
 TEST(ConfigureTorchThreadsTest, RejectsFewerThanOneThread) {
   EXPECT_EQ(ConfigureTorchThreads(0).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ConfigureAllocatorTest, KeepsLargeBlocksInTheHeap) {
+  ConfigureAllocator();
+  const size_t mmapped_before = mallinfo2().hblks;
+  // Over glibc's default 128 KiB threshold, under ours; volatile and a write
+  // so that the compiler keeps the malloc/free pair.
+  char* volatile block = static_cast<char*>(std::malloc(16 << 20));
+  ASSERT_NE(block, nullptr);
+  block[0] = 1;
+  EXPECT_EQ(mallinfo2().hblks, mmapped_before);
+  std::free(block);
 }
 
 }  // namespace

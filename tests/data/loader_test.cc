@@ -324,5 +324,27 @@ TEST(LoaderTest, RejectsACropLargerThanTheStoredImages) {
   }
 }
 
+TEST(LoaderTest, ChannelsLastBatchesHoldTheSameValues) {
+  const SampleSet set = TracedSet(10);
+  const LoaderOptions planar = TrainOptions();
+  LoaderOptions interleaved = planar;
+  interleaved.memory_format = at::MemoryFormat::ChannelsLast;
+  Loader a(set, planar);
+  Loader b(set, interleaved);
+  a.StartEpoch(2);
+  b.StartEpoch(2);
+  int batches = 0;
+  while (std::optional<Batch> x = a.Next()) {
+    std::optional<Batch> y = b.Next();
+    ASSERT_TRUE(y.has_value());
+    EXPECT_TRUE(y->images.is_contiguous(at::MemoryFormat::ChannelsLast));
+    EXPECT_TRUE(at::equal(x->images, y->images));
+    EXPECT_TRUE(at::equal(x->masks, y->masks));
+    ++batches;
+  }
+  EXPECT_EQ(batches, 3);
+  EXPECT_FALSE(b.Next().has_value());
+}
+
 }  // namespace
 }  // namespace segtune::data
