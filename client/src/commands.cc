@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -21,6 +20,7 @@
 #include "segtune/client/params.h"
 #include "segtune/client/spec_fragment.h"
 #include "segtune/client/table_output.h"
+#include "segtune/proto/checksum.h"
 
 namespace segtune::client {
 namespace {
@@ -341,11 +341,11 @@ absl::Status Export(TunerClient& client, const ExportOptions& options, const Out
   AtomicFile file(options.file);
   if (absl::Status opened = file.Open(); !opened.ok()) return opened;
   std::uint64_t bytes = 0;
-  uLong crc = ::crc32(0, nullptr, 0);
+  std::uint32_t crc = 0;
   absl::StatusOr<v1::ExportWeightsMetadata> metadata =
       client.ExportWeights(*request, [&](const std::string& data) {
         bytes += data.size();
-        crc = ::crc32(crc, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size()));
+        crc = proto::Crc32(crc, data);
         return file.Write(data);
       });
   if (!metadata.ok()) return metadata.status();

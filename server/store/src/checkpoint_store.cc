@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -17,6 +16,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "segtune/proto/checksum.h"
 
 namespace segtune::store {
 namespace {
@@ -73,18 +73,6 @@ absl::Status WriteAll(int fd, std::string_view data, const std::string& path) {
     data.remove_prefix(static_cast<std::size_t>(n));
   }
   return absl::OkStatus();
-}
-
-std::uint32_t Crc32(std::uint32_t crc, std::string_view data) {
-  // zlib takes 32-bit lengths.
-  constexpr std::size_t kPiece = std::size_t{1} << 30;
-  while (!data.empty()) {
-    const std::size_t n = std::min(data.size(), kPiece);
-    crc = static_cast<std::uint32_t>(
-        ::crc32(crc, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(n)));
-    data.remove_prefix(n);
-  }
-  return crc;
 }
 
 // A trial id becomes a directory name: only plain names are accepted.
@@ -160,8 +148,8 @@ absl::StatusOr<int> OpenSized(const std::string& path, std::uint64_t expected) {
 }  // namespace
 
 std::uint32_t CheckpointInfo::crc32() const {
-  return static_cast<std::uint32_t>(
-      ::crc32_combine(weights_crc32, training_state_crc32, static_cast<z_off_t>(training_state_bytes)));
+  return proto::Crc32Combine(weights_crc32, training_state_crc32,
+                             static_cast<std::uint64_t>(training_state_bytes));
 }
 
 // ------------------------------------------------------------- writer --
@@ -194,7 +182,7 @@ void CheckpointWriter::CloseFiles() {
 }
 
 absl::Status CheckpointWriter::WritePart(int fd, const char* file, std::string_view data, std::uint32_t* crc) {
-  *crc = Crc32(*crc, data);
+  *crc = proto::Crc32(*crc, data);
   return WriteAll(fd, data, temp_dir_ + "/" + file);
 }
 

@@ -6,13 +6,13 @@
 #include <utility>
 
 #include <spdlog/spdlog.h>
-#include <zlib.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "segtune/agent/backoff.h"
+#include "segtune/proto/checksum.h"
 
 namespace segtune::agent {
 namespace {
@@ -99,16 +99,6 @@ std::string FormatMetric(const std::map<std::string, double>& metrics, const std
   return it == metrics.end() ? "n/a" : absl::StrFormat("%.4f", it->second);
 }
 
-// zlib's CRC-32, continued over `data` (CheckpointHeader.crc32).
-std::uint32_t Crc32(std::uint32_t crc, std::string_view data) {
-  while (!data.empty()) {
-    const std::size_t n = std::min<std::size_t>(data.size(), std::size_t{1} << 30);  // zlib takes 32-bit lengths
-    crc = static_cast<std::uint32_t>(::crc32(crc, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(n)));
-    data.remove_prefix(n);
-  }
-  return crc;
-}
-
 milliseconds TransferAllowance(std::uint64_t bytes) {
   return milliseconds(bytes * 1000 / kTransferBytesPerSecond);
 }
@@ -161,7 +151,7 @@ grpc::Status ReceiveCheckpoint(grpc::ClientReader<v1::CheckpointChunk>& reader, 
     *damage = absl::StrCat("it is the checkpoint of epoch ", header.epoch());
   } else if (header.weights_bytes() < 0 || header.training_state_bytes() < 0 || data.size() != expected) {
     *damage = absl::StrCat(data.size(), " bytes arrived, the header announced ", expected);
-  } else if (const std::uint32_t crc = Crc32(0, data); crc != header.crc32()) {
+  } else if (const std::uint32_t crc = proto::Crc32(0, data); crc != header.crc32()) {
     *damage = absl::StrCat("checksum mismatch (crc32 of the data is ", crc, ", the header says ", header.crc32(), ")");
   } else {
     const std::size_t weights_bytes = static_cast<std::size_t>(header.weights_bytes());
@@ -596,7 +586,7 @@ absl::Status Agent::UploadCheckpoint(ActiveTrial& trial, const train::Checkpoint
   header.set_epoch(checkpoint.epoch);
   header.set_weights_bytes(static_cast<std::int64_t>(checkpoint.weights.size()));
   header.set_training_state_bytes(static_cast<std::int64_t>(checkpoint.training_state.size()));
-  header.set_crc32(Crc32(Crc32(0, checkpoint.weights), checkpoint.training_state));
+  header.set_crc32(proto::Crc32(proto::Crc32(0, checkpoint.weights), checkpoint.training_state));
   const std::vector<std::string_view> pieces = ChunkPieces(checkpoint);
   const std::uint64_t bytes = checkpoint.weights.size() + checkpoint.training_state.size();
 
