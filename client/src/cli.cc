@@ -7,6 +7,7 @@
 
 #include "segtune/client/address.h"
 #include "segtune/client/errors.h"
+#include "segtune/client/lr_find.h"
 #include "segtune/client/tuner_client.h"
 
 namespace segtune::client {
@@ -15,7 +16,8 @@ namespace {
 constexpr char kDescription[] =
     "segtune: hyperparameter tuning for semantic-segmentation training.\n"
     "Submit a sweep spec to a segtune-coordinator and follow its trials, or run a whole\n"
-    "sweep on this machine with `segtune run SPEC.yaml`.";
+    "sweep on this machine with `segtune run SPEC.yaml`. `segtune lr-find SPEC.yaml` runs a\n"
+    "learning-rate range test for each optimizer of a spec.";
 
 constexpr char kFooter[] =
     "Global options (may also follow the verb): --server HOST:PORT (else $SEGTUNE_SERVER,\n"
@@ -75,6 +77,42 @@ int RunCli(int argc, const char* const* argv, const CliEnvironment& environment)
   run->add_option("--dir", run_options.dir, "directory for the database and the worker logs")
       ->capture_default_str();
   AddOutputOption(run, &format, {"table", "json"});
+
+  LocalRunOptions lr_find_local;
+  double min_lr = 0;
+  double max_lr = 0;
+  int iterations = 0;
+  CLI::App* lr_find = app.add_subcommand(
+      "lr-find",
+      "Smith's learning-rate range test for each optimizer of SPEC: one trial per alternative of\n"
+      "search.space.optimizer trains with an lr rising exponentially from --min-lr to --max-lr,\n"
+      "one step per batch, until --iterations steps or the loss diverges. The spec's data,\n"
+      "model, training and budget are used as written; its search algorithm, schedulers and\n"
+      "lr values are not. Prints per optimizer the suggested lr (the steepest fall of the\n"
+      "smoothed loss), a range to search, the lr of the lowest loss, then a chart of the\n"
+      "curves. Runs on this machine like `segtune run` (--workers, --dir), or on the\n"
+      "coordinator given by --server or $SEGTUNE_SERVER. With -o json, stdout holds one JSON\n"
+      "array: one element per optimizer with its whole curve.");
+  lr_find->add_option("SPEC", spec_path, "sweep spec (YAML) whose optimizers to test")->required();
+  CLI::Option* min_lr_option =
+      lr_find->add_option("--min-lr", min_lr, "the first step's lr (default: the spec's search.min_lr, else 1e-7)")
+          ->check(CLI::PositiveNumber);
+  CLI::Option* max_lr_option =
+      lr_find->add_option("--max-lr", max_lr, "the last step's lr (default: the spec's search.max_lr, else 10)")
+          ->check(CLI::PositiveNumber);
+  CLI::Option* iterations_option =
+      lr_find
+          ->add_option("--iterations", iterations,
+                       "steps per optimizer (default: the spec's search.iterations, else 100)")
+          ->check(CLI::Range(2, 100000));
+  CLI::Option* lr_find_workers =
+      lr_find->add_option("--workers", lr_find_local.workers, "local mode: number of segtune-worker processes")
+          ->check(CLI::Range(1, 256))
+          ->capture_default_str();
+  CLI::Option* lr_find_dir =
+      lr_find->add_option("--dir", lr_find_local.dir, "local mode: directory for the database and the worker logs")
+          ->capture_default_str();
+  AddOutputOption(lr_find, &format, {"table", "json"});
 
   CLI::App* submit = app.add_subcommand(
       "submit", "Submit a sweep spec to the coordinator and print the new sweep's id.\n"
@@ -176,6 +214,32 @@ int RunCli(int argc, const char* const* argv, const CliEnvironment& environment)
 
   std::optional<std::string> server_flag;
   if (server_option->count() > 0) server_flag = server;
+
+  if (lr_find->parsed()) {
+    const bool on_server = server_flag.has_value() || environment.server_env.has_value();
+    if (on_server && (lr_find_workers->count() > 0 || lr_find_dir->count() > 0)) {
+      return finish(absl::InvalidArgumentError(
+          "--workers and --dir: only for a local run, not with --server or $SEGTUNE_SERVER"));
+    }
+    LrFindSettings settings;
+    if (min_lr_option->count() > 0) settings.min_lr = min_lr;
+    if (max_lr_option->count() > 0) settings.max_lr = max_lr;
+    if (iterations_option->count() > 0) settings.iterations = iterations;
+    absl::StatusOr<std::string> spec = ReadSpecFile(spec_path);
+    if (spec.ok()) spec = LrFindSpec(*spec, spec_path, settings);
+    if (!spec.ok()) return finish(spec.status());
+    if (!on_server) {
+      lr_find_local.spec_path = spec_path;
+      lr_find_local.spec_yaml = *spec;
+      lr_find_local.timeout = timeout;
+      lr_find_local.print_results = PrintLrFindResults;
+      return finish(environment.run_local(lr_find_local, output));
+    }
+    absl::StatusOr<std::string> address = ResolveServerAddress(server_flag, environment.server_env);
+    if (!address.ok()) return finish(address.status());
+    TunerClient client(*address, timeout);
+    return finish(LrFindOnServer(client, spec_path, *spec, output));
+  }
   absl::StatusOr<std::string> address = ResolveServerAddress(server_flag, environment.server_env);
   if (!address.ok()) return finish(address.status());
   TunerClient client(*address, timeout);

@@ -67,12 +67,15 @@ Json SweepJson(const v1::Sweep& sweep, bool with_spec) {
 absl::StatusOr<Json> TrialJson(const v1::Trial& trial) {
   absl::StatusOr<Json> params = ParseParams(trial.params_json(), trial.trial_id());
   if (!params.ok()) return params.status();
+  Json lineage = Json::parse(trial.lineage_json(), nullptr, /*allow_exceptions=*/false);
+  if (!lineage.is_array()) lineage = Json::array();
   return Json{
       {"trial_id", trial.trial_id()},
       {"sweep_id", trial.sweep_id()},
       {"index", trial.index()},
       {"state", TrialStateName(trial.state())},
       {"params", *std::move(params)},
+      {"lineage", std::move(lineage)},
       {"epochs_done", trial.epochs_done()},
       {"best_value", trial.has_best() ? Json(trial.best_value()) : Json(nullptr)},
       {"best_epoch", trial.has_best() ? Json(trial.best_epoch()) : Json(nullptr)},

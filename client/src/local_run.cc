@@ -78,7 +78,8 @@ struct MonitorOutcome {
 }  // namespace
 
 absl::Status RunLocal(const LocalRunOptions& options, const Output& output) {
-  absl::StatusOr<std::string> spec = ReadSpecFile(options.spec_path);
+  absl::StatusOr<std::string> spec =
+      options.spec_yaml ? absl::StatusOr<std::string>(*options.spec_yaml) : ReadSpecFile(options.spec_path);
   if (!spec.ok()) return spec.status();
   if (options.workers < 1) return absl::InvalidArgumentError("--workers: must be at least 1");
   const char* path_env = std::getenv("PATH");
@@ -185,7 +186,8 @@ absl::Status RunLocal(const LocalRunOptions& options, const Output& output) {
     (void)client.CancelSweep(sweep_id);  // best effort: the reason is `last`'s error
     return last.status();
   }
-  absl::Status printed = PrintRunResults(client, sweep_id, output);
+  absl::Status printed = options.print_results ? options.print_results(client, sweep_id, output)
+                                               : PrintRunResults(client, sweep_id, output);
   if (!printed.ok()) return printed;
   if (last->sweep().state() == v1::SWEEP_CANCELLED) {
     return absl::FailedPreconditionError(absl::StrCat("sweep ", sweep_id, " was cancelled"));

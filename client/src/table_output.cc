@@ -140,17 +140,40 @@ std::string RenderSweepStatus(const v1::Sweep& sweep) {
   return table.Render();
 }
 
+// PBT lineage, oldest first: "ep4<-#2 ep8<-#0" (at epoch 4 it copied trial
+// index 2), or "" for a trial that never exploited another.
+std::string LineageSummary(const std::string& lineage_json) {
+  Json lineage = Json::parse(lineage_json, nullptr, /*allow_exceptions=*/false);
+  if (!lineage.is_array()) return "";
+  std::string text;
+  for (const Json& entry : lineage) {
+    if (!entry.is_object()) continue;
+    absl::StrAppend(&text, text.empty() ? "" : " ", "ep", entry.value("epoch", 0), "<-#", entry.value("donor", 0));
+  }
+  return text;
+}
+
 std::string RenderTrials(const v1::Sweep& sweep, const v1::ListTrialsResponse& trials) {
   if (trials.trials().empty()) return "no trials\n";
-  Table table({"TRIAL", "STATE", "PARAMS", "EPOCHS", Upper(sweep.objective_metric()), "NOTE"});
+  const bool with_lineage = std::any_of(trials.trials().begin(), trials.trials().end(), [](const v1::Trial& trial) {
+    return !LineageSummary(trial.lineage_json()).empty();
+  });
+  std::vector<std::string> header = {"TRIAL", "STATE", "PARAMS", "EPOCHS", Upper(sweep.objective_metric())};
+  if (with_lineage) header.push_back("LINEAGE");
+  header.push_back("NOTE");
+  Table table(header);
   table.SetAlign(3, Table::Align::kRight).SetAlign(4, Table::Align::kRight);
   for (const v1::Trial& trial : trials.trials()) {
     std::string note = trial.state() == v1::RUNNING && !trial.worker_id().empty()
                            ? "on " + trial.worker_id()
                            : Truncate(trial.reason(), kMaxReasonWidth);
-    table.AddRow({trial.trial_id(), TrialStateName(trial.state()), ParamsJsonSummary(trial.params_json()),
-                  absl::StrCat(trial.epochs_done(), "/", sweep.epochs()),
-                  trial.has_best() ? FormatMetric(trial.best_value()) : "-", note});
+    std::vector<std::string> row = {trial.trial_id(), TrialStateName(trial.state()),
+                                    ParamsJsonSummary(trial.params_json()),
+                                    absl::StrCat(trial.epochs_done(), "/", sweep.epochs()),
+                                    trial.has_best() ? FormatMetric(trial.best_value()) : "-"};
+    if (with_lineage) row.push_back(LineageSummary(trial.lineage_json()));
+    row.push_back(std::move(note));
+    table.AddRow(row);
   }
   return table.Render();
 }

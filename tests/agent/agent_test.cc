@@ -464,7 +464,7 @@ void StopServer(std::unique_ptr<grpc::Server>& server) {
 }
 
 // Stands in for segtune::train::RunTrial. config["fake"] scripts it:
-//   outcome: "completed" (default) | "diverged" | "failed"; reason: text
+//   outcome: "completed" (default) | "diverged" | "failed" | "ended_early"; reason: text
 //   hold_after_epoch: N  -> after epoch N, wait until asked to abort
 //   rendezvous: true     -> before epoch 1, wait until two trials run at once
 //   checkpoint_bytes: N  -> each epoch's weights are N bytes (default: a few)
@@ -545,9 +545,10 @@ class FakeTrainer {
       }
     }
     const std::string outcome = fake.value("outcome", "completed");
-    result.outcome = outcome == "diverged" ? train::Outcome::kDiverged
-                     : outcome == "failed" ? train::Outcome::kFailed
-                                           : train::Outcome::kCompleted;
+    result.outcome = outcome == "diverged"      ? train::Outcome::kDiverged
+                     : outcome == "failed"      ? train::Outcome::kFailed
+                     : outcome == "ended_early" ? train::Outcome::kEndedEarly
+                                                : train::Outcome::kCompleted;
     result.reason = fake.value("reason", "");
     return result;
   }
@@ -688,6 +689,27 @@ TEST_F(AgentTest, MapsTrainerOutcomesToFinishStates) {
   EXPECT_EQ(broken_finish.state, v1::FAILED);
   EXPECT_NE(broken_finish.reason.find("config_json"), std::string::npos);
   EXPECT_TRUE(hub_.EpochsOf("broken").empty());
+}
+
+TEST_F(AgentTest, AnLrRangeTrialKeepsNoCheckpointsAndEndsStoppedWithItsReason) {
+  const std::string reason = "loss diverged at lr 3.2e-01 (smoothed 5.1 > 4 x min 1.2)";
+  nlohmann::json config = TrialConfig(3, {{"outcome", "ended_early"}, {"reason", reason}});
+  config["lr_range"] = {{"min_lr", 1e-5}, {"max_lr", 1.0}, {"iterations", 3}, {"smoothing", 0.98},
+                        {"diverge_factor", 4}};
+  hub_.AddTrial("t1", config);
+  hub_.AddTrial("t2", config, /*start_epoch=*/1, /*attempt=*/2);
+  StartAgent(Options());
+
+  ASSERT_TRUE(Eventually([&] { return hub_.finishes().size() == 2; }));
+  // Reports only: no upload before them, and no download for the resumed attempt.
+  EXPECT_EQ(hub_.events(), (std::vector<std::string>{"report t1 1", "report t1 2", "report t1 3", "report t2 2",
+                                                     "report t2 3"}));
+  EXPECT_TRUE(hub_.downloads().empty());
+  for (const char* trial : {"t1", "t2"}) {
+    const FinishRecord finish = FinishesOf(trial).at(0);
+    EXPECT_EQ(finish.state, v1::STOPPED) << trial;
+    EXPECT_EQ(finish.reason, reason) << trial;
+  }
 }
 
 TEST_F(AgentTest, ReleasesARunningTrialAsPendingOnShutdown) {

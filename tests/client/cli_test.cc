@@ -1,5 +1,6 @@
 #include "segtune/client/cli.h"
 
+#include <fstream>
 #include <sstream>
 #include <vector>
 
@@ -13,6 +14,7 @@ namespace segtune::client {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class CliTest : public ::testing::Test {
  protected:
@@ -43,7 +45,7 @@ class CliTest : public ::testing::Test {
 TEST_F(CliTest, HelpListsTheVerbsAndExitsZero) {
   EXPECT_EQ(Run({"--help"}), 0);
   for (const char* verb : {"run", "submit", "sweeps", "status", "trials", "metrics", "workers", "cancel",
-                           "watch", "best", "export"}) {
+                           "watch", "best", "export", "lr-find"}) {
     EXPECT_THAT(out_.str(), HasSubstr(verb));
   }
   EXPECT_THAT(out_.str(), HasSubstr("Exit codes"));
@@ -125,6 +127,71 @@ TEST_F(CliTest, RunDefaults) {
   EXPECT_EQ(run_calls_[0].workers, 2);
   EXPECT_EQ(run_calls_[0].dir, "./segtune-data");
   EXPECT_EQ(run_calls_[0].timeout, std::chrono::seconds(10));
+}
+
+// A spec file under the test's temporary directory.
+std::string WriteSpec(const std::string& name, const std::string& text) {
+  const std::string path = ::testing::TempDir() + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+constexpr char kTwoOptimizers[] = R"(name: s
+data: {dataset: shapes, image_size: 32, num_classes: 3, train_size: 16, val_size: 8, seed: 1}
+search:
+  algorithm: random
+  seed: 3
+  space:
+    optimizer:
+      - {name: SGD, lr: 0.1}
+      - {name: Adam, lr: 0.001}
+)";
+
+TEST_F(CliTest, LrFindRunsTheRewrittenSpecLocally) {
+  const std::string path = WriteSpec("lr_find_local.yaml", kTwoOptimizers);
+  EXPECT_EQ(Run({"lr-find", path, "--workers", "3", "--dir", "data", "--min-lr", "1e-5", "--max-lr", "0.5",
+                 "--iterations", "30", "-o", "json"}),
+            0)
+      << err_.str();
+  ASSERT_EQ(run_calls_.size(), 1u);
+  const LocalRunOptions& options = run_calls_[0];
+  EXPECT_EQ(options.spec_path, path);
+  ASSERT_TRUE(options.spec_yaml.has_value());
+  for (const char* line : {"algorithm: lr_range_test", "seed: 3", "min_lr: 1e-05", "max_lr: 0.5",
+                           "iterations: 30"}) {
+    EXPECT_THAT(*options.spec_yaml, HasSubstr(line));
+  }
+  EXPECT_THAT(*options.spec_yaml, Not(HasSubstr("random")));
+  EXPECT_EQ(options.workers, 3);
+  EXPECT_EQ(options.dir, "data");
+  EXPECT_TRUE(static_cast<bool>(options.print_results));
+  EXPECT_EQ(run_format_, OutputFormat::kJson);
+}
+
+TEST_F(CliTest, LrFindUsageErrorsExitTwo) {
+  const std::string path = WriteSpec("lr_find_usage.yaml", kTwoOptimizers);
+  EXPECT_EQ(Run({"lr-find", path, "--server", "127.0.0.1:1", "--workers", "2"}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("--workers and --dir: only for a local run"));
+  server_env_ = "127.0.0.1:1";
+  EXPECT_EQ(Run({"lr-find", path, "--dir", "data"}), 2);
+  server_env_.reset();
+  EXPECT_EQ(Run({"lr-find", path, "--min-lr", "0"}), 2);
+  EXPECT_EQ(Run({"lr-find", path, "-o", "yaml"}), 2);
+  EXPECT_EQ(Run({"lr-find", "/nonexistent/spec.yaml"}), 2);
+  EXPECT_TRUE(run_calls_.empty());
+}
+
+TEST_F(CliTest, LrFindOfASpecWithoutOptimizersExitsTwoNamingTheField) {
+  const std::string path = WriteSpec("lr_find_invalid.yaml", "name: s\nsearch: {algorithm: grid}\n");
+  EXPECT_EQ(Run({"lr-find", path}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("search.space.optimizer: required"));
+  EXPECT_TRUE(run_calls_.empty());
+}
+
+TEST_F(CliTest, LrFindOnAnUnreachableServerExitsThree) {
+  const std::string path = WriteSpec("lr_find_remote.yaml", kTwoOptimizers);
+  EXPECT_EQ(Run({"lr-find", path, "--server", "127.0.0.1:1", "--timeout", "5"}), 3);
+  EXPECT_TRUE(run_calls_.empty());
 }
 
 TEST_F(CliTest, InterruptedRunExits130) {

@@ -1,7 +1,10 @@
 #include "segtune/spec/spec.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 
 #include <gmock/gmock.h>
@@ -211,6 +214,106 @@ TEST(ParseSpecTest, RandomSearchNeedsMaxTrials) {
       ParseSpec(WithSpace(space, "  algorithm: random\n", "{epochs: 2, max_trials: 4}")).ok());
 }
 
+TEST(ParseSpecTest, SearchAlgorithmSettingsHaveDefaults) {
+  const std::string space = "    optimizer: {name: SGD, lr: {loguniform: [0.001, 0.1]}}\n";
+  const std::string budget = "{epochs: 9, max_trials: 12}";
+  ParseResult asha = ParseSpec(WithSpace(space, "  algorithm: asha\n", budget));
+  ASSERT_TRUE(asha.ok()) << asha.ErrorText();
+  EXPECT_EQ(asha.spec.search.asha.eta, 3);
+  EXPECT_EQ(asha.spec.search.asha.min_epochs, 1);
+  EXPECT_EQ(asha.spec.search.asha.max_epochs, 9);
+  EXPECT_EQ(asha.spec.search.asha.brackets, 1);
+  EXPECT_EQ(asha.spec.search.sampler, "random");
+
+  // Brackets whose first rung (1, 3) is below max_epochs 9: two.
+  ParseResult hyperband = ParseSpec(WithSpace(space, "  algorithm: hyperband\n", budget));
+  ASSERT_TRUE(hyperband.ok()) << hyperband.ErrorText();
+  EXPECT_EQ(hyperband.spec.search.asha.brackets, 2);
+
+  ParseResult median = ParseSpec(WithSpace(
+      space, "  algorithm: median\n  sampler: tpe\n  grace_epochs: 2\n  gamma: 0.3\n", budget));
+  ASSERT_TRUE(median.ok()) << median.ErrorText();
+  EXPECT_EQ(median.spec.search.median.grace_epochs, 2);
+  EXPECT_EQ(median.spec.search.median.min_trials, 3);
+  EXPECT_EQ(median.spec.search.sampler, "tpe");
+  EXPECT_DOUBLE_EQ(median.spec.search.tpe.gamma, 0.3);
+
+  ParseResult pbt = ParseSpec(WithSpace(space, "  algorithm: pbt\n  perturbation_interval: 2\n", budget));
+  ASSERT_TRUE(pbt.ok()) << pbt.ErrorText();
+  EXPECT_EQ(pbt.spec.search.pbt.perturbation_interval, 2);
+  EXPECT_DOUBLE_EQ(pbt.spec.search.pbt.quantile_fraction, 0.25);
+  EXPECT_DOUBLE_EQ(pbt.spec.search.pbt.resample_probability, 0.25);
+
+  ParseResult tpe = ParseSpec(WithSpace(space, "  algorithm: tpe\n  n_startup_trials: 4\n", budget));
+  ASSERT_TRUE(tpe.ok()) << tpe.ErrorText();
+  EXPECT_EQ(tpe.spec.search.tpe.n_startup_trials, 4);
+  EXPECT_EQ(tpe.spec.search.tpe.n_ei_candidates, 24);
+}
+
+TEST(ParseSpecTest, SearchAlgorithmSettingsAreChecked) {
+  const std::string space = "    optimizer: {name: SGD, lr: 0.1}\n";
+  ParseResult asha = ParseSpec(WithSpace(
+      space, "  algorithm: asha\n  sampler: grid\n  eta: 1\n  min_epochs: 20\n  grace_epochs: 2\n",
+      "{epochs: 9}"));
+  EXPECT_TRUE(HasError(asha, "search.eta", "must be an integer from 2 to 100, got 1"));
+  EXPECT_TRUE(HasError(asha, "search.min_epochs", "from 1 to 9, got 20"));
+  EXPECT_TRUE(HasError(asha, "search.grace_epochs", "is a setting of algorithm median, not of asha"));
+
+  ParseResult no_rung = ParseSpec(WithSpace(space, "  algorithm: asha\n  sampler: grid\n  min_epochs: 4\n  max_epochs: 4\n"
+                                                   "  brackets: 2\n", "{epochs: 9}"));
+  EXPECT_TRUE(HasError(no_rung, "search.min_epochs", "must be < max_epochs (4) for a rung to exist"));
+  ParseResult brackets = ParseSpec(WithSpace(space, "  algorithm: hyperband\n  sampler: grid\n  brackets: 3\n",
+                                             "{epochs: 9}"));
+  EXPECT_TRUE(HasError(brackets, "search.brackets", "from 1 to 2, got 3"));
+
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace(space, "  algorithm: pbt\n", "{epochs: 4, max_trials: 1}")),
+                       "budget.max_trials", "must be >= 2 for pbt"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace(space, "  algorithm: pbt\n  quantile_fraction: 0.7\n",
+                                           "{epochs: 4, max_trials: 4}")),
+                       "search.quantile_fraction", "<= 0.5"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace(space, "  algorithm: tpe\n")), "budget.max_trials",
+                       "must be >= 1 for tpe search"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace(space, "  algorithm: median\n  sampler: bohb\n")),
+                       "search.sampler", "must be one of grid, random, tpe"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace(space, "  algorithm: grid\n  etaa: 2\n")), "search.etaa",
+                       "did you mean \"eta\"?"));
+}
+
+TEST(ParseSpecTest, LrRangeTestSetsItsOwnBudgetObjectiveAndLr) {
+  ParseResult result = ParseSpec(
+      "name: t\nobjective: {metric: val_miou}\nbudget: {}\n"
+      "search:\n  algorithm: lr_range_test\n  iterations: 50\n  max_lr: 1\n  space:\n"
+      "    optimizer: [{name: SGD, lr: [0.1, 0.01]}, {name: Adam, lr: {loguniform: [0.0001, 0.01]}}]\n"
+      "    scheduler: {name: StepLR, step_size: 2}\n");
+  ASSERT_TRUE(result.ok()) << result.ErrorText();
+  EXPECT_EQ(result.spec.budget.epochs, 50);
+  EXPECT_EQ(result.spec.objective.metric, "smoothed_loss");
+  EXPECT_FALSE(result.spec.objective.maximize);
+  EXPECT_TRUE(result.spec.search.space.schedulers.empty());
+  // One trial per optimizer alternative, starting at min_lr.
+  EXPECT_EQ(CountGridPoints(result.spec.search.space), 2u);
+  EXPECT_DOUBLE_EQ(result.spec.search.space.optimizers[0].args.at("lr").fixed.get<double>(), 1e-7);
+  EXPECT_DOUBLE_EQ(result.spec.search.lr_range.max_lr, 1.0);
+
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace("    optimizer: {name: SGD, lr: 0.1}\n",
+                                           "  algorithm: lr_range_test\n  min_lr: 1\n  max_lr: 0.1\n")),
+                       "search.max_lr", "must be greater than min_lr"));
+}
+
+TEST(ParseSpecTest, EveryExampleSpecIsValid) {
+  int examples = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(SEGTUNE_EXAMPLES_DIR)) {
+    if (entry.path().extension() != ".yaml") continue;
+    std::ifstream file(entry.path());
+    std::stringstream text;
+    text << file.rdbuf();
+    ParseResult result = ParseSpec(text.str());
+    EXPECT_TRUE(result.ok()) << entry.path() << ":\n" << result.ErrorText();
+    ++examples;
+  }
+  EXPECT_GE(examples, 7);
+}
+
 TEST(ParseSpecTest, UnknownOptimizerAndSchedulerNames) {
   ParseResult result = ParseSpec(WithSpace("    optimizer: [{name: Adamm}, {name: Adagard, lr: 1}]\n"
                                            "    scheduler: [{name: StepLr, step_size: 2}]\n"));
@@ -394,7 +497,7 @@ TEST(ParseSpecTest, SectionRangesAndUnsupportedChoices) {
       "name: 'bad name!'\nobjective: {metric: val_miou, mode: maximum}\nbudget: {epochs: 0}\n"
       "data: {dataset: vco, num_classes: 256}\nmodel: {arch: fcn}\n"
       "training: {batch_size: 0}\n"
-      "search: {algorithm: asha, space: {optimizer: {name: adam}}}\n");
+      "search: {algorithm: bayes, space: {optimizer: {name: adam}}}\n");
   EXPECT_TRUE(HasError(result, "name", "letters, digits"));
   EXPECT_TRUE(HasError(result, "objective.mode", "must be one of max, min, got \"maximum\""));
   EXPECT_TRUE(HasError(result, "budget.epochs", "got 0"));
@@ -403,7 +506,7 @@ TEST(ParseSpecTest, SectionRangesAndUnsupportedChoices) {
   EXPECT_TRUE(HasError(result, "data.num_classes", "from 2 to 255, got 256"));
   EXPECT_TRUE(HasError(result, "model.arch", "must be one of unet, lraspp, got \"fcn\""));
   EXPECT_TRUE(HasError(result, "training.batch_size", "got 0"));
-  EXPECT_TRUE(HasError(result, "search.algorithm", "\"asha\" is not supported yet"));
+  EXPECT_TRUE(HasError(result, "search.algorithm", "must be one of grid, random, asha"));
 }
 
 TEST(ParseSpecTest, YamlSyntaxErrorGivesLineAndColumn) {

@@ -1,5 +1,6 @@
 #include "segtune/store/checkpoint_store.h"
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -49,8 +50,8 @@ class CheckpointStoreTest : public ::testing::Test {
 
   // Writes a checkpoint in pieces of `piece` bytes and commits it.
   absl::Status Put(const std::string& trial_id, int epoch, const std::string& weights, const std::string& state,
-                   std::size_t piece = 1000) {
-    auto writer = store_->StartWrite(trial_id, epoch, /*attempt=*/1, weights.size(), state.size());
+                   std::size_t piece = 1000, int attempt = 1) {
+    auto writer = store_->StartWrite(trial_id, epoch, attempt, weights.size(), state.size());
     if (!writer.ok()) return writer.status();
     const std::string data = weights + state;
     for (std::size_t at = 0; at < data.size(); at += piece) {
@@ -177,6 +178,135 @@ TEST_F(CheckpointStoreTest, RetainKeepsTheLatestTheBestAndLaterEpochs) {
   ASSERT_TRUE(store_->Retain("s1-0001", 1, 0).ok());
   EXPECT_EQ(Epochs("s1-0001"), (std::vector<int>{1}));
   EXPECT_TRUE(store_->Retain("s1-0002", 4, 2).ok());
+}
+
+TEST_F(CheckpointStoreTest, RetainAlsoKeepsEveryKeepEveryThEpoch) {
+  for (int epoch = 1; epoch <= 9; ++epoch) ASSERT_TRUE(Put("s1-0000", epoch, "w", "s").ok());
+  ASSERT_TRUE(store_->Retain("s1-0000", /*latest_epoch=*/8, /*best_epoch=*/5, /*keep_every=*/3).ok());
+  EXPECT_EQ(Epochs("s1-0000"), (std::vector<int>{3, 5, 6, 8, 9}));
+  // A later call with another interval keeps its own multiples only.
+  ASSERT_TRUE(store_->Retain("s1-0000", 9, 5, 4).ok());
+  EXPECT_EQ(Epochs("s1-0000"), (std::vector<int>{5, 8, 9}));
+  const absl::Status negative = store_->Retain("s1-0000", 9, 5, -1);
+  EXPECT_EQ(negative.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(negative.message().find("keep_every"), std::string::npos) << negative;
+  EXPECT_EQ(Epochs("s1-0000"), (std::vector<int>{5, 8, 9}));
+}
+
+TEST_F(CheckpointStoreTest, CopyMakesTheDonorsCheckpointTheRecipientsOfTheSameEpoch) {
+  const std::string weights = Pattern(2500, 'd');
+  const std::string state = Pattern(1300, 'e');
+  ASSERT_TRUE(Put("s1-0000", 3, weights, state, 1000, /*attempt=*/4).ok());
+  ASSERT_TRUE(Put("s1-0001", 2, "own weights 2", "own state 2").ok());
+  ASSERT_TRUE(Put("s1-0001", 3, "own weights 3", "own state 3").ok());
+
+  ASSERT_TRUE(store_->CopyCheckpoint("s1-0000", 3, "s1-0001").ok());
+  auto copy = store_->Read("s1-0001", 3, true);
+  ASSERT_TRUE(copy.ok()) << copy.status();
+  EXPECT_EQ(ReadAll(**copy), weights + state);
+  EXPECT_EQ((*copy)->info().epoch, 3);
+  EXPECT_EQ((*copy)->info().attempt, 4);  // the donor's
+  EXPECT_EQ((*copy)->info().crc32(), Crc32(weights + state));
+  // The recipient's other epochs, and the donor, are as they were; nothing
+  // temporary is left behind.
+  EXPECT_EQ(Entries("s1-0001"), (std::vector<std::string>{"epoch-2", "epoch-3"}));
+  auto own = store_->Read("s1-0001", 2, true);
+  ASSERT_TRUE(own.ok());
+  EXPECT_EQ(ReadAll(**own), "own weights 2own state 2");
+  auto donor = store_->Read("s1-0000", 3, true);
+  ASSERT_TRUE(donor.ok());
+  EXPECT_EQ(ReadAll(**donor), weights + state);
+
+  // A recipient without any checkpoint yet gets its directory.
+  ASSERT_TRUE(store_->CopyCheckpoint("s1-0000", 3, "s1-0002").ok());
+  EXPECT_EQ(Epochs("s1-0002"), (std::vector<int>{3}));
+}
+
+TEST_F(CheckpointStoreTest, CopyOfAMissingCheckpointIsNotFoundAndChangesNothing) {
+  ASSERT_TRUE(Put("s1-0000", 2, "w", "s").ok());
+  ASSERT_TRUE(Put("s1-0001", 3, "own", "state").ok());
+  const absl::Status missing_epoch = store_->CopyCheckpoint("s1-0000", 3, "s1-0001");
+  EXPECT_EQ(missing_epoch.code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(missing_epoch.message().find("s1-0000 epoch 3"), std::string::npos) << missing_epoch;
+  EXPECT_EQ(store_->CopyCheckpoint("s9-0000", 2, "s1-0002").code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(fs::exists(root_ / "s1-0002"));
+  EXPECT_EQ(Entries("s1-0001"), (std::vector<std::string>{"epoch-3"}));
+  auto own = store_->Read("s1-0001", 3, true);
+  ASSERT_TRUE(own.ok());
+  EXPECT_EQ(ReadAll(**own), "ownstate");
+}
+
+TEST_F(CheckpointStoreTest, CopyRejectsBadIdsAndEpochs) {
+  ASSERT_TRUE(Put("s1-0000", 1, "w", "s").ok());
+  for (const char* bad : {"", "../escape", "a/b", ".hidden"}) {
+    EXPECT_EQ(store_->CopyCheckpoint(bad, 1, "s1-0001").code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(store_->CopyCheckpoint("s1-0000", 1, bad).code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  EXPECT_EQ(store_->CopyCheckpoint("s1-0000", 0, "s1-0001").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->CopyCheckpoint("s1-0000", 1, "s1-0000").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(root_ / "s1-0001"));
+  EXPECT_EQ(Entries("s1-0000"), (std::vector<std::string>{"epoch-1"}));
+}
+
+TEST_F(CheckpointStoreTest, CopyOfADamagedCheckpointIsDataLossAndKeepsTheRecipientsCopy) {
+  ASSERT_TRUE(Put("s1-0000", 2, Pattern(3000, 'w'), "state").ok());
+  ASSERT_TRUE(Put("s1-0001", 2, "own", "state").ok());
+  {
+    // Same size, one byte changed: only the checksum can tell.
+    std::fstream weights(root_ / "s1-0000" / "epoch-2" / "weights.pt", std::ios::in | std::ios::out | std::ios::binary);
+    weights.seekp(1234);
+    weights.put('!');
+  }
+  const absl::Status damaged = store_->CopyCheckpoint("s1-0000", 2, "s1-0001");
+  EXPECT_EQ(damaged.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(damaged.message().find("copying trial s1-0000's checkpoint of epoch 2"), std::string::npos) << damaged;
+  EXPECT_EQ(Entries("s1-0001"), (std::vector<std::string>{"epoch-2"}));
+  auto own = store_->Read("s1-0001", 2, true);
+  ASSERT_TRUE(own.ok());
+  EXPECT_EQ(ReadAll(**own), "ownstate");
+}
+
+TEST_F(CheckpointStoreTest, ACrashMidCopyLeavesOneWholeCopyVisible) {
+  // Two donors of a few MiB and a recipient; a child process copies them
+  // over the recipient's epoch in turn until it is killed, at whatever point
+  // of a copy it has reached.
+  const std::string a = Pattern(3 << 20, 'a');
+  const std::string b = Pattern(3 << 20, 'b');
+  ASSERT_TRUE(Put("s1-0000", 4, a, "state a", 1 << 20).ok());
+  ASSERT_TRUE(Put("s1-0001", 4, b, "state b", 1 << 20).ok());
+  ASSERT_TRUE(Put("s1-0002", 4, "own", "state").ok());
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(ready[0]);
+    for (int i = 0;; ++i) {
+      if (!store_->CopyCheckpoint(i % 2 == 0 ? "s1-0000" : "s1-0001", 4, "s1-0002").ok()) _exit(1);
+      if (i == 1) {
+        const char byte = 1;
+        if (write(ready[1], &byte, 1) != 1) _exit(1);
+      }
+    }
+  }
+  close(ready[1]);
+  char byte = 0;
+  // Both donors were copied once (end of file instead: the child failed).
+  const bool copying = read(ready[0], &byte, 1) == 1;
+  close(ready[0]);
+  if (copying) usleep(20000);
+  kill(child, SIGKILL);
+  int wait_status = 0;
+  ASSERT_EQ(waitpid(child, &wait_status, 0), child);
+  ASSERT_TRUE(copying && WIFSIGNALED(wait_status)) << "the copying child stopped on its own";
+
+  Reopen();
+  EXPECT_EQ(Entries("s1-0002"), (std::vector<std::string>{"epoch-4"}));
+  auto copy = store_->Read("s1-0002", 4, true);
+  ASSERT_TRUE(copy.ok()) << copy.status();
+  const std::string data = ReadAll(**copy);
+  EXPECT_TRUE(data == a + "state a" || data == b + "state b") << data.size() << " bytes";
+  EXPECT_EQ((*copy)->info().crc32(), Crc32(data));
 }
 
 TEST_F(CheckpointStoreTest, MissingCheckpointsAreNotFound) {

@@ -204,19 +204,30 @@ TEST_F(StoreTest, SweepAndTrialsRoundTrip) {
   EXPECT_EQ(got->finished_unix_ms, 9000);
 }
 
-TEST_F(StoreTest, UpdateTrialKeepsIdentityAndParams) {
+TEST_F(StoreTest, UpdateTrialKeepsIdentityAndChangesParamsAndLineage) {
   CreateSweep("s1", 1);
   TrialRecord changed = *store_->GetTrial("s1-0000");
+  EXPECT_EQ(changed.lineage_json, "[]");
   changed.sweep_id = "elsewhere";
   changed.index = 42;
-  changed.params_json = "{}";
+  changed.params_json = R"({"lr": 2})";
+  changed.lineage_json = R"([{"epoch": 2, "donor": 3}])";
   changed.state = TrialState::kCompleted;
   ASSERT_TRUE(store_->UpdateTrial(changed).ok());
   TrialRecord trial = *store_->GetTrial("s1-0000");
   EXPECT_EQ(trial.sweep_id, "s1");
   EXPECT_EQ(trial.index, 0);
-  EXPECT_EQ(trial.params_json, R"({"lr": 1})");
+  EXPECT_EQ(trial.params_json, R"({"lr": 2})");
+  EXPECT_EQ(trial.lineage_json, R"([{"epoch": 2, "donor": 3}])");
   EXPECT_EQ(trial.state, TrialState::kCompleted);
+
+  changed.params_json = "[1]";
+  EXPECT_EQ(store_->UpdateTrial(changed).code(), absl::StatusCode::kInvalidArgument);
+  changed.params_json = "{}";
+  changed.lineage_json = "{}";
+  absl::Status bad_lineage = store_->UpdateTrial(changed);
+  EXPECT_EQ(bad_lineage.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad_lineage.message().find("lineage_json"), std::string::npos) << bad_lineage;
 }
 
 TEST_F(StoreTest, EpochsRoundTripInEpochOrder) {
@@ -411,6 +422,7 @@ TEST_F(StoreTest, UnknownIdsAreNotFoundNamingTheId) {
   expect_not_found(store_->InsertEpoch(MakeEpoch("s1-0009", 1, 1, 0.5)).status(), "s1-0009");
   TrialRecord missing;
   missing.trial_id = "s1-0009";
+  missing.params_json = "{}";
   expect_not_found(store_->UpdateTrial(missing), "s1-0009");
 }
 
@@ -474,6 +486,22 @@ TEST_F(StoreTest, InsertEpochValidatesFields) {
 }
 
 // --------------------------------------------- files and durability --
+
+TEST_F(StoreTest, VersionOneDatabaseGainsEmptyLineages) {
+  CreateSweep("s1", 2);
+  store_.reset();
+  // What a version 1 database looked like: no lineage column.
+  RawDatabase(path_).Exec("ALTER TABLE trials DROP COLUMN lineage_json");
+  RawDatabase(path_).Exec("PRAGMA user_version = 1");
+
+  OpenStore();
+  EXPECT_EQ(RawDatabase(path_).Int("PRAGMA user_version"), kSchemaVersion);
+  auto trials = store_->ListTrials("s1");
+  ASSERT_TRUE(trials.ok()) << trials.status();
+  ASSERT_EQ(trials->size(), 2u);
+  EXPECT_EQ(trials->at(1).params_json, R"({"lr": 2})");
+  EXPECT_EQ(trials->at(1).lineage_json, "[]");
+}
 
 TEST_F(StoreTest, ReopenKeepsDataAndDoesNotRemigrate) {
   CreateSweep("s1", 2);

@@ -376,6 +376,103 @@ TEST(RunTrialTest, FailedCheckpointFailsTheTrialBeforeTheEpochIsReported) {
   EXPECT_EQ(run.reports.size(), 1U);
 }
 
+// PBT: a donor trial with a decaying lr, and recipients that continue from
+// the donor's checkpoint of epoch 2 with their own configuration.
+json DonorConfig() {
+  json config = TinyConfig(Sgd(0.05), 4);
+  config["params"]["scheduler"] = {{"name", "ExponentialLR"}, {"gamma", 0.8}};
+  return config;
+}
+
+json RecipientConfig(json exploit) {
+  json config = DonorConfig();
+  config["training"]["seed"] = 2;  // another trial: its own batch order
+  config["params"]["optimizer"] = {{"name", "SGD"}, {"lr", 0.075}, {"momentum", 0.93}};
+  config["exploit"] = std::move(exploit);
+  return config;
+}
+
+TrainOptions ResumingAfter(const Checkpoint& checkpoint) {
+  TrainOptions options;
+  options.start_epoch = checkpoint.epoch;
+  options.resume_from = checkpoint;
+  return options;
+}
+
+TEST(RunTrialTest, ExploitContinuesFromTheDonorsCheckpointWithTheScaledLrAndNewMomentum) {
+  const CheckpointedRun donor = RunCheckpointing(DonorConfig());
+  ASSERT_EQ(donor.checkpoints.size(), 4U) << donor.run.result.reason;
+  const json exploit = {{"epoch", 2}, {"lr_scale", 1.5}, {"optimizer", {{"momentum", 0.93}}}};
+  const TrialRun recipient =
+      RunCollecting(RecipientConfig(exploit), ResumingAfter(donor.checkpoints[1]));
+  ASSERT_EQ(recipient.result.outcome, Outcome::kCompleted) << recipient.result.reason;
+  ASSERT_EQ(recipient.reports.size(), 2U);
+  for (size_t i = 0; i < 2; ++i) {
+    SCOPED_TRACE(::testing::Message() << "epoch " << 3 + i);
+    const EpochReport& report = recipient.reports[i];
+    EXPECT_EQ(report.epoch, 3 + static_cast<int>(i));
+    // The donor's schedule, scaled: 0.05 * 0.8^(epoch - 1) * 1.5.
+    const double donor_lr = donor.run.reports[2 + i].metrics.at("lr");
+    EXPECT_NEAR(report.metrics.at("lr"), 1.5 * donor_lr, 1e-15);
+    for (const std::string& name : kMetricNames) {
+      EXPECT_TRUE(std::isfinite(report.metrics.at(name))) << name;
+    }
+    EXPECT_NE(Deterministic(report), Deterministic(donor.run.reports[2 + i]));
+  }
+  EXPECT_NEAR(recipient.reports[0].metrics.at("lr"), 0.05 * 0.8 * 0.8 * 1.5, 1e-15);
+
+  // The momentum took effect: without it, other numbers.
+  const TrialRun lr_only = RunCollecting(RecipientConfig({{"epoch", 2}, {"lr_scale", 1.5}}),
+                                         ResumingAfter(donor.checkpoints[1]));
+  ASSERT_EQ(lr_only.reports.size(), 2U) << lr_only.result.reason;
+  EXPECT_EQ(lr_only.reports[0].metrics.at("lr"), recipient.reports[0].metrics.at("lr"));
+  EXPECT_NE(lr_only.reports[0].metrics.at("train_loss"),
+            recipient.reports[0].metrics.at("train_loss"));
+}
+
+TEST(RunTrialTest, ExploitOfNothingContinuesTheDonorBitForBit) {
+  const CheckpointedRun donor = RunCheckpointing(DonorConfig());
+  ASSERT_EQ(donor.checkpoints.size(), 4U) << donor.run.result.reason;
+  json config = DonorConfig();
+  config["exploit"] = {{"epoch", 2}, {"lr_scale", 1}, {"optimizer", json::object()}};
+  const TrialRun resumed = RunCollecting(config, ResumingAfter(donor.checkpoints[1]));
+  ASSERT_EQ(resumed.reports.size(), 2U) << resumed.result.reason;
+  EXPECT_EQ(Deterministic(resumed.reports[0]), Deterministic(donor.run.reports[2]));
+  EXPECT_EQ(Deterministic(resumed.reports[1]), Deterministic(donor.run.reports[3]));
+}
+
+TEST(RunTrialTest, ResumingAfterTheExploitEpochDoesNotApplyItAgain) {
+  const CheckpointedRun donor = RunCheckpointing(DonorConfig());
+  ASSERT_EQ(donor.checkpoints.size(), 4U) << donor.run.result.reason;
+  const json config = RecipientConfig(
+      {{"epoch", 2}, {"lr_scale", 0.5}, {"optimizer", {{"momentum", 0.93}}}});
+  const CheckpointedRun recipient = RunCheckpointing(config, ResumingAfter(donor.checkpoints[1]));
+  ASSERT_EQ(recipient.checkpoints.size(), 2U) << recipient.run.result.reason;
+  ASSERT_EQ(recipient.checkpoints[0].epoch, 3);
+  const TrialRun resumed = RunCollecting(config, ResumingAfter(recipient.checkpoints[0]));
+  ASSERT_EQ(resumed.reports.size(), 1U) << resumed.result.reason;
+  EXPECT_EQ(Deterministic(resumed.reports[0]), Deterministic(recipient.run.reports[1]));
+}
+
+TEST(RunTrialTest, ExploitWithoutItsCheckpointFailsInsteadOfReplaying) {
+  const json config = RecipientConfig({{"epoch", 2}, {"lr_scale", 1.5}});
+  TrainOptions lost;
+  lost.start_epoch = 2;  // the checkpoint did not arrive
+  TrialRun run = RunCollecting(config, lost);
+  EXPECT_EQ(run.result.outcome, Outcome::kFailed);
+  EXPECT_THAT(run.result.reason,
+              AllOf(HasSubstr("checkpoint of epoch 2 is missing"), HasSubstr("exploit")));
+  EXPECT_TRUE(run.reports.empty());
+
+  // Nor can it start before the exploit's epoch.
+  const CheckpointedRun donor = RunCheckpointing(DonorConfig());
+  ASSERT_EQ(donor.checkpoints.size(), 4U) << donor.run.result.reason;
+  run = RunCollecting(config, ResumingAfter(donor.checkpoints[0]));
+  EXPECT_EQ(run.result.outcome, Outcome::kFailed);
+  EXPECT_THAT(run.result.reason, HasSubstr("exploit.epoch"));
+  EXPECT_TRUE(run.reports.empty());
+}
+
 TEST(RunTrialTest, LrAsppTrainsWhenTheArchIsAParameter) {
   json config = TinyConfig({{"name", "Adam"}, {"lr", 0.01}}, 2);
   config["params"]["model.arch"] = "lraspp";

@@ -1,5 +1,8 @@
 #include "segtune/train/trial_config.h"
 
+#include <string>
+#include <vector>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -200,6 +203,108 @@ TEST(TrialConfigTest, NewKeysNameTheirErrors) {
   json config = ValidConfig();
   config["params"]["training.loss.focal"] = 1.0;
   EXPECT_THAT(ErrorOf(config), HasSubstr("training.loss.focal: unknown key"));
+}
+
+json LrRangeConfigJson() {
+  json config = ValidConfig();
+  config["epochs"] = 30;
+  config["lr_range"] = {{"min_lr", 1e-6},
+                        {"max_lr", 1.0},
+                        {"iterations", 30},
+                        {"smoothing", 0.98},
+                        {"diverge_factor", 4}};
+  return config;
+}
+
+TEST(TrialConfigTest, ParsesTheLrRangeSettings) {
+  absl::StatusOr<TrialConfig> parsed = ParseTrialConfig(ValidConfig());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_FALSE(parsed->lr_range.has_value());
+
+  parsed = ParseTrialConfig(LrRangeConfigJson());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_TRUE(parsed->lr_range.has_value());
+  EXPECT_EQ(parsed->lr_range->min_lr, 1e-6);
+  EXPECT_EQ(parsed->lr_range->max_lr, 1.0);
+  EXPECT_EQ(parsed->lr_range->iterations, 30);
+  EXPECT_EQ(parsed->lr_range->smoothing, 0.98);
+  EXPECT_EQ(parsed->lr_range->diverge_factor, 4.0);
+}
+
+TEST(TrialConfigTest, BadLrRangeSettingsNameTheirField) {
+  auto error_with = [](const std::string& key, const json& value) {
+    json config = LrRangeConfigJson();
+    config["lr_range"][key] = value;
+    return ErrorOf(config);
+  };
+  EXPECT_THAT(error_with("min_lr", 0), HasSubstr("lr_range.min_lr: must be > 0, got 0"));
+  EXPECT_THAT(error_with("min_lr", "small"), HasSubstr("lr_range.min_lr: must be a number"));
+  EXPECT_THAT(error_with("max_lr", 1e-7),
+              HasSubstr("lr_range.max_lr: must be > lr_range.min_lr (1e-06), got 1e-07"));
+  EXPECT_THAT(error_with("iterations", 1), HasSubstr("lr_range.iterations: must be in [2, 100000]"));
+  EXPECT_THAT(error_with("iterations", 31),
+              HasSubstr("lr_range.iterations: must equal epochs (each step is reported as one "
+                        "epoch), got 31 with epochs 30"));
+  EXPECT_THAT(error_with("smoothing", 1.0), HasSubstr("lr_range.smoothing: must be in [0, 1), got 1"));
+  EXPECT_THAT(error_with("diverge_factor", 1), HasSubstr("lr_range.diverge_factor: must be > 1"));
+  EXPECT_THAT(error_with("warmup", 3), HasSubstr("lr_range.warmup: unknown key (expected one of: "
+                                                 "diverge_factor, iterations, max_lr, min_lr, "
+                                                 "smoothing)"));
+  json config = LrRangeConfigJson();
+  config["lr_range"].erase("smoothing");
+  EXPECT_THAT(ErrorOf(config), HasSubstr("lr_range.smoothing: required"));
+  config["lr_range"] = 5;
+  EXPECT_THAT(ErrorOf(config), HasSubstr("lr_range: must be an object, got 5"));
+}
+
+TEST(TrialConfigTest, ParsesThePbtExploit) {
+  json config = ValidConfig();
+  config["params"]["optimizer"] = {{"name", "momentum"}, {"lr", 0.05}};
+  config["exploit"] = {{"epoch", 2}, {"lr_scale", 0.8}, {"optimizer", {{"momentum", 0.93}}}};
+  absl::StatusOr<TrialConfig> parsed = ParseTrialConfig(config);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_TRUE(parsed->exploit.has_value());
+  EXPECT_EQ(parsed->exploit->epoch, 2);
+  EXPECT_EQ(parsed->exploit->lr_scale, 0.8);
+  EXPECT_EQ(parsed->exploit->optimizer, json({{"momentum", 0.93}}));
+
+  // lr_scale and optimizer are optional; no exploit, none parsed.
+  config["exploit"] = {{"epoch", 5}};
+  parsed = ParseTrialConfig(config);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->exploit->lr_scale, 1.0);
+  EXPECT_EQ(parsed->exploit->optimizer, json::object());
+  EXPECT_FALSE(ParseTrialConfig(ValidConfig())->exploit.has_value());
+}
+
+TEST(TrialConfigTest, BadExploitSettingsNameTheirField) {
+  json config = ValidConfig();
+  config["params"]["optimizer"] = {{"name", "Adam"}, {"lr", 0.01}};
+  struct Bad {
+    json exploit;
+    std::string message;
+  };
+  const std::vector<Bad> cases = {
+      {json::array(), "exploit: must be an object"},
+      {{{"lr_scale", 2.0}}, "exploit.epoch: required"},
+      {{{"epoch", 0}}, "exploit.epoch: must be in [1, 5], got 0"},
+      {{{"epoch", 6}}, "exploit.epoch: must be in [1, 5], got 6"},
+      {{{"epoch", 2}, {"lr_scale", 0}}, "exploit.lr_scale: must be a finite number > 0, got 0"},
+      {{{"epoch", 2}, {"lr_scale", -1.5}}, "exploit.lr_scale: must be a finite number > 0"},
+      {{{"epoch", 2}, {"lr_scale", "2"}}, "exploit.lr_scale: must be a finite number > 0"},
+      {{{"epoch", 2}, {"optimizer", {{"momentum", 0.9}}}},
+       "exploit.optimizer.momentum: unknown argument of Adam"},
+      {{{"epoch", 2}, {"optimizer", {{"betas", {0.9, 1.0}}}}},
+       "exploit.optimizer.betas: must both be in [0, 1)"},
+      {{{"epoch", 2}, {"optimizer", {{"lr", 0.1}}}}, "exploit.optimizer.lr:"},
+      {{{"epoch", 2}, {"optimizer", {{"amsgrad", true}}}}, "exploit.optimizer.amsgrad:"},
+      {{{"epoch", 2}, {"optimizer", 0.5}}, "exploit.optimizer: must be a mapping"},
+      {{{"epoch", 2}, {"scale", 2}}, "exploit.scale: unknown key"},
+  };
+  for (const Bad& bad : cases) {
+    config["exploit"] = bad.exploit;
+    EXPECT_THAT(ErrorOf(config), HasSubstr(bad.message)) << bad.exploit.dump();
+  }
 }
 
 }  // namespace

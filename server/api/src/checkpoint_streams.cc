@@ -264,7 +264,7 @@ grpc::ServerWriteReactor<v1::ExportWeightsResponse>* NewExportReactor(store::Sto
 }
 
 absl::Status RetainCheckpoints(store::Store& store, store::CheckpointStore& checkpoints, const std::string& trial_id,
-                               int epoch) {
+                               int epoch, int keep_every) {
   auto trial = store.GetTrial(trial_id);
   if (!trial.ok()) return trial.status();
   auto sweep = store.GetSweep(trial->sweep_id);
@@ -272,7 +272,7 @@ absl::Status RetainCheckpoints(store::Store& store, store::CheckpointStore& chec
   auto epochs = store.ListEpochs(trial_id);
   if (!epochs.ok()) return epochs.status();
   const v1::Trial view = TrialView(*trial, *epochs, sweep->objective_metric, sweep->maximize);
-  return checkpoints.Retain(trial_id, epoch, view.has_best() ? view.best_epoch() : 0);
+  return checkpoints.Retain(trial_id, epoch, view.has_best() ? view.best_epoch() : 0, keep_every);
 }
 
 }  // namespace segtune::api

@@ -39,10 +39,10 @@ grpc::ServerWriteReactor<v1::ExportWeightsResponse>* NewExportReactor(store::Sto
                                                                     const v1::ExportWeightsRequest& request);
 
 // After `epoch` of the trial is durable: keeps the checkpoints of that epoch
-// and of the trial's best epoch (by the sweep's objective), deletes the
-// earlier ones.
+// and of the trial's best epoch (by the sweep's objective) and those of
+// epochs divisible by `keep_every` (> 0: pbt donors), deletes the earlier ones.
 absl::Status RetainCheckpoints(store::Store& store, store::CheckpointStore& checkpoints, const std::string& trial_id,
-                               int epoch);
+                               int epoch, int keep_every);
 
 // A server stream that ends at once with `status`.
 template <typename Message>

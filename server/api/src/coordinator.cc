@@ -29,7 +29,7 @@ class CoordinatorImpl final : public Coordinator {
       : options_(options),
         store_(std::move(store)),
         checkpoints_(std::move(checkpoints)),
-        scheduler_(store_.get(), scheduler::SchedulerOptions{options.lease_ms, 3, nullptr}),
+        scheduler_(store_.get(), scheduler::SchedulerOptions{options.lease_ms, 3, nullptr, checkpoints_.get()}),
         tuner_(store_.get(), checkpoints_.get(), &scheduler_, &stopping_),
         hub_(store_.get(), checkpoints_.get(), &scheduler_, options.heartbeat_interval_ms,
              options.max_acquire_wait_ms) {}

@@ -368,7 +368,8 @@ grpc::ServerUnaryReactor* WorkerHubService::ReportEpoch(grpc::CallbackServerCont
   if (!decision.ok()) return Done(ctx, decision.status());
   // The epoch is durable: older checkpoints can go. A failure here costs
   // disk space only, so the worker still gets its answer.
-  if (absl::Status s = RetainCheckpoints(*store_, *checkpoints_, request->trial_id(), request->epoch()); !s.ok()) {
+  if (absl::Status s = RetainCheckpoints(*store_, *checkpoints_, request->trial_id(), request->epoch(),
+                                         decision->keep_checkpoints_every); !s.ok()) {
     spdlog::warn("trial {}: cannot delete checkpoints older than epoch {}: {}", request->trial_id(),
                  request->epoch(), s.ToString());
   }

@@ -50,6 +50,7 @@ v1::Trial TrialView(const store::TrialRecord& trial, const std::vector<store::Ep
   view.set_index(trial.index);
   view.set_state(ToProto(trial.state));
   view.set_params_json(trial.params_json);
+  view.set_lineage_json(trial.lineage_json);
   view.set_attempt(trial.attempt);
   if (trial.state == store::TrialState::kRunning) view.set_worker_id(trial.worker_id);
   view.set_reason(trial.reason);

@@ -46,7 +46,46 @@ std::string ConfigBase(const spec::SweepSpec& spec) {
       {"objective",
        {{"metric", spec.objective.metric}, {"mode", spec.objective.maximize ? "max" : "min"}}},
   };
+  if (spec.search.algorithm == "lr_range_test") {
+    const spec::LrRangeSettings& range = spec.search.lr_range;
+    base["lr_range"] = {{"min_lr", range.min_lr},
+                        {"max_lr", range.max_lr},
+                        {"iterations", range.iterations},
+                        {"smoothing", range.smoothing},
+                        {"diverge_factor", range.diverge_factor}};
+  }
   return base.dump();
+}
+
+search::TrialHistory::Status HistoryStatus(TrialState state, bool paused_when_stopped) {
+  using Status = search::TrialHistory::Status;
+  switch (state) {
+    case TrialState::kPending: return Status::kPending;
+    case TrialState::kRunning: return Status::kRunning;
+    case TrialState::kCompleted: return Status::kCompleted;
+    case TrialState::kStopped: return paused_when_stopped ? Status::kPaused : Status::kStopped;
+    case TrialState::kFailed: return Status::kFailed;
+    case TrialState::kDiverged: return Status::kDiverged;
+    case TrialState::kCancelled: return Status::kCancelled;
+  }
+  return Status::kFailed;
+}
+
+std::optional<search::TrialEnd> EndOf(TrialState state) {
+  switch (state) {
+    case TrialState::kCompleted: return search::TrialEnd::kCompleted;
+    case TrialState::kStopped: return search::TrialEnd::kStopped;
+    case TrialState::kFailed: return search::TrialEnd::kFailed;
+    case TrialState::kDiverged: return search::TrialEnd::kDiverged;
+    case TrialState::kCancelled: return search::TrialEnd::kCancelled;
+    default: return std::nullopt;
+  }
+}
+
+// ASHA ends no trial for good before the sweep ends: a STOPPED trial of an
+// asha or hyperband sweep waits in its rung and may still be promoted.
+bool PausesInsteadOfStopping(const spec::SweepSpec& spec) {
+  return spec.search.algorithm == "asha" || spec.search.algorithm == "hyperband";
 }
 
 }  // namespace
@@ -56,16 +95,47 @@ Scheduler::Scheduler(store::Store* store, SchedulerOptions options)
   if (!options_.now_ms) const_cast<SchedulerOptions&>(options_).now_ms = SystemNowMs;
 }
 
-absl::Status Scheduler::LoadSweep(const store::SweepRecord& sweep, int trials_created) {
+absl::Status Scheduler::LoadSweep(const store::SweepRecord& sweep,
+                                  const std::vector<store::TrialRecord>& trials) {
   spec::ParseResult parsed = spec::ParseSpec(sweep.spec_yaml);
   if (!parsed.ok()) {
     return absl::DataLossError(absl::StrCat("stored spec of sweep ", sweep.sweep_id,
                                             " no longer validates: ", parsed.ErrorText()));
   }
-  auto searcher = search::Searcher::Create(parsed.spec, trials_created);
+  auto searcher = search::Searcher::Create(parsed.spec);
   if (!searcher.ok()) return searcher.status();
+  auto epochs = store_->ListSweepEpochs(sweep.sweep_id);
+  if (!epochs.ok()) return epochs.status();
+
+  // The searcher's state is a function of the trials, their epochs and their
+  // lineage, all in the store: rebuild it from them.
+  std::vector<search::TrialHistory> history;
+  history.reserve(trials.size());
+  for (const store::TrialRecord& trial : trials) {
+    search::TrialHistory& entry = history.emplace_back();
+    entry.index = trial.index;
+    entry.params = nlohmann::json::parse(trial.params_json, nullptr, /*allow_exceptions=*/false);
+    entry.lineage = nlohmann::json::parse(trial.lineage_json, nullptr, /*allow_exceptions=*/false);
+    if (!entry.params.is_object() || !entry.lineage.is_array()) {
+      return absl::DataLossError(absl::StrCat("trial ", trial.trial_id, ": stored params or lineage is not valid JSON"));
+    }
+    entry.status = HistoryStatus(trial.state, PausesInsteadOfStopping(parsed.spec));
+    auto reported = epochs->find(trial.trial_id);
+    if (reported == epochs->end()) continue;
+    for (const store::EpochRecord& epoch : reported->second) {
+      if (epoch.epoch != static_cast<int>(entry.objectives.size()) + 1) break;  // contiguous only
+      auto value = epoch.metrics.find(sweep.objective_metric);
+      if (value == epoch.metrics.end()) break;
+      entry.objectives.push_back(sweep.maximize ? value->second : -value->second);
+    }
+  }
+  (*searcher)->Restore(history);
+
   SweepRuntime& runtime = sweeps_[sweep.sweep_id];
   runtime.config_base_json = ConfigBase(parsed.spec);
+  runtime.lazy = (*searcher)->TotalTrials() < 0;
+  runtime.trials_planned = runtime.lazy ? parsed.spec.budget.max_trials : (*searcher)->TotalTrials();
+  runtime.trials_created = static_cast<int>(trials.size());
   runtime.spec = std::move(parsed.spec);
   runtime.searcher = std::move(*searcher);
   return absl::OkStatus();
@@ -90,7 +160,7 @@ absl::Status Scheduler::Recover() {
     if (sweep.state != SweepState::kRunning) continue;
     auto trials = store_->ListTrials(sweep.sweep_id);
     if (!trials.ok()) return trials.status();
-    if (absl::Status s = LoadSweep(sweep, static_cast<int>(trials->size())); !s.ok()) {
+    if (absl::Status s = LoadSweep(sweep, *trials); !s.ok()) {
       // One unreadable sweep must not keep every other sweep from running.
       spdlog::error("sweep {} is not scheduled: {}", sweep.sweep_id, s.ToString());
     }
@@ -108,10 +178,12 @@ absl::Status Scheduler::Recover() {
     workers_[trial.worker_id].trials.insert(trial.trial_id);
     sweep->second.running++;
   }
-  // A crash between a sweep's last trial ending and the sweep being marked done.
+  // A crash between a promotion being due and the trial being requeued, or
+  // between a sweep's last trial ending and the sweep being marked done.
   std::vector<std::string> ids;
   for (const auto& [id, runtime] : sweeps_) ids.push_back(id);
   for (const std::string& id : ids) {
+    if (absl::Status s = ResumePromotedLocked(id); !s.ok()) return s;
     if (absl::Status s = MaybeCompleteSweepLocked(id); !s.ok()) return s;
   }
   ChangedLocked();
@@ -123,10 +195,12 @@ absl::StatusOr<SubmitResult> Scheduler::Submit(const std::string& spec_yaml) {
   if (!parsed.ok()) return absl::InvalidArgumentError(parsed.ErrorText());
   auto searcher = search::Searcher::Create(parsed.spec);
   if (!searcher.ok()) return searcher.status();
-  // Grid and random know every trial now; materializing them all makes the
-  // whole sweep durable at submission.
+  // Searchers that know every trial now have them all created, which makes
+  // the whole sweep durable at submission; the others create theirs as slots
+  // free up (TryAcquire).
+  const bool lazy = (*searcher)->TotalTrials() < 0;
   std::vector<nlohmann::json> params = (*searcher)->Suggest(std::max(0, (*searcher)->TotalTrials()));
-  if (params.empty()) return absl::InvalidArgumentError("search.space: the space yields no trials");
+  if (!lazy && params.empty()) return absl::InvalidArgumentError("search.space: the space yields no trials");
   std::vector<std::string> params_json;
   params_json.reserve(params.size());
   for (const nlohmann::json& p : params) params_json.push_back(p.dump());
@@ -148,11 +222,14 @@ absl::StatusOr<SubmitResult> Scheduler::Submit(const std::string& spec_yaml) {
   if (!trials.ok()) return trials.status();
   SweepRuntime& runtime = sweeps_[sweep.sweep_id];
   runtime.config_base_json = ConfigBase(parsed.spec);
+  runtime.lazy = lazy;
+  runtime.trials_created = static_cast<int>(trials->size());
+  runtime.trials_planned = lazy ? parsed.spec.budget.max_trials : runtime.trials_created;
   runtime.spec = std::move(parsed.spec);
   runtime.searcher = std::move(*searcher);
   for (const store::TrialRecord& trial : *trials) queue_.push_back({trial.sweep_id, trial.trial_id});
   ChangedLocked();
-  return SubmitResult{sweep.sweep_id, static_cast<int>(trials->size())};
+  return SubmitResult{sweep.sweep_id, runtime.trials_planned};
 }
 
 absl::Status Scheduler::Cancel(const std::string& sweep_id) {
@@ -232,30 +309,64 @@ absl::StatusOr<std::optional<Assignment>> Scheduler::TryAcquire(const std::strin
     if (sweep.spec.budget.parallelism > 0 && sweep.running >= sweep.spec.budget.parallelism) continue;
     auto trial = store_->GetTrial(it->trial_id);
     if (!trial.ok()) return trial.status();
-    auto durable_epochs = DurableEpochsLocked(trial->trial_id);
-    if (!durable_epochs.ok()) return durable_epochs.status();
-
-    trial->state = TrialState::kRunning;
-    trial->attempt += 1;
-    trial->worker_id = worker_id;
-    trial->reason.clear();
-    if (trial->started_unix_ms == 0) trial->started_unix_ms = options_.now_ms();
-    if (absl::Status s = store_->UpdateTrial(*trial); !s.ok()) return s;
+    auto assignment = LeaseLocked(*std::move(trial), worker_id);
+    if (!assignment.ok()) return assignment.status();
     queue_.erase(it);
-    leases_[trial->trial_id] = Lease{worker_id, trial->attempt, options_.now_ms() + options_.lease_ms};
-    worker.trials.insert(trial->trial_id);
-    sweep.running++;
-
-    nlohmann::json config = nlohmann::json::parse(sweep.config_base_json);
-    config["params"] = nlohmann::json::parse(trial->params_json);
-    ChangedLocked();
-    // A retried trial resumes after its durable epochs: the worker loads the
-    // last one's checkpoint (or, without one, replays them: training is
-    // deterministic) and reports only the rest, so no epoch is trained into
-    // two different rows.
-    return Assignment{trial->trial_id, trial->sweep_id, trial->attempt, config.dump(), *durable_epochs};
+    return *std::move(assignment);
   }
-  return std::nullopt;
+  auto created = CreateLazyTrialLocked();
+  if (!created.ok()) return created.status();
+  if (!created->has_value()) return std::nullopt;
+  auto assignment = LeaseLocked(**std::move(created), worker_id);
+  if (!assignment.ok()) return assignment.status();
+  return *std::move(assignment);
+}
+
+absl::StatusOr<Assignment> Scheduler::LeaseLocked(store::TrialRecord trial, const std::string& worker_id) {
+  SweepRuntime& sweep = sweeps_.at(trial.sweep_id);
+  auto durable_epochs = DurableEpochsLocked(trial.trial_id);
+  if (!durable_epochs.ok()) return durable_epochs.status();
+  trial.state = TrialState::kRunning;
+  trial.attempt += 1;
+  trial.worker_id = worker_id;
+  trial.reason.clear();
+  trial.finished_unix_ms = 0;
+  if (trial.started_unix_ms == 0) trial.started_unix_ms = options_.now_ms();
+  if (absl::Status s = store_->UpdateTrial(trial); !s.ok()) return s;
+  leases_[trial.trial_id] = Lease{worker_id, trial.attempt, options_.now_ms() + options_.lease_ms};
+  workers_[worker_id].trials.insert(trial.trial_id);
+  sweep.running++;
+
+  nlohmann::json config = nlohmann::json::parse(sweep.config_base_json);
+  config["params"] = nlohmann::json::parse(trial.params_json);
+  // A pbt member that just exploited another starts from the donor's
+  // checkpoint of that epoch and changes its hyperparameters there.
+  const nlohmann::json lineage = nlohmann::json::parse(trial.lineage_json, nullptr, false);
+  if (lineage.is_array() && !lineage.empty() && lineage.back().contains("resume") &&
+      lineage.back()["resume"].value("epoch", -1) == *durable_epochs) {
+    config["exploit"] = lineage.back()["resume"];
+  }
+  ChangedLocked();
+  // A retried trial resumes after its durable epochs: the worker loads the
+  // last one's checkpoint (or, without one, replays them: training is
+  // deterministic) and reports only the rest, so no epoch is trained into
+  // two different rows. Promoted trials (asha) resume the same way.
+  return Assignment{trial.trial_id, trial.sweep_id, trial.attempt, config.dump(), *durable_epochs};
+}
+
+absl::StatusOr<std::optional<store::TrialRecord>> Scheduler::CreateLazyTrialLocked() {
+  for (auto& [sweep_id, sweep] : sweeps_) {
+    if (!sweep.lazy || sweep.trials_created >= sweep.trials_planned) continue;
+    if (sweep.spec.budget.parallelism > 0 && sweep.running >= sweep.spec.budget.parallelism) continue;
+    std::vector<nlohmann::json> params = sweep.searcher->Suggest(1);
+    if (params.empty()) continue;
+    if (absl::Status s = store_->AddTrials(sweep_id, {params.front().dump()}); !s.ok()) return s;
+    auto trial = store_->GetTrial(store::TrialId(sweep_id, sweep.trials_created));
+    if (!trial.ok()) return trial.status();
+    sweep.trials_created++;
+    return std::optional<store::TrialRecord>(*std::move(trial));
+  }
+  return std::optional<store::TrialRecord>();
 }
 
 absl::StatusOr<std::vector<std::string>> Scheduler::Heartbeat(
@@ -325,12 +436,99 @@ absl::StatusOr<EpochDecision> Scheduler::ReportEpoch(const std::string& worker_i
   epochs_reported_++;
   ChangedLocked();
   const double oriented = sweep_record->maximize ? objective->second : -objective->second;
-  EpochDecision decision;
-  if (sweeps_.at(trial->sweep_id).searcher->OnEpoch(trial->index, epoch, oriented) == search::Decision::kStop) {
-    decision = EpochDecision{true, "stopped early by the searcher"};
-  }
-  last_decisions_[trial_id] = LastDecision{attempt, epoch, decision};
+  const SweepRuntime& sweep = sweeps_.at(trial->sweep_id);
+  const int keep_every =
+      sweep.spec.search.algorithm == "pbt" ? sweep.spec.search.pbt.perturbation_interval : 0;
+  search::Verdict verdict = sweep.searcher->OnEpoch(trial->index, epoch, oriented);
+  // May end the sweep (and its runtime) when this was its last trial.
+  auto decision = ApplyVerdictLocked(*std::move(trial), epoch, std::move(verdict));
+  if (!decision.ok()) return decision.status();
+  decision->keep_checkpoints_every = keep_every;
+  if (leases_.count(trial_id) > 0) last_decisions_[trial_id] = LastDecision{attempt, epoch, *decision};
   return decision;
+}
+
+absl::StatusOr<EpochDecision> Scheduler::ApplyVerdictLocked(store::TrialRecord trial, int epoch,
+                                                            search::Verdict verdict) {
+  const std::string sweep_id = trial.sweep_id;
+  switch (verdict.decision) {
+    case search::Decision::kContinue:
+      break;
+    case search::Decision::kStop:
+      // The worker ends the attempt as STOPPED (FinishTrial) with this reason.
+      return EpochDecision{true, verdict.reason.empty() ? "stopped early by the searcher" : verdict.reason};
+    case search::Decision::kPause: {
+      if (verdict.exploit) {
+        auto exploited = ExploitLocked(trial, *verdict.exploit);
+        if (!exploited.ok()) return exploited.status();
+        if (*exploited) return EpochDecision{true, verdict.reason};
+        // The member keeps its own weights and params.
+        sweeps_.at(sweep_id).searcher->OnExploitFailed(trial.index, epoch);
+        break;
+      }
+      // Paused in its rung: STOPPED until the searcher promotes it. The
+      // worker's own STOPPED report that follows finds it ended already.
+      trial.state = TrialState::kStopped;
+      trial.reason = verdict.reason;
+      trial.finished_unix_ms = options_.now_ms();
+      if (absl::Status s = store_->UpdateTrial(trial); !s.ok()) return s;
+      DropLeaseLocked(trial.trial_id, sweep_id);
+      ChangedLocked();
+      if (absl::Status s = ResumePromotedLocked(sweep_id); !s.ok()) return s;
+      if (absl::Status s = MaybeCompleteSweepLocked(sweep_id); !s.ok()) return s;
+      return EpochDecision{true, verdict.reason};
+    }
+  }
+  // A result may promote trials paused earlier.
+  if (absl::Status s = ResumePromotedLocked(sweep_id); !s.ok()) return s;
+  return EpochDecision{};
+}
+
+absl::StatusOr<bool> Scheduler::ExploitLocked(store::TrialRecord& trial, const search::Exploit& exploit) {
+  const std::string donor = store::TrialId(trial.sweep_id, exploit.donor_index);
+  if (options_.checkpoints == nullptr) {
+    spdlog::warn("trial {}: pbt cannot copy trial {}'s checkpoint without a checkpoint store", trial.trial_id, donor);
+    return false;
+  }
+  if (absl::Status s = options_.checkpoints->CopyCheckpoint(donor, exploit.epoch, trial.trial_id); !s.ok()) {
+    spdlog::warn("trial {}: keeps its own weights: cannot copy trial {}'s checkpoint of epoch {}: {}",
+                 trial.trial_id, donor, exploit.epoch, s.ToString());
+    return false;
+  }
+  nlohmann::json lineage = nlohmann::json::parse(trial.lineage_json, nullptr, false);
+  if (!lineage.is_array()) lineage = nlohmann::json::array();
+  nlohmann::json entry = exploit.lineage_entry;
+  entry["resume"] = exploit.resume;
+  lineage.push_back(std::move(entry));
+  trial.params_json = exploit.params.dump();
+  trial.lineage_json = lineage.dump();
+  trial.state = TrialState::kPending;
+  trial.worker_id.clear();
+  trial.reason = "exploiting trial " + donor;
+  if (absl::Status s = store_->UpdateTrial(trial); !s.ok()) return s;
+  DropLeaseLocked(trial.trial_id, trial.sweep_id);
+  // It was running a moment ago: it goes before anything still queued.
+  queue_.push_front({trial.sweep_id, trial.trial_id});
+  ChangedLocked();
+  return true;
+}
+
+absl::Status Scheduler::ResumePromotedLocked(const std::string& sweep_id) {
+  auto sweep = sweeps_.find(sweep_id);
+  if (sweep == sweeps_.end()) return absl::OkStatus();
+  for (int index : sweep->second.searcher->TakeResumes()) {
+    auto trial = store_->GetTrial(store::TrialId(sweep_id, index));
+    if (!trial.ok()) return trial.status();
+    if (trial->state != TrialState::kStopped) continue;  // ended otherwise meanwhile
+    trial->state = TrialState::kPending;
+    trial->worker_id.clear();
+    trial->reason = "promoted: continues from its checkpoint";
+    trial->finished_unix_ms = 0;
+    if (absl::Status s = store_->UpdateTrial(*trial); !s.ok()) return s;
+    queue_.push_front({sweep_id, trial->trial_id});
+    ChangedLocked();
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int> Scheduler::CheckpointEpochs(const std::string& worker_id, const std::string& trial_id,
@@ -372,9 +570,10 @@ absl::Status Scheduler::FinishTrial(const std::string& worker_id, const std::str
   if (lease == leases_.end() || lease->second.worker_id != worker_id || lease->second.attempt != attempt) {
     auto trial = store_->GetTrial(trial_id);
     if (!trial.ok()) return trial.status();
-    // Ending a trial that already ended (cancelled, or a retried Finish) is
-    // fine; the sweep may still need closing if the first try failed midway.
-    if (store::IsFinal(trial->state) && trial->attempt == attempt) {
+    // Ending a trial that already ended (cancelled, paused, or a retried
+    // Finish) or that the searcher requeued (pbt, asha promotion) is fine;
+    // the sweep may still need closing if the first try failed midway.
+    if ((store::IsFinal(trial->state) || trial->state == TrialState::kPending) && trial->attempt == attempt) {
       return MaybeCompleteSweepLocked(trial->sweep_id);
     }
     return absl::FailedPreconditionError(
@@ -424,7 +623,11 @@ absl::Status Scheduler::FinishLocked(store::TrialRecord trial, TrialState state,
   if (absl::Status s = store_->UpdateTrial(trial); !s.ok()) return s;
   DropLeaseLocked(trial.trial_id, trial.sweep_id);
   trials_finished_++;
-  return absl::OkStatus();
+  auto sweep = sweeps_.find(trial.sweep_id);
+  if (sweep == sweeps_.end()) return absl::OkStatus();
+  if (std::optional<search::TrialEnd> end = EndOf(state)) sweep->second.searcher->OnTrialEnd(trial.index, *end);
+  // A trial that ended (a diverged one counts as the worst) may promote others.
+  return ResumePromotedLocked(trial.sweep_id);
 }
 
 absl::Status Scheduler::RequeueLocked(const std::string& trial_id, const std::string& why, bool lease_lost) {
@@ -448,11 +651,17 @@ absl::Status Scheduler::RequeueLocked(const std::string& trial_id, const std::st
 }
 
 absl::Status Scheduler::MaybeCompleteSweepLocked(const std::string& sweep_id) {
+  auto runtime = sweeps_.find(sweep_id);
+  // Trials still to be created one per free slot keep the sweep going.
+  if (runtime != sweeps_.end() && runtime->second.trials_created < runtime->second.trials_planned) {
+    return absl::OkStatus();
+  }
   auto trials = store_->ListTrials(sweep_id);
   if (!trials.ok()) return trials.status();
   for (const store::TrialRecord& trial : *trials) {
     if (!store::IsFinal(trial.state)) return absl::OkStatus();
   }
+  // Trials paused in a rung that nothing can promote any more stay STOPPED.
   sweeps_.erase(sweep_id);
   return store_->SetSweepState(sweep_id, SweepState::kCompleted, options_.now_ms());
 }

@@ -40,21 +40,32 @@ Json ValueOf(const spec::Domain& domain, std::uint64_t grid_index, Random& rando
     case spec::Domain::Kind::kChoice:
       return domain.values.at(random.Below(domain.values.size()));
     case spec::Domain::Kind::kUniform:
-      return Quantize(domain.low + random.Uniform01() * (domain.high - domain.low), domain.q);
+      return TrialBuilder::NumericValue(
+          domain, domain.low + random.Uniform01() * (domain.high - domain.low));
     case spec::Domain::Kind::kLogUniform: {
       double log_low = std::log(domain.low);
       double log_high = std::log(domain.high);
-      return Quantize(std::exp(log_low + random.Uniform01() * (log_high - log_low)), domain.q);
+      return TrialBuilder::NumericValue(
+          domain, std::exp(log_low + random.Uniform01() * (log_high - log_low)));
     }
     case spec::Domain::Kind::kInt: {
       auto low = static_cast<std::int64_t>(domain.low);
       auto count = static_cast<std::uint64_t>(static_cast<std::int64_t>(domain.high) - low) + 1;
       auto value = low + static_cast<std::int64_t>(random.Below(count));
-      if (!domain.q) return value;
-      return Quantize(static_cast<double>(value), domain.q);
+      return TrialBuilder::NumericValue(domain, static_cast<double>(value));
     }
   }
   return nullptr;
+}
+
+// The values of every domain of `block`, in block order.
+std::vector<Json> BlockValues(const Block& block, const AxisPicks& axes, Random& random) {
+  std::vector<Json> values;
+  values.reserve(block.domains.size());
+  for (std::size_t i = 0; i < block.domains.size(); ++i) {
+    values.push_back(ValueOf(block.domains[i], axes[i], random));
+  }
+  return values;
 }
 
 Block MakeBlock(const std::map<std::string, spec::Domain>& domains,
@@ -130,10 +141,25 @@ absl::StatusOr<TrialBuilder> TrialBuilder::Create(const spec::SweepSpec& spec) {
 }
 
 Json TrialBuilder::Build(const TrialChoice& choice, Random& random) const {
-  auto build_algorithm = [&random](const AlternativeBlock& alternative, const AxisPicks& axes) {
+  // Sampled in this order: optimizer arguments, scheduler arguments, other keys.
+  TrialValues values;
+  values.optimizer = choice.optimizer;
+  values.optimizer_args =
+      BlockValues(optimizers_.at(choice.optimizer).block, choice.optimizer_axes, random);
+  values.scheduler = choice.scheduler;
+  if (choice.scheduler) {
+    values.scheduler_args =
+        BlockValues(schedulers_.at(*choice.scheduler).block, choice.scheduler_axes, random);
+  }
+  values.others = BlockValues(others_, choice.other_axes, random);
+  return BuildFromValues(values);
+}
+
+Json TrialBuilder::BuildFromValues(const TrialValues& values) const {
+  auto build_algorithm = [](const AlternativeBlock& alternative, const std::vector<Json>& values) {
     Json args = Json::object();
     for (std::size_t i = 0; i < alternative.block.keys.size(); ++i) {
-      args[alternative.block.keys[i]] = ValueOf(alternative.block.domains[i], axes[i], random);
+      args[alternative.block.keys[i]] = values.at(i);
     }
     // Validation checked every value the space can produce, so this finds no
     // problems; if it did, the worker's own CompleteArgs would fail the trial
@@ -144,17 +170,24 @@ Json TrialBuilder::Build(const TrialChoice& choice, Random& random) const {
   };
 
   Json params = Json::object();
-  const AlternativeBlock& optimizer = optimizers_.at(choice.optimizer);
-  params["optimizer"] = build_algorithm(optimizer, choice.optimizer_axes);
-  if (choice.scheduler) {
-    params["scheduler"] = build_algorithm(schedulers_.at(*choice.scheduler), choice.scheduler_axes);
+  const AlternativeBlock& optimizer = optimizers_.at(values.optimizer);
+  params["optimizer"] = build_algorithm(optimizer, values.optimizer_args);
+  if (values.scheduler) {
+    params["scheduler"] = build_algorithm(schedulers_.at(*values.scheduler), values.scheduler_args);
   }
-  for (std::size_t i = 0; i < others_.keys.size(); ++i) {
-    params[others_.keys[i]] = ValueOf(others_.domains[i], choice.other_axes[i], random);
-  }
+  for (std::size_t i = 0; i < others_.keys.size(); ++i) params[others_.keys[i]] = values.others.at(i);
   // What the optimizer's alias implies (bgd's batch size) wins over the space.
   for (const auto& [key, value] : optimizer.implied_others.items()) params[key] = value;
   return params;
+}
+
+Json TrialBuilder::NumericValue(const spec::Domain& domain, double x) {
+  if (domain.kind == spec::Domain::Kind::kInt) {
+    auto value = static_cast<std::int64_t>(std::llround(x));
+    if (!domain.q) return value;
+    return Quantize(static_cast<double>(value), domain.q);
+  }
+  return Quantize(x, domain.q);
 }
 
 AxisPicks TrialBuilder::RandomAxes(const Block& block, Random& random) {

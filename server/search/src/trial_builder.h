@@ -57,6 +57,18 @@ struct TrialChoice {
   AxisPicks other_axes;
 };
 
+// Every value of one trial, already chosen: for samplers that pick values
+// themselves (tpe) instead of grid indices and random draws. Each vector holds
+// one value per domain of its block, in block order (Block::keys), each a
+// value the domain can take.
+struct TrialValues {
+  std::size_t optimizer = 0;
+  std::vector<nlohmann::json> optimizer_args;
+  std::optional<std::size_t> scheduler;  // nullopt: the space has no scheduler
+  std::vector<nlohmann::json> scheduler_args;
+  std::vector<nlohmann::json> others;
+};
+
 class TrialBuilder {
  public:
   struct AlternativeBlock {
@@ -78,6 +90,15 @@ class TrialBuilder {
   // `random` in order: optimizer arguments, scheduler arguments, other keys,
   // each in grid order.
   nlohmann::json Build(const TrialChoice& choice, Random& random) const;
+
+  // The params of one trial from values chosen by the caller: the same shape
+  // as Build's (Build is this after picking and sampling the values).
+  nlohmann::json BuildFromValues(const TrialValues& values) const;
+
+  // The value a numeric domain (kUniform, kLogUniform, kInt) takes at `x`,
+  // as Build gives it: rounded to a whole number for kInt, then quantized by
+  // q. No clamping: `x` must lie within the domain.
+  static nlohmann::json NumericValue(const spec::Domain& domain, double x);
 
   // For random search: a uniformly drawn index for every kGrid domain of `block`.
   static AxisPicks RandomAxes(const Block& block, Random& random);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <vector>
@@ -44,6 +45,7 @@ class SpecParser {
                         problems_);
     ParseName(root);
     ParseObjective(Section(root, "objective"));
+    lr_range_test_ = IsLrRangeTest(root);
     ParseBudget(Section(root, "budget"));
     ParseData(Section(root, "data"));
     ParseModel(Section(root, "model"));
@@ -152,7 +154,10 @@ class SpecParser {
   void ParseBudget(const Tree& section) {
     internal::CheckKeys(section, "budget", {"epochs", "max_trials", "parallelism"}, problems_);
     budget_valid_ = true;
-    if (auto epochs = ReadInt(section, "budget", "epochs", {1, 10000}, std::nullopt)) {
+    // An LR range test counts steps, not epochs (search.iterations).
+    std::optional<std::int64_t> no_epochs;
+    if (lr_range_test_) no_epochs = 1;
+    if (auto epochs = ReadInt(section, "budget", "epochs", {1, 10000}, no_epochs)) {
       spec_.budget.epochs = static_cast<int>(*epochs);
     }
     if (auto max_trials = ReadInt(section, "budget", "max_trials", {0, kMaxGridPointsWithoutLimit}, 0)) {
@@ -395,14 +400,25 @@ class SpecParser {
     spec_.training["loss"] = std::move(loss);
   }
 
+  static bool IsLrRangeTest(const Tree& root) {
+    auto search = root.find("search");
+    if (search == root.end() || !search->is_object()) return false;
+    auto algorithm = search->find("algorithm");
+    return algorithm != search->end() && algorithm->is_string() &&
+           algorithm->get<std::string>() == "lr_range_test";
+  }
+
   void ParseSearch(const Tree& section) {
-    internal::CheckKeys(section, "search", {"algorithm", "seed", "space"}, problems_);
-    algorithm_ = ReadChoice(section, "search", "algorithm", {"grid", "random"},
-                            {"asha", "hyperband", "median", "pbt", "tpe"}, std::string("grid"));
+    algorithm_ = ReadChoice(section, "search", "algorithm",
+                            {"grid", "random", "asha", "hyperband", "median", "pbt", "tpe",
+                             "lr_range_test"},
+                            {}, std::string("grid"));
+    CheckSearchKeys(section);
     if (algorithm_) spec_.search.algorithm = *algorithm_;
     if (auto seed = ReadInt(section, "search", "seed", {0, std::nullopt}, 0)) {
       spec_.search.seed = static_cast<std::uint64_t>(*seed);
     }
+    if (algorithm_) ParseAlgorithmSettings(section, *algorithm_);
     const Tree* space = Find(section, "space");
     if (space == nullptr) {
       problems_.Add("search.space", "is required: the optimizers (and schedulers) to search");
@@ -417,6 +433,159 @@ class SpecParser {
     spec_.search.space = internal::ParseSearchSpace(*space, "search.space", context, problems_);
     space_valid_ = problems_.count() == problems_before;
     if (space->is_object()) space_ = &*space;
+    if (algorithm_ == "lr_range_test") SetUpLrRangeTest();
+  }
+
+  // The keys of `search` that the algorithm in use reads; the keys of other
+  // algorithms are named as such rather than as unknown.
+  void CheckSearchKeys(const Tree& section) {
+    static const std::map<std::string, std::vector<std::string>> kKeysOf = {
+        {"asha", {"eta", "min_epochs", "max_epochs", "brackets", "sampler"}},
+        {"hyperband", {"eta", "min_epochs", "max_epochs", "brackets", "sampler"}},
+        {"median", {"grace_epochs", "min_trials", "sampler"}},
+        {"pbt", {"perturbation_interval", "quantile_fraction", "resample_probability"}},
+        {"tpe", {"n_startup_trials", "n_ei_candidates", "gamma"}},
+        {"lr_range_test", {"min_lr", "max_lr", "iterations", "smoothing", "diverge_factor"}},
+    };
+    std::vector<std::string> known = {"algorithm", "seed", "space"};
+    for (const auto& [algorithm, keys] : kKeysOf) known.insert(known.end(), keys.begin(), keys.end());
+    std::sort(known.begin(), known.end());
+    known.erase(std::unique(known.begin(), known.end()), known.end());
+    internal::CheckKeys(section, "search", known, problems_);
+    if (!algorithm_) return;
+
+    std::vector<std::string> usable = {"algorithm", "seed", "space"};
+    auto add = [&](const std::string& algorithm) {
+      auto keys = kKeysOf.find(algorithm);
+      if (keys != kKeysOf.end()) usable.insert(usable.end(), keys->second.begin(), keys->second.end());
+    };
+    add(*algorithm_);
+    // The settings of a tpe sampler sit beside the stopper's.
+    const Tree* sampler = Find(section, "sampler");
+    if (sampler != nullptr && sampler->is_string() && sampler->get<std::string>() == "tpe") add("tpe");
+    for (auto it = section.begin(); it != section.end(); ++it) {
+      const std::string& key = it.key();
+      if (std::find(known.begin(), known.end(), key) == known.end()) continue;  // reported above
+      if (std::find(usable.begin(), usable.end(), key) != usable.end()) continue;
+      std::vector<std::string> owners;
+      for (const auto& [algorithm, keys] : kKeysOf) {
+        if (std::find(keys.begin(), keys.end(), key) != keys.end()) owners.push_back(algorithm);
+      }
+      problems_.Add(Key("search", key), "is a setting of algorithm " + internal::JoinNames(owners) +
+                                            ", not of " + *algorithm_);
+    }
+  }
+
+  void ParseAlgorithmSettings(const Tree& section, const std::string& algorithm) {
+    Search& search = spec_.search;
+    const int epochs = spec_.budget.epochs;
+    if (algorithm == "asha" || algorithm == "hyperband" || algorithm == "median") {
+      ParseSampler(section);
+    }
+    if (algorithm == "tpe") ParseTpe(section);
+    if (algorithm == "asha" || algorithm == "hyperband") ParseAsha(section, algorithm == "hyperband");
+    if (algorithm == "median") {
+      const std::int64_t last = std::max(1, epochs);
+      if (auto grace = ReadInt(section, "search", "grace_epochs", {1, last}, 1)) {
+        search.median.grace_epochs = static_cast<int>(*grace);
+      }
+      if (auto min_trials = ReadInt(section, "search", "min_trials", {1, 10000}, 3)) {
+        search.median.min_trials = static_cast<int>(*min_trials);
+      }
+    }
+    if (algorithm == "pbt") {
+      if (epochs >= 2) {
+        if (auto interval = ReadInt(section, "search", "perturbation_interval", {1, epochs - 1}, 1)) {
+          search.pbt.perturbation_interval = static_cast<int>(*interval);
+        }
+      } else if (budget_valid_ && epochs == 1) {
+        problems_.Add("budget.epochs", "must be >= 2 for pbt, which perturbs between epochs");
+      }
+      if (auto fraction = ReadNumber(section, "search", "quantile_fraction", {0, false, 0.5, true}, 0.25)) {
+        search.pbt.quantile_fraction = *fraction;
+      }
+      if (auto probability = ReadNumber(section, "search", "resample_probability", {0, true, 1, true}, 0.25)) {
+        search.pbt.resample_probability = *probability;
+      }
+    }
+    if (algorithm == "lr_range_test") ParseLrRange(section);
+  }
+
+  void ParseSampler(const Tree& section) {
+    std::optional<std::string> sampler =
+        ReadChoice(section, "search", "sampler", {"grid", "random", "tpe"}, {}, std::string("random"));
+    if (!sampler) return;
+    spec_.search.sampler = *sampler;
+    if (*sampler == "tpe") ParseTpe(section);
+  }
+
+  void ParseTpe(const Tree& section) {
+    TpeSettings& tpe = spec_.search.tpe;
+    if (auto startup = ReadInt(section, "search", "n_startup_trials", {1, 10000}, 5)) {
+      tpe.n_startup_trials = static_cast<int>(*startup);
+    }
+    if (auto candidates = ReadInt(section, "search", "n_ei_candidates", {1, 10000}, 24)) {
+      tpe.n_ei_candidates = static_cast<int>(*candidates);
+    }
+    if (auto gamma = ReadNumber(section, "search", "gamma", {0, false, 1, false}, 0.25)) tpe.gamma = *gamma;
+  }
+
+  // Rungs sit at min_epochs * eta^k below max_epochs; every bracket needs one.
+  void ParseAsha(const Tree& section, bool hyperband) {
+    AshaSettings& asha = spec_.search.asha;
+    const int epochs = spec_.budget.epochs;
+    if (epochs < 1) return;  // budget.epochs is reported already
+    auto eta = ReadInt(section, "search", "eta", {2, 100}, 3);
+    auto max_epochs = ReadInt(section, "search", "max_epochs", {1, epochs}, epochs);
+    auto min_epochs = ReadInt(section, "search", "min_epochs", {1, epochs}, 1);
+    if (!eta || !max_epochs || !min_epochs) return;
+    asha.eta = static_cast<int>(*eta);
+    asha.max_epochs = static_cast<int>(*max_epochs);
+    asha.min_epochs = static_cast<int>(*min_epochs);
+    if (asha.min_epochs >= asha.max_epochs) {
+      problems_.Add("search.min_epochs", "must be < max_epochs (" + std::to_string(asha.max_epochs) +
+                                             ") for a rung to exist, got " + std::to_string(asha.min_epochs));
+      return;
+    }
+    // The brackets whose first rung min_epochs * eta^s is below max_epochs.
+    int possible = 0;
+    for (std::int64_t first = asha.min_epochs; first < asha.max_epochs; first *= asha.eta) ++possible;
+    auto brackets = ReadInt(section, "search", "brackets", {1, possible}, hyperband ? possible : 1);
+    if (brackets) asha.brackets = static_cast<int>(*brackets);
+  }
+
+  void ParseLrRange(const Tree& section) {
+    LrRangeSettings& range = spec_.search.lr_range;
+    auto min_lr = ReadNumber(section, "search", "min_lr", {0, false, 1e6, true}, 1e-7);
+    auto max_lr = ReadNumber(section, "search", "max_lr", {0, false, 1e6, true}, 10.0);
+    if (min_lr && max_lr) {
+      range.min_lr = *min_lr;
+      range.max_lr = *max_lr;
+      if (*max_lr <= *min_lr) problems_.Add("search.max_lr", "must be greater than min_lr");
+    }
+    if (auto iterations = ReadInt(section, "search", "iterations", {5, 10000}, 100)) {
+      range.iterations = static_cast<int>(*iterations);
+    }
+    if (auto smoothing = ReadNumber(section, "search", "smoothing", {0, true, 1, false}, 0.98)) {
+      range.smoothing = *smoothing;
+    }
+    if (auto factor = ReadNumber(section, "search", "diverge_factor", {1, false, 1e6, true}, 4.0)) {
+      range.diverge_factor = *factor;
+    }
+  }
+
+  // An LR range test sets the lr itself, step by step, and judges the loss:
+  // each step is an "epoch", the lr in the space and the schedulers do not
+  // apply, and the objective is the smoothed training loss.
+  void SetUpLrRangeTest() {
+    spec_.budget.epochs = spec_.search.lr_range.iterations;
+    spec_.objective = Objective{"smoothed_loss", false};
+    spec_.search.space.schedulers.clear();
+    for (Alternative& optimizer : spec_.search.space.optimizers) {
+      Domain start;
+      start.fixed = spec_.search.lr_range.min_lr;
+      optimizer.args["lr"] = start;
+    }
   }
 
   // The model settings a trial uses come from the space when it varies them,
@@ -495,11 +664,18 @@ class SpecParser {
   void CheckTrialCount() {
     if (!algorithm_ || !budget_valid_) return;
     const int max_trials = spec_.budget.max_trials;
-    if (*algorithm_ == "random" && max_trials == 0) {
-      problems_.Add("budget.max_trials",
-                    "must be >= 1 for random search, which has no natural end");
+    const bool grid = *algorithm_ == "grid" || *algorithm_ == "lr_range_test" ||
+                      ((*algorithm_ == "asha" || *algorithm_ == "hyperband" || *algorithm_ == "median") &&
+                       spec_.search.sampler == "grid");
+    if (!grid && max_trials == 0) {
+      const std::string what = *algorithm_ == "pbt" ? "pbt's population size" : "the number of trials";
+      problems_.Add("budget.max_trials", "must be >= 1 for " + *algorithm_ + " search" +
+                                             ": it is " + what + " (only grid sampling has a natural end)");
     }
-    if (*algorithm_ != "grid" || !space_valid_) return;
+    if (*algorithm_ == "pbt" && max_trials == 1) {
+      problems_.Add("budget.max_trials", "must be >= 2 for pbt: members copy each other");
+    }
+    if (!grid || !space_valid_) return;
     std::uint64_t points = CountGridPoints(spec_.search.space);
     if (points == UINT64_MAX) {
       problems_.Add("search.space", "spans too many grid points to number (2^64 or more): use "
@@ -520,6 +696,7 @@ class SpecParser {
   std::optional<std::int64_t> depth_;
   const Tree* space_ = nullptr;  // search.space, when a mapping; lives as long as Parse's root
   std::optional<std::string> algorithm_;
+  bool lr_range_test_ = false;  // search.algorithm is lr_range_test
   bool budget_valid_ = false;
   bool space_valid_ = false;
 };

@@ -425,13 +425,18 @@ absl::StatusOr<std::vector<int>> CheckpointStore::ListEpochs(const std::string& 
   return epochs;
 }
 
-absl::Status CheckpointStore::Retain(const std::string& trial_id, int latest_epoch, int best_epoch) {
+absl::Status CheckpointStore::Retain(const std::string& trial_id, int latest_epoch, int best_epoch,
+                                    int keep_every) {
+  if (keep_every < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("keep_every: must be >= 0, got ", keep_every));
+  }
   auto epochs = ListEpochs(trial_id);
   if (!epochs.ok()) return epochs.status();
   const std::string trial_dir = absl::StrCat(root_, "/", trial_id);
   std::lock_guard<std::mutex> lock(mu_);
   for (int epoch : *epochs) {
     if (epoch >= latest_epoch || epoch == best_epoch) continue;
+    if (keep_every > 0 && epoch % keep_every == 0) continue;
     // Renamed away first, so that a crash while its files are removed never
     // leaves part of a checkpoint under its visible name.
     const std::string dir = absl::StrCat(trial_dir, "/", EpochDirName(epoch));
@@ -442,6 +447,39 @@ absl::Status CheckpointStore::Retain(const std::string& trial_id, int latest_epo
     if (error) return FsStatus(error, "cannot remove", doomed);
   }
   return absl::OkStatus();
+}
+
+absl::Status CheckpointStore::CopyCheckpoint(const std::string& from_trial, int epoch,
+                                            const std::string& to_trial) {
+  if (absl::Status s = ValidateTrialId(to_trial); !s.ok()) return s;
+  if (from_trial == to_trial) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("to_trial '", to_trial, "': a checkpoint cannot be copied onto itself"));
+  }
+  if (epoch < 1) return absl::InvalidArgumentError(absl::StrCat("epoch: must be >= 1, got ", epoch));
+  // The reader holds the donor's files open, so a Retain deleting them
+  // meanwhile does not cut the copy short.
+  auto reader = Read(from_trial, epoch, /*with_training_state=*/true);
+  if (!reader.ok()) return reader.status();
+  const CheckpointInfo& info = (*reader)->info();
+  auto writer = StartWrite(to_trial, epoch, info.attempt, info.weights_bytes, info.training_state_bytes);
+  if (!writer.ok()) return writer.status();
+  // On an error the writer removes what it wrote.
+  const absl::Status copied = [&]() -> absl::Status {
+    constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
+    while (true) {
+      auto chunk = (*reader)->Next(kChunkBytes);
+      if (!chunk.ok()) return chunk.status();
+      if (chunk->empty()) break;
+      if (absl::Status s = (*writer)->Append(*chunk); !s.ok()) return s;
+    }
+    // The checksum the donor's checkpoint.json records: a damaged donor
+    // fails here, and nothing becomes visible.
+    return (*writer)->Commit(info.crc32());
+  }();
+  if (copied.ok()) return copied;
+  return absl::Status(copied.code(), absl::StrCat("copying trial ", from_trial, "'s checkpoint of epoch ", epoch,
+                                                  " to trial ", to_trial, ": ", copied.message()));
 }
 
 }  // namespace segtune::store

@@ -78,6 +78,10 @@ CREATE TABLE workers (
   deregistered       INTEGER NOT NULL CHECK (deregistered IN (0, 1))
 ) STRICT;
 )sql"},
+    // PBT records where each trial's weights and hyperparameters came from.
+    {2, R"sql(
+ALTER TABLE trials ADD COLUMN lineage_json TEXT NOT NULL DEFAULT '[]';
+)sql"},
 };
 
 static_assert(std::size(kMigrations) == kSchemaVersion,

@@ -147,7 +147,7 @@ absl::StatusOr<SweepRecord> ReadSweep(const Query& row) {
 }
 
 // Columns: trial_id, sweep_id, trial_index, state, params_json, attempt,
-// worker_id, reason, started_unix_ms, finished_unix_ms.
+// worker_id, reason, started_unix_ms, finished_unix_ms, lineage_json.
 absl::StatusOr<TrialRecord> ReadTrial(const Query& row) {
   TrialRecord trial;
   trial.trial_id = row.Text(0);
@@ -165,6 +165,7 @@ absl::StatusOr<TrialRecord> ReadTrial(const Query& row) {
   trial.reason = row.Text(7);
   trial.started_unix_ms = row.Int64(8);
   trial.finished_unix_ms = row.Int64(9);
+  trial.lineage_json = row.Text(10);
   return trial;
 }
 
@@ -464,7 +465,7 @@ absl::StatusOr<TrialRecord> SqliteStore::GetTrial(const std::string& trial_id) {
   if (!reader.ok()) return reader.status();
   absl::StatusOr<Query> query = (*reader)->Prepare(
       "SELECT trial_id, sweep_id, trial_index, state, params_json, attempt, worker_id, reason, "
-      "started_unix_ms, finished_unix_ms FROM trials WHERE trial_id = ?",
+      "started_unix_ms, finished_unix_ms, lineage_json FROM trials WHERE trial_id = ?",
       kOperation);
   if (!query.ok()) return query.status();
   query->Bind(1, trial_id);
@@ -482,7 +483,7 @@ absl::StatusOr<std::vector<TrialRecord>> SqliteStore::ListTrials(const std::stri
   {
     absl::StatusOr<Query> query = (*reader)->Prepare(
         "SELECT trial_id, sweep_id, trial_index, state, params_json, attempt, worker_id, "
-        "reason, started_unix_ms, finished_unix_ms FROM trials WHERE sweep_id = ? "
+        "reason, started_unix_ms, finished_unix_ms, lineage_json FROM trials WHERE sweep_id = ? "
         "ORDER BY trial_index",
         kOperation);
     if (!query.ok()) return query.status();
@@ -505,7 +506,7 @@ absl::StatusOr<std::vector<TrialRecord>> SqliteStore::ListUnfinishedTrials() {
   // queue serves sweeps in the order they were submitted.
   absl::StatusOr<Query> query = (*reader)->Prepare(
       "SELECT t.trial_id, t.sweep_id, t.trial_index, t.state, t.params_json, t.attempt, "
-      "t.worker_id, t.reason, t.started_unix_ms, t.finished_unix_ms "
+      "t.worker_id, t.reason, t.started_unix_ms, t.finished_unix_ms, t.lineage_json "
       "FROM trials AS t JOIN sweeps AS s ON s.sweep_id = t.sweep_id "
       "WHERE t.state IN ('PENDING', 'RUNNING') "
       "ORDER BY s.created_unix_ms, s.rowid, t.trial_index",
@@ -520,10 +521,19 @@ absl::Status SqliteStore::UpdateTrial(const TrialRecord& trial) {
     return absl::InvalidArgumentError(
         absl::StrCat("trial.attempt: must be >= 0, got ", trial.attempt));
   }
+  const nlohmann::json params =
+      nlohmann::json::parse(trial.params_json, nullptr, /*allow_exceptions=*/false);
+  if (!params.is_object()) return absl::InvalidArgumentError("trial.params_json: must be a JSON object");
+  const nlohmann::json lineage =
+      nlohmann::json::parse(trial.lineage_json, nullptr, /*allow_exceptions=*/false);
+  if (!lineage.is_array()) {
+    return absl::InvalidArgumentError("trial.lineage_json: must be a JSON array");
+  }
   std::lock_guard<std::mutex> lock(write_mutex_);
   absl::StatusOr<Query> update = writer_->Prepare(
       "UPDATE trials SET state = ?, attempt = ?, worker_id = ?, reason = ?, "
-      "started_unix_ms = ?, finished_unix_ms = ? WHERE trial_id = ?",
+      "started_unix_ms = ?, finished_unix_ms = ?, params_json = ?, lineage_json = ? "
+      "WHERE trial_id = ?",
       kOperation);
   if (!update.ok()) return update.status();
   update->Bind(1, ToString(trial.state))
@@ -532,7 +542,9 @@ absl::Status SqliteStore::UpdateTrial(const TrialRecord& trial) {
       .Bind(4, trial.reason)
       .Bind(5, trial.started_unix_ms)
       .Bind(6, trial.finished_unix_ms)
-      .Bind(7, trial.trial_id);
+      .Bind(7, trial.params_json)
+      .Bind(8, trial.lineage_json)
+      .Bind(9, trial.trial_id);
   STORE_RETURN_IF_ERROR(update->Run());
   if (writer_->changes() == 0) return TrialNotFound(kOperation, trial.trial_id);
   return absl::OkStatus();

@@ -511,15 +511,20 @@ Agent::Ending Agent::Train(const v1::TrialAssignment& assignment, ActiveTrial& t
   train::TrainOptions train_options;
   train_options.device = options_.device;
   train_options.start_epoch = assignment.start_epoch();
-  if (assignment.start_epoch() > 0) {
+  // An LR range test keeps no checkpoints: its steps are cheap to replay,
+  // and its weights are of no use once it ends.
+  const bool keeps_checkpoints = !config.contains("lr_range");
+  if (assignment.start_epoch() > 0 && keeps_checkpoints) {
     train_options.resume_from = DownloadCheckpoint(trial, assignment.start_epoch());
     // The coordinator gave the trial away meanwhile: the same ending as a
     // lease lost while training.
     if (trial.lease_lost) return DecideEnding(trial, train::TrialResult{}, feedback);
   }
-  train_options.on_checkpoint = [this, &trial, &feedback](const train::Checkpoint& checkpoint) {
-    return UploadCheckpoint(trial, checkpoint, feedback);
-  };
+  if (keeps_checkpoints) {
+    train_options.on_checkpoint = [this, &trial, &feedback](const train::Checkpoint& checkpoint) {
+      return UploadCheckpoint(trial, checkpoint, feedback);
+    };
+  }
   // Real datasets take a while to decode and check: log every tenth of it.
   train_options.on_load_progress = [&trial, logged = int64_t{-1}](int64_t done, int64_t total) mutable {
     const int64_t tenth = total > 0 ? done * 10 / total : 10;
@@ -685,6 +690,8 @@ Agent::Ending Agent::DecideEnding(const ActiveTrial& trial, const train::TrialRe
       return Ending{true, v1::DIVERGED, result.reason, result.epochs_done};
     case train::Outcome::kFailed:
       return Ending{true, v1::FAILED, result.reason, result.epochs_done};
+    case train::Outcome::kEndedEarly:
+      return Ending{true, v1::STOPPED, result.reason, result.epochs_done};
     case train::Outcome::kStopped:
       if (feedback.stop) {
         return Ending{true, v1::STOPPED, feedback.stop_reason.empty() ? "stopped early" : feedback.stop_reason,

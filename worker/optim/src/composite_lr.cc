@@ -115,6 +115,22 @@ absl::Status SequentialLR::step() {
   return absl::OkStatus();
 }
 
+absl::Status SequentialLR::Rescale(double scale) {
+  // The scheduler step() last stepped; the first one before any step.
+  const size_t active = last_epoch_ == 0 ? 0 : BisectRight(milestones_, last_epoch_);
+  std::vector<double> lrs;
+  for (size_t i = 0; i < schedulers_.size(); ++i) {
+    std::vector<double> scaled = schedulers_[i]->ScaleBaseLrs(scale);
+    if (i == active) lrs = std::move(scaled);
+  }
+  schedulers_[0]->entries()->ScaleLrs(scale);
+  if (absl::Status status = schedulers_[active]->SetLrs(lrs); !status.ok()) {
+    return InInner(active, status);
+  }
+  last_lr_ = schedulers_[active]->get_last_lr();
+  return absl::OkStatus();
+}
+
 void SequentialLR::save(torch::serialize::OutputArchive& archive) const {
   SaveName(archive);
   WriteInt(archive, "last_epoch", last_epoch_);
@@ -139,6 +155,19 @@ absl::Status ChainedScheduler::step() {
     if (absl::Status status = schedulers_[i]->step(); !status.ok()) return InInner(i, status);
   }
   last_lr_ = schedulers_.back()->get_last_lr();
+  return absl::OkStatus();
+}
+
+absl::Status ChainedScheduler::Rescale(double scale) {
+  EpochLRScheduler& last = *schedulers_.back();
+  std::vector<double> lrs = last.current_lrs();
+  for (double& lr : lrs) lr *= scale;
+  for (auto& scheduler : schedulers_) scheduler->ScaleBaseLrs(scale);
+  schedulers_[0]->entries()->ScaleLrs(scale);
+  if (absl::Status status = last.SetLrs(lrs); !status.ok()) {
+    return InInner(schedulers_.size() - 1, status);
+  }
+  last_lr_ = last.get_last_lr();
   return absl::OkStatus();
 }
 

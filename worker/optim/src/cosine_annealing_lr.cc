@@ -51,13 +51,20 @@ absl::StatusOr<std::vector<double>> CosineAnnealingLR::get_lr() {
   return lrs;
 }
 
-absl::StatusOr<std::vector<double>> CosineAnnealingLR::closed_form_lr() {
+absl::StatusOr<std::vector<double>> CosineAnnealingLR::closed_form_lr() { return ClosedForm(); }
+
+std::vector<double> CosineAnnealingLR::ClosedForm() const {
   const double eta_min = options_.eta_min();
   const double cosine =
       std::cos(kPi * static_cast<double>(last_epoch_) / static_cast<double>(options_.T_max()));
   std::vector<double> lrs;
   for (double base_lr : base_lrs_) lrs.push_back(eta_min + (base_lr - eta_min) * (1 + cosine) / 2);
   return lrs;
+}
+
+std::vector<double> CosineAnnealingLR::ScaleBaseLrs(double scale) {
+  EpochLRScheduler::ScaleBaseLrs(scale);
+  return ClosedForm();
 }
 
 absl::Status CosineAnnealingWarmRestartsOptions::Validate() const {
@@ -132,7 +139,14 @@ absl::Status CosineAnnealingWarmRestarts::Advance(std::optional<int64_t> epoch) 
   return SetLrs(get_lr());
 }
 
-absl::StatusOr<std::vector<double>> CosineAnnealingWarmRestarts::get_lr() {
+absl::StatusOr<std::vector<double>> CosineAnnealingWarmRestarts::get_lr() { return ClosedForm(); }
+
+std::vector<double> CosineAnnealingWarmRestarts::ScaleBaseLrs(double scale) {
+  EpochLRScheduler::ScaleBaseLrs(scale);
+  return ClosedForm();
+}
+
+std::vector<double> CosineAnnealingWarmRestarts::ClosedForm() const {
   const double eta_min = options_.eta_min();
   const double cosine = std::cos(kPi * static_cast<double>(T_cur_) / static_cast<double>(T_i_));
   std::vector<double> lrs;

@@ -33,7 +33,9 @@ absl::Status CyclicLROptions::Validate() const {
 
 CyclicLR::CyclicLR(torch::optim::Optimizer& optimizer, const CyclicLROptions& options,
                    std::shared_ptr<ParamGroupEntries> entries)
-    : EpochLRScheduler(optimizer, std::move(entries)), options_(options) {
+    : EpochLRScheduler(optimizer, std::move(entries)),
+      options_(options),
+      max_lr_(options.max_lr()) {
   ThrowIfError(options_.Validate());
   auto& groups = optimizer.param_groups();
   for (auto& group : groups) group.options().set_lr(options_.base_lr());
@@ -74,7 +76,7 @@ absl::StatusOr<std::vector<double>> CyclicLR::get_lr() {
   }
   std::vector<double> lrs;
   for (double base_lr : base_lrs_) {
-    lrs.push_back(base_lr + (options_.max_lr() - base_lr) * scale_factor * scale);
+    lrs.push_back(base_lr + (max_lr_ - base_lr) * scale_factor * scale);
   }
   if (options_.cycle_momentum()) {
     const double max_momentum = options_.max_momentum();
@@ -83,6 +85,22 @@ absl::StatusOr<std::vector<double>> CyclicLR::get_lr() {
     for (auto& group : optimizer().param_groups()) SetMomentum(group.options(), momentum);
   }
   return lrs;
+}
+
+std::vector<double> CyclicLR::ScaleBaseLrs(double scale) {
+  max_lr_ *= scale;
+  return EpochLRScheduler::ScaleBaseLrs(scale);
+}
+
+void CyclicLR::save(torch::serialize::OutputArchive& archive) const {
+  EpochLRScheduler::save(archive);
+  WriteDouble(archive, "max_lr", max_lr_);
+}
+
+void CyclicLR::load(torch::serialize::InputArchive& archive) {
+  EpochLRScheduler::load(archive);
+  c10::IValue max_lr;
+  max_lr_ = archive.try_read("max_lr", max_lr) ? max_lr.toDouble() : options_.max_lr();
 }
 
 }  // namespace segtune::optim

@@ -98,6 +98,12 @@ int64_t FloorDivide(int64_t a, int64_t b) {
 
 }  // namespace
 
+void ParamGroupEntries::ScaleLrs(double scale) {
+  for (std::vector<double>* lrs : {&initial_lr, &max_lr, &min_lr}) {
+    for (double& lr : *lrs) lr *= scale;
+  }
+}
+
 void LRScheduler::SaveName(torch::serialize::OutputArchive& archive) const {
   archive.write("name", c10::IValue(std::string(name())));
 }
@@ -153,6 +159,19 @@ absl::Status EpochLRScheduler::SetLrs(const absl::StatusOr<std::vector<double>>&
   for (size_t i = 0; i < groups.size(); ++i) groups[i].options().set_lr((*lrs)[i]);
   last_lr_ = current_lrs();
   return absl::OkStatus();
+}
+
+absl::Status EpochLRScheduler::Rescale(double scale) {
+  std::vector<double> lrs = ScaleBaseLrs(scale);
+  entries_->ScaleLrs(scale);
+  return SetLrs(std::move(lrs));
+}
+
+std::vector<double> EpochLRScheduler::ScaleBaseLrs(double scale) {
+  for (double& base_lr : base_lrs_) base_lr *= scale;
+  std::vector<double> lrs = current_lrs();
+  for (double& lr : lrs) lr *= scale;
+  return lrs;
 }
 
 std::vector<double> EpochLRScheduler::current_lrs() const {

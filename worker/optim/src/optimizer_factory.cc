@@ -1,12 +1,17 @@
-// MakeOptimizer: one builder per optimizer of the catalog.
+// MakeOptimizer, and the table of optimizers behind it: for each optimizer
+// of the catalog, its options read from arguments and written back, and its
+// constructor (optimizer_options.h).
 #include <memory>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include <torch/optim/lbfgs.h>
 
 #include "factory_arguments.h"
+#include "optimizer_options.h"
 #include "segtune/optim/adadelta.h"
 #include "segtune/optim/adagrad.h"
 #include "segtune/optim/adam.h"
@@ -21,21 +26,18 @@
 #include "segtune/optim/sgd.h"
 
 namespace segtune::optim {
+namespace internal {
 namespace {
 
-using namespace internal;  // NOLINT: the factory's shared building blocks
-
 using OptimizerPtr = std::unique_ptr<torch::optim::Optimizer>;
+using Pair = std::tuple<double, double>;
 
-// Builds the optimizer once every argument has been read.
-template <typename Optimizer, typename Options>
-absl::StatusOr<OptimizerPtr> Build(Arguments& args, std::vector<torch::Tensor> parameters,
-                                   const Options& options) {
-  if (absl::Status status = args.Finish(); !status.ok()) return status;
-  return OptimizerPtr(std::make_unique<Optimizer>(std::move(parameters), options));
-}
+json PairArg(const Pair& pair) { return json::array({std::get<0>(pair), std::get<1>(pair)}); }
 
-absl::StatusOr<OptimizerPtr> BuildSgd(Arguments& args, std::vector<torch::Tensor> parameters) {
+// Each optimizer's options from completed arguments (Read...) and back
+// (...Args), argument for argument in the catalog's order.
+
+SGDOptions ReadSgd(Arguments& args) {
   const std::optional<double> lr = args.Float("lr");
   if (!lr) args.AddProblem("lr", "required");
   SGDOptions options(lr.value_or(0.0));
@@ -44,13 +46,21 @@ absl::StatusOr<OptimizerPtr> BuildSgd(Arguments& args, std::vector<torch::Tensor
   if (auto v = args.Float("weight_decay")) options.weight_decay(*v);
   if (auto v = args.Bool("nesterov")) options.nesterov(*v);
   if (auto v = args.Bool("maximize")) options.maximize(*v);
-  return Build<SGD>(args, std::move(parameters), options);
+  return options;
+}
+
+json SgdArgs(const SGDOptions& options) {
+  return {{"lr", options.lr()},
+          {"momentum", options.momentum()},
+          {"dampening", options.dampening()},
+          {"weight_decay", options.weight_decay()},
+          {"nesterov", options.nesterov()},
+          {"maximize", options.maximize()}};
 }
 
 // Adam and AdamW.
-template <typename Optimizer, typename Options>
-absl::StatusOr<OptimizerPtr> BuildAdamFamily(Arguments& args,
-                                             std::vector<torch::Tensor> parameters) {
+template <typename Options>
+Options ReadAdamFamily(Arguments& args) {
   Options options;
   if (auto v = args.Float("lr")) options.lr(*v);
   if (auto v = args.FloatPair("betas")) options.betas(*v);
@@ -58,10 +68,20 @@ absl::StatusOr<OptimizerPtr> BuildAdamFamily(Arguments& args,
   if (auto v = args.Float("weight_decay")) options.weight_decay(*v);
   if (auto v = args.Bool("amsgrad")) options.amsgrad(*v);
   if (auto v = args.Bool("maximize")) options.maximize(*v);
-  return Build<Optimizer>(args, std::move(parameters), options);
+  return options;
 }
 
-absl::StatusOr<OptimizerPtr> BuildAdagrad(Arguments& args, std::vector<torch::Tensor> parameters) {
+template <typename Options>
+json AdamFamilyArgs(const Options& options) {
+  return {{"lr", options.lr()},
+          {"betas", PairArg(options.betas())},
+          {"eps", options.eps()},
+          {"weight_decay", options.weight_decay()},
+          {"amsgrad", options.amsgrad()},
+          {"maximize", options.maximize()}};
+}
+
+AdagradOptions ReadAdagrad(Arguments& args) {
   AdagradOptions options;
   if (auto v = args.Float("lr")) options.lr(*v);
   if (auto v = args.Float("lr_decay")) options.lr_decay(*v);
@@ -69,10 +89,19 @@ absl::StatusOr<OptimizerPtr> BuildAdagrad(Arguments& args, std::vector<torch::Te
   if (auto v = args.Float("initial_accumulator_value")) options.initial_accumulator_value(*v);
   if (auto v = args.Float("eps")) options.eps(*v);
   if (auto v = args.Bool("maximize")) options.maximize(*v);
-  return Build<Adagrad>(args, std::move(parameters), options);
+  return options;
 }
 
-absl::StatusOr<OptimizerPtr> BuildRmsprop(Arguments& args, std::vector<torch::Tensor> parameters) {
+json AdagradArgs(const AdagradOptions& options) {
+  return {{"lr", options.lr()},
+          {"lr_decay", options.lr_decay()},
+          {"weight_decay", options.weight_decay()},
+          {"initial_accumulator_value", options.initial_accumulator_value()},
+          {"eps", options.eps()},
+          {"maximize", options.maximize()}};
+}
+
+RMSpropOptions ReadRmsprop(Arguments& args) {
   RMSpropOptions options;
   if (auto v = args.Float("lr")) options.lr(*v);
   if (auto v = args.Float("alpha")) options.alpha(*v);
@@ -81,49 +110,90 @@ absl::StatusOr<OptimizerPtr> BuildRmsprop(Arguments& args, std::vector<torch::Te
   if (auto v = args.Float("momentum")) options.momentum(*v);
   if (auto v = args.Bool("centered")) options.centered(*v);
   if (auto v = args.Bool("maximize")) options.maximize(*v);
-  return Build<RMSprop>(args, std::move(parameters), options);
+  return options;
 }
 
-absl::StatusOr<OptimizerPtr> BuildAdadelta(Arguments& args, std::vector<torch::Tensor> parameters) {
+json RmspropArgs(const RMSpropOptions& options) {
+  return {{"lr", options.lr()},
+          {"alpha", options.alpha()},
+          {"eps", options.eps()},
+          {"weight_decay", options.weight_decay()},
+          {"momentum", options.momentum()},
+          {"centered", options.centered()},
+          {"maximize", options.maximize()}};
+}
+
+AdadeltaOptions ReadAdadelta(Arguments& args) {
   AdadeltaOptions options;
   if (auto v = args.Float("lr")) options.lr(*v);
   if (auto v = args.Float("rho")) options.rho(*v);
   if (auto v = args.Float("eps")) options.eps(*v);
   if (auto v = args.Float("weight_decay")) options.weight_decay(*v);
   if (auto v = args.Bool("maximize")) options.maximize(*v);
-  return Build<Adadelta>(args, std::move(parameters), options);
+  return options;
 }
 
-absl::StatusOr<OptimizerPtr> BuildAdamax(Arguments& args, std::vector<torch::Tensor> parameters) {
+json AdadeltaArgs(const AdadeltaOptions& options) {
+  return {{"lr", options.lr()},
+          {"rho", options.rho()},
+          {"eps", options.eps()},
+          {"weight_decay", options.weight_decay()},
+          {"maximize", options.maximize()}};
+}
+
+AdamaxOptions ReadAdamax(Arguments& args) {
   AdamaxOptions options;
   if (auto v = args.Float("lr")) options.lr(*v);
   if (auto v = args.FloatPair("betas")) options.betas(*v);
   if (auto v = args.Float("eps")) options.eps(*v);
   if (auto v = args.Float("weight_decay")) options.weight_decay(*v);
   if (auto v = args.Bool("maximize")) options.maximize(*v);
-  return Build<Adamax>(args, std::move(parameters), options);
+  return options;
 }
 
-absl::StatusOr<OptimizerPtr> BuildNadam(Arguments& args, std::vector<torch::Tensor> parameters) {
+json AdamaxArgs(const AdamaxOptions& options) {
+  return {{"lr", options.lr()},
+          {"betas", PairArg(options.betas())},
+          {"eps", options.eps()},
+          {"weight_decay", options.weight_decay()},
+          {"maximize", options.maximize()}};
+}
+
+NAdamOptions ReadNadam(Arguments& args) {
   NAdamOptions options;
   if (auto v = args.Float("lr")) options.lr(*v);
   if (auto v = args.FloatPair("betas")) options.betas(*v);
   if (auto v = args.Float("eps")) options.eps(*v);
   if (auto v = args.Float("weight_decay")) options.weight_decay(*v);
   if (auto v = args.Float("momentum_decay")) options.momentum_decay(*v);
-  return Build<NAdam>(args, std::move(parameters), options);
+  return options;
 }
 
-absl::StatusOr<OptimizerPtr> BuildRadam(Arguments& args, std::vector<torch::Tensor> parameters) {
+json NadamArgs(const NAdamOptions& options) {
+  return {{"lr", options.lr()},
+          {"betas", PairArg(options.betas())},
+          {"eps", options.eps()},
+          {"weight_decay", options.weight_decay()},
+          {"momentum_decay", options.momentum_decay()}};
+}
+
+RAdamOptions ReadRadam(Arguments& args) {
   RAdamOptions options;
   if (auto v = args.Float("lr")) options.lr(*v);
   if (auto v = args.FloatPair("betas")) options.betas(*v);
   if (auto v = args.Float("eps")) options.eps(*v);
   if (auto v = args.Float("weight_decay")) options.weight_decay(*v);
-  return Build<RAdam>(args, std::move(parameters), options);
+  return options;
 }
 
-absl::StatusOr<OptimizerPtr> BuildAsgd(Arguments& args, std::vector<torch::Tensor> parameters) {
+json RadamArgs(const RAdamOptions& options) {
+  return {{"lr", options.lr()},
+          {"betas", PairArg(options.betas())},
+          {"eps", options.eps()},
+          {"weight_decay", options.weight_decay()}};
+}
+
+ASGDOptions ReadAsgd(Arguments& args) {
   ASGDOptions options;
   if (auto v = args.Float("lr")) options.lr(*v);
   if (auto v = args.Float("lambd")) options.lambd(*v);
@@ -131,20 +201,36 @@ absl::StatusOr<OptimizerPtr> BuildAsgd(Arguments& args, std::vector<torch::Tenso
   if (auto v = args.Float("t0")) options.t0(*v);
   if (auto v = args.Float("weight_decay")) options.weight_decay(*v);
   if (auto v = args.Bool("maximize")) options.maximize(*v);
-  return Build<ASGD>(args, std::move(parameters), options);
+  return options;
 }
 
-absl::StatusOr<OptimizerPtr> BuildRprop(Arguments& args, std::vector<torch::Tensor> parameters) {
+json AsgdArgs(const ASGDOptions& options) {
+  return {{"lr", options.lr()},
+          {"lambd", options.lambd()},
+          {"alpha", options.alpha()},
+          {"t0", options.t0()},
+          {"weight_decay", options.weight_decay()},
+          {"maximize", options.maximize()}};
+}
+
+RpropOptions ReadRprop(Arguments& args) {
   RpropOptions options;
   if (auto v = args.Float("lr")) options.lr(*v);
   if (auto v = args.FloatPair("etas")) options.etas(*v);
   if (auto v = args.FloatPair("step_sizes")) options.step_sizes(*v);
   if (auto v = args.Bool("maximize")) options.maximize(*v);
-  return Build<Rprop>(args, std::move(parameters), options);
+  return options;
+}
+
+json RpropArgs(const RpropOptions& options) {
+  return {{"lr", options.lr()},
+          {"etas", PairArg(options.etas())},
+          {"step_sizes", PairArg(options.step_sizes())},
+          {"maximize", options.maximize()}};
 }
 
 // LibTorch's LBFGS, which works out max_eval from max_iter when it is None.
-absl::StatusOr<OptimizerPtr> BuildLbfgs(Arguments& args, std::vector<torch::Tensor> parameters) {
+torch::optim::LBFGSOptions ReadLbfgs(Arguments& args) {
   torch::optim::LBFGSOptions options;
   if (auto v = args.Float("lr")) options.lr(*v);
   if (auto v = args.Int("max_iter")) options.max_iter(*v);
@@ -153,31 +239,113 @@ absl::StatusOr<OptimizerPtr> BuildLbfgs(Arguments& args, std::vector<torch::Tens
   if (auto v = args.Float("tolerance_change")) options.tolerance_change(*v);
   if (auto v = args.Int("history_size")) options.history_size(*v);
   if (auto v = args.String("line_search_fn")) options.line_search_fn(*v);
-  return Build<torch::optim::LBFGS>(args, std::move(parameters), options);
+  return options;
+}
+
+json LbfgsArgs(const torch::optim::LBFGSOptions& options) {
+  return {{"lr", options.lr()},
+          {"max_iter", options.max_iter()},
+          {"max_eval", options.max_eval() ? json(*options.max_eval()) : json(nullptr)},
+          {"tolerance_grad", options.tolerance_grad()},
+          {"tolerance_change", options.tolerance_change()},
+          {"history_size", options.history_size()},
+          {"line_search_fn",
+           options.line_search_fn() ? json(*options.line_search_fn()) : json(nullptr)}};
+}
+
+// One optimizer of the catalog: its options from arguments and back, and
+// the optimizer itself.
+struct OptimizerKind {
+  std::string name;
+  std::unique_ptr<torch::optim::OptimizerOptions> (*read)(Arguments& args);
+  // Null when `options` are another optimizer's.
+  std::optional<json> (*write)(const torch::optim::OptimizerOptions& options);
+  OptimizerPtr (*build)(std::vector<torch::Tensor> parameters,
+                        const torch::optim::OptimizerOptions& options);
+};
+
+template <typename Optimizer, typename Options, Options (*Read)(Arguments&),
+          json (*Write)(const Options&)>
+OptimizerKind Kind(std::string name) {
+  return {std::move(name),
+          [](Arguments& args) -> std::unique_ptr<torch::optim::OptimizerOptions> {
+            return std::make_unique<Options>(Read(args));
+          },
+          [](const torch::optim::OptimizerOptions& options) -> std::optional<json> {
+            const auto* typed = dynamic_cast<const Options*>(&options);
+            if (typed == nullptr) return std::nullopt;
+            return Write(*typed);
+          },
+          [](std::vector<torch::Tensor> parameters,
+             const torch::optim::OptimizerOptions& options) -> OptimizerPtr {
+            return std::make_unique<Optimizer>(std::move(parameters),
+                                               static_cast<const Options&>(options));
+          }};
+}
+
+const OptimizerKind* FindKind(const std::string& name) {
+  static const std::vector<OptimizerKind>* const kKinds = new std::vector<OptimizerKind>{
+      Kind<Adadelta, AdadeltaOptions, &ReadAdadelta, &AdadeltaArgs>("Adadelta"),
+      Kind<Adagrad, AdagradOptions, &ReadAdagrad, &AdagradArgs>("Adagrad"),
+      Kind<Adam, AdamOptions, &ReadAdamFamily<AdamOptions>, &AdamFamilyArgs<AdamOptions>>("Adam"),
+      Kind<AdamW, AdamWOptions, &ReadAdamFamily<AdamWOptions>, &AdamFamilyArgs<AdamWOptions>>(
+          "AdamW"),
+      Kind<Adamax, AdamaxOptions, &ReadAdamax, &AdamaxArgs>("Adamax"),
+      Kind<ASGD, ASGDOptions, &ReadAsgd, &AsgdArgs>("ASGD"),
+      Kind<torch::optim::LBFGS, torch::optim::LBFGSOptions, &ReadLbfgs, &LbfgsArgs>("LBFGS"),
+      Kind<NAdam, NAdamOptions, &ReadNadam, &NadamArgs>("NAdam"),
+      Kind<RAdam, RAdamOptions, &ReadRadam, &RadamArgs>("RAdam"),
+      Kind<RMSprop, RMSpropOptions, &ReadRmsprop, &RmspropArgs>("RMSprop"),
+      Kind<Rprop, RpropOptions, &ReadRprop, &RpropArgs>("Rprop"),
+      Kind<SGD, SGDOptions, &ReadSgd, &SgdArgs>("SGD"),
+  };
+  for (const OptimizerKind& kind : *kKinds) {
+    if (kind.name == name) return &kind;
+  }
+  return nullptr;
+}
+
+absl::Status NoBuilder(const std::string& name) {
+  return absl::InternalError(
+      absl::StrCat("optimizer.name: ", name, " is in the catalog but has no builder"));
 }
 
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<torch::optim::OptimizerOptions>> ReadOptimizerOptions(
+    Arguments& args) {
+  const OptimizerKind* kind = FindKind(args.algorithm_name());
+  if (kind == nullptr) return NoBuilder(args.algorithm_name());
+  std::unique_ptr<torch::optim::OptimizerOptions> options = kind->read(args);
+  if (absl::Status status = args.Finish(); !status.ok()) return status;
+  return options;
+}
+
+absl::StatusOr<json> OptimizerArgs(const std::string& name,
+                                   const torch::optim::OptimizerOptions& options) {
+  const OptimizerKind* kind = FindKind(name);
+  if (kind == nullptr) return NoBuilder(name);
+  std::optional<json> args = kind->write(options);
+  if (!args) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("optimizer.name: the optimizer is not a ", name));
+  }
+  return *std::move(args);
+}
+
+}  // namespace internal
+
 absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(
     const nlohmann::json& params, std::vector<torch::Tensor> parameters) {
-  absl::StatusOr<Arguments> args = ResolveAndComplete(params, "optimizer", &ResolveOptimizer);
+  absl::StatusOr<internal::Arguments> args =
+      internal::ResolveAndComplete(params, "optimizer", &ResolveOptimizer);
   if (!args.ok()) return args.status();
-  const std::string& name = args->algorithm_name();
-  return CatchTorchErrors("optimizer", [&]() -> absl::StatusOr<OptimizerPtr> {
-    if (name == "Adadelta") return BuildAdadelta(*args, std::move(parameters));
-    if (name == "Adagrad") return BuildAdagrad(*args, std::move(parameters));
-    if (name == "Adam") return BuildAdamFamily<Adam, AdamOptions>(*args, std::move(parameters));
-    if (name == "AdamW") return BuildAdamFamily<AdamW, AdamWOptions>(*args, std::move(parameters));
-    if (name == "Adamax") return BuildAdamax(*args, std::move(parameters));
-    if (name == "ASGD") return BuildAsgd(*args, std::move(parameters));
-    if (name == "LBFGS") return BuildLbfgs(*args, std::move(parameters));
-    if (name == "NAdam") return BuildNadam(*args, std::move(parameters));
-    if (name == "RAdam") return BuildRadam(*args, std::move(parameters));
-    if (name == "RMSprop") return BuildRmsprop(*args, std::move(parameters));
-    if (name == "Rprop") return BuildRprop(*args, std::move(parameters));
-    if (name == "SGD") return BuildSgd(*args, std::move(parameters));
-    return absl::InternalError(
-        absl::StrCat("optimizer.name: ", name, " is in the catalog but has no builder"));
+  using OptimizerPtr = std::unique_ptr<torch::optim::Optimizer>;
+  return internal::CatchTorchErrors("optimizer", [&]() -> absl::StatusOr<OptimizerPtr> {
+    absl::StatusOr<std::unique_ptr<torch::optim::OptimizerOptions>> options =
+        internal::ReadOptimizerOptions(*args);
+    if (!options.ok()) return options.status();
+    return internal::FindKind(args->algorithm_name())->build(std::move(parameters), **options);
   });
 }
 

@@ -78,6 +78,13 @@ void ReduceLROnPlateau::ReduceLr() {
   }
 }
 
+void ReduceLROnPlateau::Rescale(double scale) {
+  for (auto& group : optimizer_.param_groups()) {
+    group.options().set_lr(group.options().get_lr() * scale);
+  }
+  last_lr_ = current_lrs();
+}
+
 std::vector<double> ReduceLROnPlateau::current_lrs() const {
   std::vector<double> lrs;
   for (const auto& group : optimizer_.param_groups()) lrs.push_back(group.options().get_lr());

@@ -39,6 +39,9 @@ class LRSchedulerStepper final : public Scheduler {
   absl::Status Step(std::optional<double>) override {
     return InScheduler(schedule_->name(), schedule_->step());
   }
+  absl::Status Rescale(double scale) override {
+    return InScheduler(schedule_->name(), schedule_->Rescale(scale));
+  }
   void save(torch::serialize::OutputArchive& archive) const override { schedule_->save(archive); }
   void load(torch::serialize::InputArchive& archive) override { schedule_->load(archive); }
 
@@ -57,6 +60,10 @@ class PlateauStepper final : public Scheduler {
           absl::StrCat("scheduler ReduceLROnPlateau: needs this epoch's ", monitor(), " to step"));
     }
     schedule_->step(*metric);
+    return absl::OkStatus();
+  }
+  absl::Status Rescale(double scale) override {
+    schedule_->Rescale(scale);
     return absl::OkStatus();
   }
   void save(torch::serialize::OutputArchive& archive) const override { schedule_->save(archive); }

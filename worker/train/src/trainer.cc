@@ -21,7 +21,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "checkpointing.h"
+#include "exploit.h"
 #include "grad_scaler.h"
+#include "lr_range_test.h"
 #include "segtune/data/dataset.h"
 #include "segtune/data/loader.h"
 #include "segtune/models/model.h"
@@ -455,6 +457,64 @@ TrialResult RunEpochs(const TrialConfig& config, TrialSetup& setup, const TrainO
   return Finished(Outcome::kCompleted, "", epochs_done);
 }
 
+// Smith's LR range test (trainer.h, lr_range_test.h): one step per
+// "epoch" at an exponentially rising lr, on the training loader's batches,
+// epoch after epoch. `epochs_done` counts the steps done.
+TrialResult RunLrRangeTest(const TrialConfig& config, TrialSetup& setup,
+                           const TrainOptions& options, const torch::Device& device,
+                           Clock::time_point trial_start, int& epochs_done) {
+  internal::LrRangeTest test(*config.lr_range);
+  data::Loader loader(setup.train_set,
+                      MakeLoaderOptions(config.data, setup.batch_size, config.training.seed,
+                                        setup.memory_format));
+  int64_t loader_epoch = 0;  // Next() gives nothing before the first StartEpoch
+  setup.model->train();
+  while (test.steps_recorded() < test.iterations()) {
+    const int step = test.steps_recorded() + 1;  // the epoch it is reported as
+    if (options.should_abort && options.should_abort()) {
+      return Finished(Outcome::kStopped, absl::StrCat("aborted at step ", step), epochs_done);
+    }
+    const Clock::time_point step_start = Clock::now();
+    EpochTiming timing;
+    if (step == 1) timing.startup_seconds = SecondsSince(trial_start);
+    const double wait_before = loader.wait_seconds();
+    std::optional<data::Batch> batch = loader.Next();
+    if (!batch) {
+      loader.StartEpoch(++loader_epoch);
+      batch = loader.Next();
+      if (!batch) return Finished(Outcome::kFailed, "data: no training batches", epochs_done);
+    }
+    timing.data_wait_seconds = loader.wait_seconds() - wait_before;
+    const double lr = test.NextLr();
+    for (torch::optim::OptimizerParamGroup& group : setup.optimizer->param_groups()) {
+      group.options().set_lr(lr);
+    }
+    const double loss =
+        TrainStep(setup, batch->images.to(device), batch->masks.to(device), timing);
+    internal::LrRangeTest::StepResult result = test.Record(loss);
+    if (result.metrics.empty()) {
+      return Finished(Outcome::kEndedEarly, result.end_reason, epochs_done);
+    }
+    epochs_done = step;
+    // An earlier attempt reported the steps up to start_epoch: they are
+    // replayed to arrive at its state (see RunEpochs), not reported again.
+    if (step > options.start_epoch) {
+      timing.total_seconds = SecondsSince(step_start);
+      EpochReport report;
+      report.epoch = step;
+      report.metrics = std::move(result.metrics);
+      report.timing = timing;
+      if (options.on_epoch && !options.on_epoch(report)) {
+        return Finished(Outcome::kStopped, absl::StrCat("stopped after step ", step), step);
+      }
+    }
+    if (!result.end_reason.empty()) {
+      return Finished(Outcome::kEndedEarly, result.end_reason, epochs_done);
+    }
+  }
+  return Finished(Outcome::kCompleted, "", epochs_done);
+}
+
 TrialResult RunTrialOrThrow(const nlohmann::json& config_json, const TrainOptions& options,
                             int& epochs_done) {
   const Clock::time_point trial_start = Clock::now();
@@ -474,15 +534,35 @@ TrialResult RunTrialOrThrow(const nlohmann::json& config_json, const TrainOption
                                  options.start_epoch),
                     0);
   }
+  if (config->exploit) {
+    if (absl::Status status = internal::CheckExploitStart(*config->exploit, options.start_epoch,
+                                                          options.resume_from.has_value());
+        !status.ok()) {
+      return Finished(Outcome::kFailed, std::string(status.message()), options.start_epoch);
+    }
+  }
   absl::StatusOr<torch::Device> device = ParseDevice(options.device);
   if (!device.ok()) return Finished(Outcome::kFailed, std::string(device.status().message()), 0);
+  // The range test sets the lr itself.
+  if (config->lr_range) config->scheduler = nullptr;
   absl::StatusOr<TrialSetup> setup = BuildSetup(*config, *device, options);
   if (!setup.ok()) return Finished(Outcome::kFailed, std::string(setup.status().message()), 0);
+  if (config->lr_range) {
+    return RunLrRangeTest(*config, *setup, options, *device, trial_start, epochs_done);
+  }
   int first_epoch = 1;
   if (options.resume_from) {
     if (absl::Status status = internal::RestoreCheckpoint(*options.resume_from, setup->state());
         !status.ok()) {
       return Finished(Outcome::kFailed, std::string(status.message()), options.start_epoch);
+    }
+    // Once only: a later resume starts from a checkpoint taken after it.
+    if (config->exploit && config->exploit->epoch == options.start_epoch) {
+      if (absl::Status status =
+              internal::ApplyExploit(*config->exploit, config->optimizer, setup->state());
+          !status.ok()) {
+        return Finished(Outcome::kFailed, std::string(status.message()), options.start_epoch);
+      }
     }
     first_epoch = options.start_epoch + 1;
     epochs_done = options.start_epoch;

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "segtune/models/model.h"
 #include "segtune/optim/catalog.h"
+#include "segtune/optim/exploit.h"
 
 namespace segtune::train {
 namespace {
@@ -36,6 +37,8 @@ class Problems {
   void Add(const std::string& path, const std::string& message) {
     messages_.push_back(absl::StrCat(path, ": ", message));
   }
+  // A problem whose message names its field itself.
+  void Add(const absl::Status& status) { messages_.emplace_back(status.message()); }
   bool empty() const { return messages_.empty(); }
   absl::Status ToStatus() const {
     return absl::InvalidArgumentError(absl::StrJoin(messages_, "; "));
@@ -345,6 +348,106 @@ void ParseTraining(const json& training, const DataConfig& data, TrainingConfig&
   }
 }
 
+// A required finite number lr_range.<key>.
+std::optional<double> ReadLrRangeNumber(const json& lr_range, const std::string& key,
+                                        Problems& problems) {
+  auto it = lr_range.find(key);
+  if (it == lr_range.end()) {
+    problems.Add("lr_range." + key, "required");
+    return std::nullopt;
+  }
+  if (!it->is_number() || !std::isfinite(it->get<double>())) {
+    problems.Add("lr_range." + key, absl::StrCat("must be a number, got ", it->dump()));
+    return std::nullopt;
+  }
+  return it->get<double>();
+}
+
+// Every key is required: the coordinator fills the spec's defaults in.
+void ParseLrRange(const json& lr_range, LrRangeConfig& out, Problems& problems) {
+  if (!lr_range.is_object()) {
+    problems.Add("lr_range", absl::StrCat("must be an object, got ", lr_range.dump()));
+    return;
+  }
+  static const auto* const kKeys =
+      new std::set<std::string>{"diverge_factor", "iterations", "max_lr", "min_lr", "smoothing"};
+  for (const auto& [key, value] : lr_range.items()) {
+    if (kKeys->count(key) == 0) {
+      problems.Add("lr_range." + key, absl::StrCat("unknown key (expected one of: ",
+                                                   absl::StrJoin(*kKeys, ", "), ")"));
+    }
+  }
+  if (auto v = ReadLrRangeNumber(lr_range, "min_lr", problems)) {
+    if (*v <= 0) {
+      problems.Add("lr_range.min_lr", absl::StrCat("must be > 0, got ", *v));
+    } else {
+      out.min_lr = *v;
+    }
+  }
+  if (auto v = ReadLrRangeNumber(lr_range, "max_lr", problems)) {
+    if (*v <= out.min_lr) {
+      problems.Add("lr_range.max_lr",
+                   absl::StrCat("must be > lr_range.min_lr (", out.min_lr, "), got ", *v));
+    } else {
+      out.max_lr = *v;
+    }
+  }
+  // Two steps at least: the ramp's exponent is step / (iterations - 1).
+  if (auto v = ReadInt(lr_range, "lr_range.", "iterations", 2, 100000, problems)) {
+    out.iterations = static_cast<int>(*v);
+  }
+  if (auto v = ReadLrRangeNumber(lr_range, "smoothing", problems)) {
+    if (*v < 0 || *v >= 1) {
+      problems.Add("lr_range.smoothing", absl::StrCat("must be in [0, 1), got ", *v));
+    } else {
+      out.smoothing = *v;
+    }
+  }
+  if (auto v = ReadLrRangeNumber(lr_range, "diverge_factor", problems)) {
+    if (*v <= 1) {
+      problems.Add("lr_range.diverge_factor", absl::StrCat("must be > 1, got ", *v));
+    } else {
+      out.diverge_factor = *v;
+    }
+  }
+}
+
+// The trial's own optimizer params tell which arguments exploit.optimizer
+// may set, and the values they must go with.
+void ParseExploit(const json& exploit, const json& optimizer_params, int epochs,
+                  ExploitConfig& out, Problems& problems) {
+  if (!exploit.is_object()) {
+    problems.Add("exploit", absl::StrCat("must be an object, got ", exploit.dump()));
+    return;
+  }
+  for (const auto& [key, value] : exploit.items()) {
+    if (key != "epoch" && key != "lr_scale" && key != "optimizer") {
+      problems.Add("exploit." + key, "unknown key (expected one of: epoch, lr_scale, optimizer)");
+    }
+  }
+  if (auto v = ReadInt(exploit, "exploit.", "epoch", 1, epochs > 0 ? epochs : 100000, problems)) {
+    out.epoch = static_cast<int>(*v);
+  }
+  if (auto scale = exploit.find("lr_scale"); scale != exploit.end()) {
+    if (!scale->is_number() || !std::isfinite(scale->get<double>()) ||
+        scale->get<double>() <= 0) {
+      problems.Add("exploit.lr_scale",
+                   absl::StrCat("must be a finite number > 0, got ", scale->dump()));
+    } else {
+      out.lr_scale = scale->get<double>();
+    }
+  }
+  if (auto args = exploit.find("optimizer"); args != exploit.end()) {
+    if (absl::Status status =
+            optim::CheckHyperparameters(optimizer_params, *args, "exploit.optimizer");
+        !status.ok()) {
+      problems.Add(status);
+    } else {
+      out.optimizer = *args;
+    }
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<TrialConfig> ParseTrialConfig(const nlohmann::json& config) {
@@ -421,6 +524,26 @@ absl::StatusOr<TrialConfig> ParseTrialConfig(const nlohmann::json& config) {
 
   if (auto v = ReadInt(config, "", "epochs", 1, 100000, problems)) {
     trial.epochs = static_cast<int>(*v);
+  }
+  if (auto lr_range = config.find("lr_range"); lr_range != config.end()) {
+    LrRangeConfig range;
+    ParseLrRange(*lr_range, range, problems);
+    // The coordinator counts each step as an epoch.
+    if (range.iterations > 0 && trial.epochs > 0 && range.iterations != trial.epochs) {
+      problems.Add("lr_range.iterations",
+                   absl::StrCat("must equal epochs (each step is reported as one epoch), got ",
+                                range.iterations, " with epochs ", trial.epochs));
+    }
+    trial.lr_range = range;
+  }
+
+  if (auto exploit = config.find("exploit"); exploit != config.end()) {
+    ExploitConfig parsed;
+    ParseExploit(*exploit, trial.optimizer, trial.epochs, parsed, problems);
+    if (trial.lr_range) {
+      problems.Add("exploit", "an LR range test (lr_range) does not continue from checkpoints");
+    }
+    trial.exploit = parsed;
   }
 
   if (!problems.empty()) return problems.ToStatus();

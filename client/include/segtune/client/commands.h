@@ -8,6 +8,8 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <ostream>
 #include <string>
 
@@ -38,12 +40,21 @@ struct Output {
   }
 };
 
+// What is printed once a local sweep has ended, through a client of its
+// coordinator.
+using ResultPrinter = std::function<absl::Status(TunerClient&, const std::string& sweep_id, const Output&)>;
+
 // What `segtune run` needs; the local mode itself is in segtune/client/local_run.h.
 struct LocalRunOptions {
   std::string spec_path;
+  // The spec to submit when it is not spec_path's text as written (`segtune
+  // lr-find` rewrites it); spec_path still names it in messages.
+  std::optional<std::string> spec_yaml;
   int workers = 2;
   std::string dir = "./segtune-data";
   std::chrono::milliseconds timeout{10000};  // deadline of each unary RPC
+  // Unset: PrintRunResults (the leaderboard and the best configuration).
+  ResultPrinter print_results;
 };
 
 // What `segtune export` needs.

@@ -1,7 +1,8 @@
 // `segtune run SPEC.yaml`: local mode. Starts a coordinator inside the CLI
 // process (SQLite under --dir), submits the spec, starts --workers
 // segtune-worker processes, follows the sweep like `segtune watch`, and
-// prints the leaderboard and the best configuration.
+// prints the leaderboard and the best configuration (or what
+// options.print_results prints: `segtune lr-find` runs this way too).
 //
 // This is the only part of the client that links the coordinator
 // (segtune::api), so it is its own target, segtune_client_local.

@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "segtune/search/searcher.h"
 #include "segtune/spec/spec.h"
+#include "segtune/store/checkpoint_store.h"
 #include "segtune/store/store.h"
 
 namespace segtune::scheduler {
@@ -37,6 +38,9 @@ struct SchedulerOptions {
   int max_attempts = 3;           // leases a trial may lose before it FAILS
   // Milliseconds since the epoch; injectable so tests control time.
   std::function<std::int64_t()> now_ms;
+  // Where pbt copies a donor's checkpoint over the member that exploits it.
+  // Without one, pbt members keep their own weights (exploits are skipped).
+  store::CheckpointStore* checkpoints = nullptr;
 };
 
 struct Assignment {
@@ -53,8 +57,11 @@ struct RunningTrialRef {
 };
 
 struct EpochDecision {
-  bool stop = false;
+  bool stop = false;  // the attempt ends: stopped early, paused or exploiting (pbt)
   std::string reason;
+  // Checkpoints of epochs divisible by this must be kept (0: none): pbt
+  // copies them to the members that exploit this one.
+  int keep_checkpoints_every = 0;
 };
 
 // Counts for monitoring; cumulative counters start at 0 with the process.
@@ -140,6 +147,11 @@ class Scheduler {
     std::unique_ptr<search::Searcher> searcher;
     std::string config_base_json;  // data, model, training, epochs, objective
     int running = 0;
+    // Trials created so far and in all. Searchers that learn from results
+    // (TotalTrials() -1) get their trials created one per free slot.
+    int trials_created = 0;
+    int trials_planned = 0;
+    bool lazy = false;
   };
   struct Lease {
     std::string worker_id;
@@ -161,7 +173,21 @@ class Scheduler {
   };
 
   // All REQUIRES: mu_ held.
-  absl::Status LoadSweep(const store::SweepRecord& sweep, int trials_created);
+  // Builds the sweep's runtime; `trials` (its stored trials) restore the
+  // searcher's state after a restart.
+  absl::Status LoadSweep(const store::SweepRecord& sweep, const std::vector<store::TrialRecord>& trials);
+  // Leases `trial` to `worker_id`: the trial is PENDING and out of the queue.
+  absl::StatusOr<Assignment> LeaseLocked(store::TrialRecord trial, const std::string& worker_id);
+  // A new trial from a sweep that creates them one per free slot, if one may start now.
+  absl::StatusOr<std::optional<store::TrialRecord>> CreateLazyTrialLocked();
+  // Acts on a searcher's verdict about `trial`'s epoch.
+  absl::StatusOr<EpochDecision> ApplyVerdictLocked(store::TrialRecord trial, int epoch, search::Verdict verdict);
+  // PBT: `trial` takes its donor's checkpoint and the perturbed params, and
+  // goes back to the queue. False (and nothing changed) when the donor's
+  // checkpoint cannot be copied.
+  absl::StatusOr<bool> ExploitLocked(store::TrialRecord& trial, const search::Exploit& exploit);
+  // Requeues the paused trials the sweep's searcher promotes now.
+  absl::Status ResumePromotedLocked(const std::string& sweep_id);
   absl::Status FinishLocked(store::TrialRecord trial, store::TrialState state, const std::string& reason);
   // `lease_lost`: the worker went silent (counts toward max_attempts);
   // otherwise the trial was released on purpose (a draining worker).

@@ -26,9 +26,63 @@ struct Budget {
   int parallelism = 0;    // max trials of this sweep running at once; 0 = no cap
 };
 
+// Settings of the search algorithms (docs/spec.md "Search algorithms"). The
+// parser fills in only those of spec.search.algorithm (and of its sampler);
+// the others keep these defaults.
+
+// asha and hyperband: asynchronous successive halving. Rungs sit at epochs
+// min_epochs * eta^k (k >= 0) up to max_epochs; bracket s (0 <= s < brackets)
+// starts its first rung at min_epochs * eta^s.
+struct AshaSettings {
+  int eta = 3;          // reduction factor, >= 2
+  int min_epochs = 1;   // the first rung of bracket 0
+  int max_epochs = 0;   // the last rung is at most this; parser: defaults to budget.epochs
+  int brackets = 1;     // asha: default 1; hyperband: default every bracket that has a rung
+};
+
+// median: stop a trial whose best objective so far is worse than the median
+// of the other trials' running averages at the same epoch.
+struct MedianSettings {
+  int grace_epochs = 1;  // no decision before this epoch
+  int min_trials = 3;    // other trials that must have reached the epoch
+};
+
+// pbt: population-based training over budget.max_trials members.
+struct PbtSettings {
+  int perturbation_interval = 1;      // epochs between exploit/explore steps
+  double quantile_fraction = 0.25;    // bottom fraction that copies the top fraction, (0, 0.5]
+  double resample_probability = 0.25; // explore by resampling instead of x0.8 / x1.2
+};
+
+// tpe: tree-structured Parzen estimator (also asha/hyperband/median's sampler).
+struct TpeSettings {
+  int n_startup_trials = 5;   // random trials before the model is used
+  int n_ei_candidates = 24;   // candidates drawn from l(x) per suggestion
+  double gamma = 0.25;        // fraction of observed trials counted as good
+};
+
+// lr_range_test: Smith's learning-rate range test, one trial per optimizer
+// alternative; the lr rises exponentially from min_lr to max_lr over
+// `iterations` steps, and each step is reported as one "epoch".
+struct LrRangeSettings {
+  double min_lr = 1e-7;
+  double max_lr = 10.0;
+  int iterations = 100;
+  double smoothing = 0.98;      // exponential smoothing of the loss (beta)
+  double diverge_factor = 4.0;  // stop once the smoothed loss exceeds this x its minimum
+};
+
 struct Search {
-  std::string algorithm = "grid";  // grid | random (more in later versions)
+  // grid | random | asha | hyperband | median | pbt | tpe | lr_range_test
+  std::string algorithm = "grid";
   std::uint64_t seed = 0;          // seeds sampling; same seed, same trials
+  // Where asha, hyperband and median get new configurations: grid | random | tpe.
+  std::string sampler = "random";
+  AshaSettings asha;
+  MedianSettings median;
+  PbtSettings pbt;
+  TpeSettings tpe;
+  LrRangeSettings lr_range;
   SearchSpace space;
 };
 

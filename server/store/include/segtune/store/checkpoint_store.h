@@ -135,9 +135,25 @@ class CheckpointStore {
   absl::StatusOr<std::vector<int>> ListEpochs(const std::string& trial_id);
 
   // Deletes the trial's checkpoints of every epoch before `latest_epoch`
-  // except `best_epoch`'s (0: none is best yet). Later epochs are kept: they
-  // may belong to a report still on its way.
-  absl::Status Retain(const std::string& trial_id, int latest_epoch, int best_epoch);
+  // except `best_epoch`'s (0: none is best yet) and, with `keep_every` > 0,
+  // those of the epochs divisible by it (PBT keeps every
+  // perturbation_interval-th checkpoint for the trials that copy it). Later
+  // epochs are kept: they may belong to a report still on its way.
+  // InvalidArgument for a negative keep_every.
+  absl::Status Retain(const std::string& trial_id, int latest_epoch, int best_epoch, int keep_every = 0);
+
+  // PBT's exploit: makes `from_trial`'s checkpoint of `epoch` `to_trial`'s
+  // checkpoint of `epoch` too, in place of any it had. The bytes are copied
+  // through a CheckpointWriter, so the copy is as atomic and durable as
+  // Commit (durable when it returns OK; a crash leaves the old copy or the
+  // new one, never part of one) and its CRC-32s are checked against the
+  // donor's checkpoint.json on the way. The copy's checkpoint.json keeps the
+  // donor's `attempt`: the attempt that produced the state, not one of
+  // `to_trial`'s. NotFound when `from_trial` has no checkpoint of `epoch`;
+  // InvalidArgument for ids that are not plain file names, the same id
+  // twice, or epoch < 1; DataLoss when the donor's files are damaged
+  // (nothing changes).
+  absl::Status CopyCheckpoint(const std::string& from_trial, int epoch, const std::string& to_trial);
 
  private:
   friend class CheckpointWriter;

@@ -40,7 +40,7 @@ std::string TrialId(std::string_view sweep_id, int index);
 // The database schema version this build writes and reads (PRAGMA
 // user_version). Store::Open migrates older databases up to it and refuses
 // newer ones.
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 struct SweepRecord {
   std::string sweep_id;
@@ -61,12 +61,15 @@ struct TrialRecord {
   std::string sweep_id;
   int index = 0;
   TrialState state = TrialState::kPending;
-  std::string params_json;
+  std::string params_json;     // a JSON object; pbt changes it when the trial exploits another
   int attempt = 0;             // 0 = never leased
   std::string worker_id;       // set while RUNNING
   std::string reason;
   std::int64_t started_unix_ms = 0;
   std::int64_t finished_unix_ms = 0;
+  // A JSON array: where pbt copied this trial's weights and hyperparameters
+  // from, oldest first (search::Exploit::lineage_entry); [] for other trials.
+  std::string lineage_json = "[]";
 };
 
 struct EpochRecord {
@@ -133,8 +136,10 @@ class Store {
   // Every trial in PENDING or RUNNING state, of every sweep (for rebuilding the
   // queue): oldest sweep first, then by index.
   virtual absl::StatusOr<std::vector<TrialRecord>> ListUnfinishedTrials() = 0;
-  // Overwrites state, attempt, worker_id, reason, started/finished times
-  // (the trial's sweep, index and params never change). NotFound.
+  // Overwrites state, attempt, worker_id, reason, started/finished times,
+  // params and lineage (pbt changes them; the sweep and index never change).
+  // NotFound; InvalidArgument for params that are not a JSON object or a
+  // lineage that is not a JSON array.
   virtual absl::Status UpdateTrial(const TrialRecord& trial) = 0;
 
   // ---- epochs

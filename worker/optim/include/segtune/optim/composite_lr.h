@@ -43,6 +43,10 @@ class SequentialLR final : public LRScheduler {
 
   int64_t last_epoch() const { return last_epoch_; }
 
+  // Scales every inner scheduler; the lrs are those the scheduler that set
+  // them last would have in the scaled run.
+  absl::Status Rescale(double scale) override;
+
   // With every inner scheduler's state.
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
@@ -63,6 +67,11 @@ class ChainedScheduler final : public LRScheduler {
 
   // Stops at the first inner scheduler that fails, as torch does.
   absl::Status step() override;
+
+  // Scales every inner scheduler and the current lrs: exact when every inner
+  // schedule is proportional to its base lrs (a cosine one with eta_min 0
+  // included), since each step then multiplies the lr by a factor.
+  absl::Status Rescale(double scale) override;
 
   // With every inner scheduler's state.
   void save(torch::serialize::OutputArchive& archive) const override;

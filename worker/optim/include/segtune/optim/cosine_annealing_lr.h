@@ -38,6 +38,10 @@ class CosineAnnealingLR final : public EpochLRScheduler {
  private:
   absl::StatusOr<std::vector<double>> get_lr() override;
   absl::StatusOr<std::vector<double>> closed_form_lr() override;
+  // The closed form: eta_min is not scaled, so the lrs are not
+  // proportional to the base lrs.
+  std::vector<double> ScaleBaseLrs(double scale) override;
+  std::vector<double> ClosedForm() const;
 
   CosineAnnealingLROptions options_;
 };
@@ -69,6 +73,9 @@ class CosineAnnealingWarmRestarts final : public EpochLRScheduler {
   // epochs, or places `epoch` in its cycle (which must be >= 0).
   absl::Status Advance(std::optional<int64_t> epoch) override;
   absl::StatusOr<std::vector<double>> get_lr() override;
+  // get_lr's closed form, as for CosineAnnealingLR.
+  std::vector<double> ScaleBaseLrs(double scale) override;
+  std::vector<double> ClosedForm() const;
 
   CosineAnnealingWarmRestartsOptions options_;
   int64_t T_i_;    // the epochs of the current cycle

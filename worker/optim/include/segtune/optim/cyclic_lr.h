@@ -11,6 +11,7 @@
 
 #include <torch/arg.h>
 #include <torch/optim/optimizer.h>
+#include <torch/serialize/archive.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -52,11 +53,19 @@ class CyclicLR final : public EpochLRScheduler {
            std::shared_ptr<ParamGroupEntries> entries = nullptr);
   const char* name() const override { return "CyclicLR"; }
 
+  // With max_lr, which Rescale changes (a state saved before that has none:
+  // the option's is kept).
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+
  private:
   // Also sets the momentums, as torch's get_lr does.
   absl::StatusOr<std::vector<double>> get_lr() override;
+  // Scales max_lr too (base_lr is the base lrs).
+  std::vector<double> ScaleBaseLrs(double scale) override;
 
   CyclicLROptions options_;
+  double max_lr_;      // options_.max_lr() until rescaled
   double total_size_;  // iterations per cycle
   double step_ratio_;  // the rising part of a cycle
 };

@@ -57,6 +57,12 @@ class Scheduler {
   // which requires `metric` (the others ignore it).
   virtual absl::Status Step(std::optional<double> metric) = 0;
 
+  // PBT's exploit: continues as a run whose initial lrs were `scale` (> 0)
+  // times larger would (LRScheduler::Rescale, ReduceLROnPlateau::Rescale);
+  // sets the optimizer's lrs. Use ScaleLearningRate (exploit.h), which
+  // checks `scale`.
+  virtual absl::Status Rescale(double scale) = 0;
+
   // The schedule's whole state (epoch counters, base lrs, plateau counters,
   // ...). Loading it into a scheduler built from the same params over an
   // optimizer whose state was loaded too continues exactly where the saved

@@ -54,6 +54,9 @@ struct ParamGroupEntries {
   std::vector<double> min_lr;
   std::vector<double> max_momentum;
   std::vector<double> base_momentum;
+
+  // Multiplies the lrs among them (initial_lr, max_lr, min_lr) by `scale`.
+  void ScaleLrs(double scale);
 };
 
 // What every scheduler stepped without a metric offers; SequentialLR and
@@ -75,6 +78,18 @@ class LRScheduler {
 
   // torch's class name, e.g. "StepLR".
   virtual const char* name() const = 0;
+
+  // PBT's exploit (exploit.h): the schedule continues as it would in a run
+  // whose initial lrs were `scale` (> 0) times larger. Multiplies the base
+  // lrs, the shared `initial_lr` (ParamGroupEntries) and the lrs a schedule
+  // starts from or aims at (OneCycleLR's max_lr and min_lr, CyclicLR's
+  // max_lr), and sets the optimizer's lrs to those of that run at this
+  // epoch: the current ones times `scale` for every schedule proportional to
+  // its base lrs, the closed form for the cosine ones (whose eta_min stays
+  // as it is). A ChainedScheduler scales the current lrs. Fails only if an
+  // lr would not be finite, leaving the optimizer's lrs as they were (the
+  // schedule's own are scaled already: the trial is to fail).
+  virtual absl::Status Rescale(double scale) = 0;
 
   // The scheduler's state: what torch's state_dict() holds, less the
   // arguments, which the scheduler loading it was constructed with. To
@@ -114,6 +129,8 @@ class EpochLRScheduler : public LRScheduler {
   torch::optim::Optimizer& optimizer() const { return optimizer_; }
   const std::shared_ptr<ParamGroupEntries>& entries() const { return entries_; }
 
+  absl::Status Rescale(double scale) override;
+
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
 
@@ -141,6 +158,14 @@ class EpochLRScheduler : public LRScheduler {
   // Sets every param group's lr to `lrs` once all are finite.
   absl::Status SetLrs(const absl::StatusOr<std::vector<double>>& lrs);
 
+  // Rescale's part that is this scheduler's own (the shared entries are
+  // scaled once, by the outermost scheduler): multiplies base_lrs_ and any
+  // other lr the class derives lrs from by `scale`, and returns the lrs
+  // param groups have at last_epoch_ in the scaled run, leaving the
+  // optimizer alone. By default the current lrs times `scale`, which is
+  // exact for every schedule whose lrs are proportional to its base lrs.
+  virtual std::vector<double> ScaleBaseLrs(double scale);
+
   std::vector<double> current_lrs() const;
 
   int64_t last_epoch_ = -1;
@@ -149,8 +174,10 @@ class EpochLRScheduler : public LRScheduler {
 
  private:
   // torch's SequentialLR rewinds its inner schedulers (`last_epoch -= 1`)
-  // and repeats the first one's initial step.
+  // and repeats the first one's initial step; both composites rescale their
+  // inner schedulers' own parts.
   friend class SequentialLR;
+  friend class ChainedScheduler;
 
   // torch's _initial_step().
   absl::Status InitialStep();

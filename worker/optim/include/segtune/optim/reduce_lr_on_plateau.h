@@ -50,6 +50,11 @@ class ReduceLROnPlateau {
   int64_t last_epoch() const { return last_epoch_; }
   const std::vector<double>& get_last_lr() const { return last_lr_; }
 
+  // PBT's exploit (LRScheduler::Rescale): multiplies the lrs by `scale`, as
+  // in a run that started with lrs `scale` times larger and saw the same
+  // metrics; min_lr stays as it is. The plateau counters are kept.
+  void Rescale(double scale);
+
   // The counters (best, num_bad_epochs, cooldown_counter, last_epoch);
   // see LRScheduler::save.
   void save(torch::serialize::OutputArchive& archive) const;

@@ -46,6 +46,8 @@ enum class Outcome {
   kDiverged,   // loss became NaN or infinite, or exploded (train loss over
                // 1000 x ln(num_classes), 1000 times a uniform guess's)
   kFailed,     // bad configuration or an exception from LibTorch
+  kEndedEarly, // the trial ended itself before its last epoch, as meant to:
+               // an LR range test whose loss diverged (reason says at which lr)
 };
 
 struct TrialResult {
@@ -62,17 +64,19 @@ struct TrainOptions {
   int start_epoch = 0;
   // The checkpoint after epoch start_epoch, to continue from. Without one
   // (lost, or never uploaded), the first start_epoch epochs are replayed
-  // without being reported, which on the CPU reproduces the same state.
+  // without being reported, which on the CPU reproduces the same state;
+  // except in a trial with `exploit`, which fails instead (see RunTrial).
   std::optional<Checkpoint> resume_from;
   // Called after each epoch, before on_epoch, with the state after it. An
   // error fails the trial before the epoch is reported: an epoch is only
-  // reported once it can be resumed from.
+  // reported once it can be resumed from. Not called in an LR range test.
   std::function<absl::Status(const Checkpoint&)> on_checkpoint;
   // Polled between batches; returning true abandons the trial (kStopped).
   std::function<bool()> should_abort;
   // Called after each epoch; returning false stops the trial (kStopped).
   std::function<bool(const EpochReport&)> on_epoch;
   // Optional progress within an epoch: (epoch, batch, batches_per_epoch).
+  // Not called in an LR range test, whose epochs are single steps.
   std::function<void(int, int, int)> on_batch;
 };
 
@@ -85,6 +89,31 @@ struct TrainOptions {
 //    "objective": {"metric": "val_miou", "mode": "max"}}
 // (trial_config.h lists every key.) Dotted keys in params
 // ("training.batch_size") override that section's key.
+//
+// With "lr_range" in the config ({"min_lr", "max_lr", "iterations",
+// "smoothing", "diverge_factor"}, from an lr_range_test sweep), the trial
+// runs Smith's learning-rate range test instead: step i (from 0) sets
+// min_lr * (max_lr / min_lr)^(i / (iterations - 1)) on every param group (no
+// scheduler), trains on the next batch of the training loader (epoch after
+// epoch, as often as needed), and is reported as epoch i + 1 with metrics
+// {"lr", "train_loss" (that batch's loss), "smoothed_loss" (its
+// bias-corrected exponential average with beta = smoothing)}. There is no
+// validation and no checkpoint: a resumed test replays its first
+// start_epoch steps unreported (resume_from is not used). It ends kCompleted
+// after `iterations` steps, or kEndedEarly once the smoothed loss exceeds
+// diverge_factor x its minimum so far (that step is reported) or the loss is
+// not finite (that step is not).
+//
+// With "exploit" in the config ({"epoch": k, "lr_scale": s, "optimizer":
+// {argument: value}}, set by PBT), resume_from is the checkpoint of epoch k
+// of another trial (the coordinator copied it over this one's). When
+// start_epoch is k, the trainer loads it, sets the optimizer arguments on
+// every param group, and scales the lr and the schedule by s
+// (segtune/optim/exploit.h) before epoch k + 1; a later start_epoch resumes
+// from a checkpoint taken after that, as usual. Without resume_from, or with
+// start_epoch < k, the trial fails: replaying would not reach the donor's
+// state.
+//
 // Never throws: every error becomes a kFailed (or kDiverged) result with a reason.
 TrialResult RunTrial(const nlohmann::json& config, const TrainOptions& options);
 

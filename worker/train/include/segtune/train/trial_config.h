@@ -27,14 +27,27 @@
 //             "training.loss.dice_weight": 0.5). Overrides an optimizer
 //             alias implies (bgd: training.batch_size "full") apply first,
 //             so explicit ones win.
-// Unknown keys inside data, model, training and params are errors; other
-// top-level keys (objective, ...) are the coordinator's and are ignored.
+//   lr_range: optional; present in the trials of an lr_range_test sweep,
+//             which run Smith's learning-rate range test instead of epochs
+//             (trainer.h): min_lr (> 0), max_lr (> min_lr), iterations
+//             (2..100000, equal to epochs: each step is reported as one
+//             epoch), smoothing ([0, 1)), diverge_factor (> 1). The
+//             scheduler, if any, is not used.
+//   exploit:  optional; set by PBT on a trial that continues from another
+//             trial's checkpoint (trainer.h): epoch (1..epochs, the
+//             checkpoint's), lr_scale (finite, > 0; default 1), optimizer
+//             (numeric arguments of params.optimizer to set, e.g.
+//             {"momentum": 0.93, "betas": [0.9, 0.99]}; lr is scaled, not
+//             set; default {}).
+// Unknown keys inside data, model, training, params and exploit are errors;
+// other top-level keys (objective, ...) are the coordinator's and are ignored.
 //
 // Thread-safety: ParseTrialConfig is safe from any thread.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,6 +92,24 @@ struct TrainingConfig {
   LossConfig loss;
 };
 
+// Smith's learning-rate range test: step i (from 0) trains at
+// min_lr * (max_lr / min_lr)^(i / (iterations - 1)).
+struct LrRangeConfig {
+  double min_lr = 0;
+  double max_lr = 0;
+  int iterations = 0;
+  double smoothing = 0;       // beta of the loss's exponential average
+  double diverge_factor = 0;  // stop once the smoothed loss exceeds this x its minimum
+};
+
+// PBT's exploit: after loading the checkpoint of `epoch` (another trial's,
+// copied over this one's), scale the lr and set optimizer arguments.
+struct ExploitConfig {
+  int epoch = 0;
+  double lr_scale = 1;
+  nlohmann::json optimizer = nlohmann::json::object();  // {argument: value}
+};
+
 struct TrialConfig {
   DataConfig data;
   ModelConfig model;
@@ -86,6 +117,8 @@ struct TrialConfig {
   int epochs = 0;
   nlohmann::json optimizer;  // {"name": ..., args}; checked when built
   nlohmann::json scheduler;  // null: no scheduler
+  std::optional<LrRangeConfig> lr_range;  // set: an LR range test instead of epochs
+  std::optional<ExploitConfig> exploit;   // set: continues from a PBT exploit
 };
 
 // InvalidArgument listing every problem, each naming its field

@@ -1,4 +1,4 @@
-// Random search: max_trials trials, each drawing its optimizer and scheduler
+// The random sampler: max_trials trials, each drawing its optimizer and scheduler
 // alternative uniformly, each grid list as a uniform choice, and sampling
 // distributions. Internal to segtune_search.
 //
@@ -9,21 +9,18 @@
 #include <utility>
 #include <vector>
 
-#include "segtune/search/searcher.h"
+#include "sampler.h"
 #include "trial_builder.h"
 
 namespace segtune::search::internal {
 
-class RandomSearcher final : public Searcher {
+class RandomSampler final : public Sampler {
  public:
-  RandomSearcher(TrialBuilder builder, std::uint64_t seed, int max_trials)
+  RandomSampler(TrialBuilder builder, std::uint64_t seed, int max_trials)
       : builder_(std::move(builder)), random_(seed), max_trials_(max_trials) {}
 
   std::vector<nlohmann::json> Suggest(int n) override;
   int TotalTrials() const override { return max_trials_; }
-  Decision OnEpoch(int trial_index, int epoch, double objective) override {
-    return Decision::kContinue;
-  }
 
  private:
   TrialBuilder builder_;

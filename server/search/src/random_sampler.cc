@@ -1,8 +1,8 @@
-#include "random_searcher.h"
+#include "random_sampler.h"
 
 namespace segtune::search::internal {
 
-std::vector<nlohmann::json> RandomSearcher::Suggest(int n) {
+std::vector<nlohmann::json> RandomSampler::Suggest(int n) {
   std::vector<nlohmann::json> trials;
   while (static_cast<int>(trials.size()) < n && next_ < max_trials_) {
     TrialChoice choice;

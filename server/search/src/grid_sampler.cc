@@ -1,4 +1,4 @@
-#include "grid_searcher.h"
+#include "grid_sampler.h"
 
 #include <set>
 #include <utility>
@@ -26,7 +26,7 @@ std::pair<std::size_t, AxisPicks> DecodeAlternative(
 
 }  // namespace
 
-GridSearcher::GridSearcher(TrialBuilder builder, std::uint64_t seed, std::uint64_t grid_points,
+GridSampler::GridSampler(TrialBuilder builder, std::uint64_t seed, std::uint64_t grid_points,
                            int max_trials)
     : builder_(std::move(builder)),
       random_(seed),
@@ -44,7 +44,7 @@ GridSearcher::GridSearcher(TrialBuilder builder, std::uint64_t seed, std::uint64
   total_ = subset_.size();
 }
 
-TrialChoice GridSearcher::Decode(std::uint64_t point) const {
+TrialChoice GridSampler::Decode(std::uint64_t point) const {
   // point = ((optimizer_point * scheduler_points) + scheduler_point) * other_points + other_point
   TrialChoice choice;
   const std::uint64_t other_points = builder_.others().grid_points;
@@ -63,7 +63,7 @@ TrialChoice GridSearcher::Decode(std::uint64_t point) const {
   return choice;
 }
 
-std::vector<nlohmann::json> GridSearcher::Suggest(int n) {
+std::vector<nlohmann::json> GridSampler::Suggest(int n) {
   std::vector<nlohmann::json> trials;
   while (static_cast<int>(trials.size()) < n && next_ < total_) {
     std::uint64_t point = sampled_subset_ ? subset_[next_] : next_;

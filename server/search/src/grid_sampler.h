@@ -1,4 +1,4 @@
-// Grid search: every point of the space's grid (or a seeded random subset of
+// The grid sampler: every point of the space's grid (or a seeded random subset of
 // max_trials of them, kept in grid order), with distributions and choices
 // sampled per trial. Internal to segtune_search; see searcher.h for the order.
 //
@@ -8,23 +8,20 @@
 #include <cstdint>
 #include <vector>
 
-#include "segtune/search/searcher.h"
+#include "sampler.h"
 #include "trial_builder.h"
 
 namespace segtune::search::internal {
 
-class GridSearcher final : public Searcher {
+class GridSampler final : public Sampler {
  public:
   // `grid_points` is spec::CountGridPoints of the space (not saturated);
   // `max_trials` 0 means all of them.
-  GridSearcher(TrialBuilder builder, std::uint64_t seed, std::uint64_t grid_points,
+  GridSampler(TrialBuilder builder, std::uint64_t seed, std::uint64_t grid_points,
                int max_trials);
 
   std::vector<nlohmann::json> Suggest(int n) override;
   int TotalTrials() const override { return static_cast<int>(total_); }
-  Decision OnEpoch(int trial_index, int epoch, double objective) override {
-    return Decision::kContinue;
-  }
 
  private:
   TrialChoice Decode(std::uint64_t point) const;
