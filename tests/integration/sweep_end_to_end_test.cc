@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <sstream>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -78,10 +79,10 @@ class EndToEnd : public ::testing::Test {
     }
     FAIL() << "the coordinator did not start listening";
   }
-  void StartWorker(const std::string& name) {
+  void StartWorker(const std::string& name, int slots = 1) {
     workers_.push_back(std::make_unique<Process>(
         std::vector<std::string>{BinDir() + "/segtune-worker", "--coordinator", address_, "--threads", "1",
-                                 "--name", name},
+                                 "--name", name, "--slots", std::to_string(slots)},
         Path(name + ".out"), Path(name + ".err")));
   }
 
@@ -389,6 +390,148 @@ TEST_F(EndToEnd, LocalModeRunsASweepToTheEnd) {
   EXPECT_EQ(best.at("epoch"), 1);
   EXPECT_TRUE(fs::exists(Path("local/segtune.db")));
   EXPECT_TRUE(fs::exists(Path("local/checkpoints/" + best.at("trial_id").get<std::string>() + "/epoch-1")));
+}
+
+// Three SGD learning rates under asha: one rung, at epoch 1 of 3, so the
+// best of the three is promoted and the others stay STOPPED.
+constexpr const char* kAshaThreeLrs = R"(name: e2e-asha
+objective: {metric: val_miou, mode: max}
+budget: {epochs: 3, parallelism: 1}
+data: {dataset: shapes, image_size: 16, num_classes: 3, train_size: 32, val_size: 16, seed: 3}
+model: {arch: unet, base_channels: 4, depth: 2}
+training: {batch_size: 8, seed: 1}
+search:
+  algorithm: asha
+  sampler: grid
+  eta: 3
+  space:
+    optimizer:
+      - {name: momentum, lr: LRS}
+    scheduler:
+      - {name: CosineAnnealingLR, T_max: epochs}
+)";
+
+std::string WithLrs(const std::string& lrs) {
+  std::string spec = kAshaThreeLrs;
+  spec.replace(spec.find("LRS"), 3, lrs);
+  return spec;
+}
+
+TEST_F(EndToEnd, AshaPromotedTrialContinuesFromItsCheckpointAsIfNeverPaused) {
+  StartCoordinator();
+  StartWorker("worker-a");
+  WaitForCoordinator();
+
+  const std::string asha_id = CliJson({"submit", WriteSpec("asha.yaml", WithLrs("[0.05, 0.01, 0.002]"))}).at("sweep_id");
+  EXPECT_EQ(WaitForSweep(asha_id, std::chrono::seconds(300)).at("state"), "COMPLETED");
+  json trials = CliJson({"trials", asha_id});
+  ASSERT_EQ(trials.size(), 3u);
+  std::string promoted;
+  for (const json& trial : trials) {
+    if (trial.at("state") == "COMPLETED") {
+      EXPECT_TRUE(promoted.empty()) << "two trials were promoted";
+      promoted = trial.at("trial_id");
+      EXPECT_EQ(trial.at("epochs_done"), 3);
+      EXPECT_GE(trial.at("attempt"), 2) << "a promoted trial runs a second attempt";
+    } else {
+      EXPECT_EQ(trial.at("state"), "STOPPED") << trial.dump();
+      EXPECT_EQ(trial.at("epochs_done"), 1);
+      EXPECT_NE(trial.at("reason").get<std::string>().find("rung 0"), std::string::npos) << trial.dump();
+    }
+  }
+  ASSERT_FALSE(promoted.empty());
+
+  // The same configuration trained straight through (a one-point sweep)
+  // gives the same numbers at every epoch: the promoted trial resumed from
+  // its epoch-1 checkpoint, optimizer and cosine schedule included.
+  const double lr = CliJson({"metrics", promoted})[0].at("metrics").at("lr");
+  json promoted_params;
+  for (const json& trial : trials) {
+    if (trial.at("trial_id") == promoted) promoted_params = trial.at("params");
+  }
+  const double promoted_lr = promoted_params.at("optimizer").at("lr");
+  std::ostringstream lr_text;
+  lr_text.precision(17);
+  lr_text << promoted_lr;
+  std::string straight_spec = WithLrs(lr_text.str());
+  straight_spec.replace(straight_spec.find("algorithm: asha"), 15, "algorithm: grid");
+  straight_spec.replace(straight_spec.find("  sampler: grid\n  eta: 3\n"), 25, "");
+  const std::string grid_id = CliJson({"submit", WriteSpec("straight.yaml", straight_spec)}).at("sweep_id");
+  EXPECT_EQ(WaitForSweep(grid_id, std::chrono::seconds(300)).at("state"), "COMPLETED");
+  json straight = CliJson({"trials", grid_id});
+  ASSERT_EQ(straight.size(), 1u);
+  EXPECT_EQ(straight[0].at("params"), promoted_params);
+  json resumed_epochs = CliJson({"metrics", promoted});
+  json straight_epochs = CliJson({"metrics", straight[0].at("trial_id").get<std::string>()});
+  ASSERT_EQ(resumed_epochs.size(), 3u);
+  ASSERT_EQ(straight_epochs.size(), 3u);
+  for (int e = 0; e < 3; ++e) {
+    for (const char* key : {"val_miou", "val_loss", "train_loss", "lr"}) {
+      EXPECT_EQ(resumed_epochs[e].at("metrics").at(key), straight_epochs[e].at("metrics").at(key))
+          << key << " at epoch " << e + 1;
+    }
+  }
+  EXPECT_GT(lr, 0);
+}
+
+constexpr const char* kPbtFourMembers = R"(name: e2e-pbt
+objective: {metric: val_miou, mode: max}
+budget: {epochs: 4, max_trials: 4, parallelism: 4}
+data: {dataset: shapes, image_size: 16, num_classes: 3, train_size: 32, val_size: 16, seed: 3}
+model: {arch: unet, base_channels: 4, depth: 2}
+training: {batch_size: 8, seed: 1}
+search:
+  algorithm: pbt
+  perturbation_interval: 1
+  quantile_fraction: 0.5
+  seed: 5
+  space:
+    optimizer:
+      - {name: SGD, lr: {loguniform: [0.0001, 0.3]}, momentum: {uniform: [0.5, 0.95]}}
+    scheduler:
+      - {name: StepLR, step_size: 2, gamma: 0.5}
+)";
+
+TEST_F(EndToEnd, PbtMembersCopyTheBestOnRealWorkersAndKeepTheirLineage) {
+  StartCoordinator();
+  StartWorker("worker-a", /*slots=*/2);
+  StartWorker("worker-b", /*slots=*/2);
+  WaitForCoordinator();
+
+  const std::string sweep_id = CliJson({"submit", WriteSpec("pbt.yaml", kPbtFourMembers)}).at("sweep_id");
+  EXPECT_EQ(WaitForSweep(sweep_id, std::chrono::seconds(300)).at("state"), "COMPLETED");
+  json trials = CliJson({"trials", sweep_id});
+  ASSERT_EQ(trials.size(), 4u);
+  const auto rows = EpochRows();
+  int exploits = 0;
+  for (const json& trial : trials) {
+    const std::string trial_id = trial.at("trial_id");
+    EXPECT_EQ(trial.at("state"), "COMPLETED") << trial.dump();
+    // Every epoch exactly once, also for members that switched weights midway.
+    EXPECT_EQ(rows.at(trial_id), (std::vector<int>{1, 2, 3, 4})) << trial_id;
+    const json& lineage = trial.at("lineage");
+    ASSERT_TRUE(lineage.is_array());
+    json epochs = CliJson({"metrics", trial_id});
+    for (const json& entry : lineage) {
+      ++exploits;
+      const int epoch = entry.at("epoch");
+      const int donor = entry.at("donor");
+      EXPECT_NE(donor, trial.at("index"));
+      EXPECT_GE(epoch, 1);
+      EXPECT_LT(epoch, 4);
+      // The epoch after the exploit trains on the donor's schedule (its
+      // checkpoint holds the scheduler's state) scaled by lr_scale.
+      const double scale = entry.at("resume").at("lr_scale");
+      json donor_epochs = CliJson({"metrics", trials[donor].at("trial_id").get<std::string>()});
+      const double donor_lr = donor_epochs[epoch].at("metrics").at("lr");
+      const double lr = epochs[epoch].at("metrics").at("lr");
+      EXPECT_NEAR(lr, donor_lr * scale, 1e-12 * donor_lr * scale) << trial_id << " " << entry.dump();
+    }
+  }
+  EXPECT_GE(exploits, 1) << "no member ever copied another";
+  // The table shows where each member's weights came from.
+  CommandResult table = Cli({"trials", sweep_id});
+  EXPECT_NE(table.out.find("LINEAGE"), std::string::npos) << table.out;
 }
 
 }  // namespace
