@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "segtune/train/trainer.h"
+#include "tiny_config.h"
 
 namespace segtune::train {
 namespace {
@@ -23,26 +24,14 @@ using ::testing::HasSubstr;
 // of more than 2 iterations cycles through several.
 json RangeConfig(double min_lr, double max_lr, int iterations, double smoothing,
                  double diverge_factor) {
-  return {
-      {"params", {{"optimizer", {{"name", "SGD"}, {"lr", 0.05}, {"momentum", 0.9}}}}},
-      {"data",
-       {{"dataset", "shapes"},
-        {"image_size", 16},
-        {"num_classes", 3},
-        {"train_size", 16},
-        {"val_size", 8},
-        {"seed", 7}}},
-      {"model", {{"arch", "unet"}, {"base_channels", 4}, {"depth", 2}}},
-      {"training", {{"batch_size", 8}, {"seed", 1}}},
-      {"epochs", iterations},
-      {"lr_range",
-       {{"min_lr", min_lr},
-        {"max_lr", max_lr},
-        {"iterations", iterations},
-        {"smoothing", smoothing},
-        {"diverge_factor", diverge_factor}}},
-      {"objective", {{"metric", "smoothed_loss"}, {"mode", "min"}}},
-  };
+  json config = TinyConfig({{"name", "SGD"}, {"lr", 0.05}, {"momentum", 0.9}}, iterations);
+  config["lr_range"] = {{"min_lr", min_lr},
+                        {"max_lr", max_lr},
+                        {"iterations", iterations},
+                        {"smoothing", smoothing},
+                        {"diverge_factor", diverge_factor}};
+  config["objective"] = {{"metric", "smoothed_loss"}, {"mode", "min"}};
+  return config;
 }
 
 struct RangeRun {

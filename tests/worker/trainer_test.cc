@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "image_writer.h"
+#include "tiny_config.h"
 
 namespace segtune::train {
 namespace {
@@ -24,24 +25,6 @@ using ::testing::HasSubstr;
 const std::vector<std::string> kMetricNames = {"train_loss",       "val_loss", "val_miou",
                                                "val_pixel_acc",    "lr",       "epoch_seconds",
                                                "images_per_second"};
-
-// Small enough that an epoch takes milliseconds.
-json TinyConfig(json optimizer, int epochs = 2) {
-  return {
-      {"params", {{"optimizer", std::move(optimizer)}}},
-      {"data",
-       {{"dataset", "shapes"},
-        {"image_size", 16},
-        {"num_classes", 3},
-        {"train_size", 16},
-        {"val_size", 8},
-        {"seed", 7}}},
-      {"model", {{"arch", "unet"}, {"base_channels", 4}, {"depth", 2}}},
-      {"training", {{"batch_size", 8}, {"seed", 1}}},
-      {"epochs", epochs},
-      {"objective", {{"metric", "val_miou"}, {"mode", "max"}}},
-  };
-}
 
 json Sgd(double lr) { return {{"name", "SGD"}, {"lr", lr}, {"momentum", 0.9}}; }
 

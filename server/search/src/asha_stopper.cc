@@ -5,21 +5,12 @@
 #include <limits>
 #include <utility>
 
+#include "reason_text.h"
+
 namespace segtune::search::internal {
 namespace {
 
 constexpr double kWorst = -std::numeric_limits<double>::infinity();
-
-// "1st", "2nd", "3rd", "4th", ..., "11th", "12th", "13th", "21st", ...
-std::string Ordinal(int n) {
-  const char* suffix = "th";
-  if (n % 100 < 11 || n % 100 > 13) {
-    if (n % 10 == 1) suffix = "st";
-    if (n % 10 == 2) suffix = "nd";
-    if (n % 10 == 3) suffix = "rd";
-  }
-  return std::to_string(n) + suffix;
-}
 
 // Rankings need a strict weak order, which NaN would break; the scheduler
 // only passes finite objectives, so this is a guard, and NaN counts as worst.

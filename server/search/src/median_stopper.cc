@@ -2,13 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <limits>
 #include <map>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "reason_text.h"
 
 namespace segtune::search::internal {
 namespace {
@@ -19,11 +20,6 @@ constexpr double kWorst = -std::numeric_limits<double>::infinity();
 // trial produced no usable value, the worst outcome.
 double Sanitize(double objective) { return std::isnan(objective) ? kWorst : objective; }
 
-std::string Number(double value) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.6g", value);
-  return text;
-}
 
 class MedianStopper final : public Stopper {
  public:
@@ -91,7 +87,7 @@ Verdict MedianStopper::OnEpoch(int trial_index, int epoch, double objective) {
 
   Verdict verdict;
   verdict.decision = Decision::kStop;
-  verdict.reason = "best " + Number(best) + " < median " + Number(median) + " of " +
+  verdict.reason = "best " + Significant(best, 6) + " < median " + Significant(median, 6) + " of " +
                    std::to_string(averages.size()) + " other trials' running averages at epoch " +
                    std::to_string(epoch);
   return verdict;

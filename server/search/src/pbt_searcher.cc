@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "reason_text.h"
 
 namespace segtune::search::internal {
 namespace {
@@ -83,21 +83,7 @@ Move Explore(const spec::Domain& domain, double value, double resample_probabili
   return {Clip(domain, value * (up ? 1.2 : 0.8)), up ? "x1.2" : "x0.8"};
 }
 
-std::string Ordinal(int n) {
-  const char* suffix = "th";
-  if (n % 100 < 11 || n % 100 > 13) {
-    if (n % 10 == 1) suffix = "st";
-    if (n % 10 == 2) suffix = "nd";
-    if (n % 10 == 3) suffix = "rd";
-  }
-  return std::to_string(n) + suffix;
-}
 
-std::string Short(double value) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.4g", value);
-  return text;
-}
 
 class PbtSearcher final : public Searcher {
  public:
@@ -159,21 +145,12 @@ PbtSearcher::PbtSearcher(TrialBuilder builder, const spec::SweepSpec& spec)
       settings_(spec.search.pbt),
       members_(spec.budget.max_trials) {
   // The initial population is the trials random search makes with the same
-  // seed (random_sampler.cc draws in this order); each member's optimizer
-  // alternative is kept because several alternatives can share a torch name
-  // (SGD, momentum, nag) and exploring needs the donor's domains.
+  // seed; each member's optimizer alternative is kept because several
+  // alternatives can share a torch name (SGD, momentum, nag) and exploring
+  // needs the donor's domains.
   Random random(seed_);
   for (Member& member : members_) {
-    TrialChoice choice;
-    choice.optimizer = random.Below(builder_.optimizers().size());
-    choice.optimizer_axes =
-        TrialBuilder::RandomAxes(builder_.optimizers()[choice.optimizer].block, random);
-    if (!builder_.schedulers().empty()) {
-      choice.scheduler = random.Below(builder_.schedulers().size());
-      choice.scheduler_axes =
-          TrialBuilder::RandomAxes(builder_.schedulers()[*choice.scheduler].block, random);
-    }
-    choice.other_axes = TrialBuilder::RandomAxes(builder_.others(), random);
+    const TrialChoice choice = builder_.RandomChoice(random);
     member.configs.push_back({0, choice.optimizer, builder_.Build(choice, random)});
   }
 }
@@ -265,7 +242,7 @@ Verdict PbtSearcher::OnEpoch(int trial_index, int epoch, double objective) {
   if (donors.empty()) return {};
   Random random(DecisionSeed(seed_, trial_index, epoch));
   const int donor = donors[random.Below(donors.size())];
-  auto metric = [this](double oriented) { return Short(maximize_ ? oriented : -oriented); };
+  auto metric = [this](double oriented) { return Significant(maximize_ ? oriented : -oriented, 4); };
   const std::string standing = Ordinal(rank + 1) + " of " + std::to_string(ranked) + " (" +
                                metric(objective) + "), copies trial " + std::to_string(donor) +
                                " (" + metric(*members_[donor].objectives[epoch - 1]) + ")";
@@ -417,11 +394,11 @@ absl::StatusOr<std::unique_ptr<Searcher>> MakePbtSearcher(TrialBuilder builder,
   }
   if (!(pbt.quantile_fraction > 0 && pbt.quantile_fraction <= 0.5)) {
     return absl::InvalidArgumentError("search.quantile_fraction: must be in (0, 0.5], got " +
-                                      Short(pbt.quantile_fraction));
+                                      Significant(pbt.quantile_fraction, 4));
   }
   if (!(pbt.resample_probability >= 0 && pbt.resample_probability <= 1)) {
     return absl::InvalidArgumentError("search.resample_probability: must be in [0, 1], got " +
-                                      Short(pbt.resample_probability));
+                                      Significant(pbt.resample_probability, 4));
   }
   return std::make_unique<PbtSearcher>(std::move(builder), spec);
 }

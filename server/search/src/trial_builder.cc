@@ -190,6 +190,18 @@ Json TrialBuilder::NumericValue(const spec::Domain& domain, double x) {
   return Quantize(x, domain.q);
 }
 
+TrialChoice TrialBuilder::RandomChoice(Random& random) const {
+  TrialChoice choice;
+  choice.optimizer = random.Below(optimizers_.size());
+  choice.optimizer_axes = RandomAxes(optimizers_[choice.optimizer].block, random);
+  if (!schedulers_.empty()) {
+    choice.scheduler = random.Below(schedulers_.size());
+    choice.scheduler_axes = RandomAxes(schedulers_[*choice.scheduler].block, random);
+  }
+  choice.other_axes = RandomAxes(others_, random);
+  return choice;
+}
+
 AxisPicks TrialBuilder::RandomAxes(const Block& block, Random& random) {
   AxisPicks axes(block.domains.size(), 0);
   for (std::size_t i = 0; i < block.domains.size(); ++i) {

@@ -102,6 +102,10 @@ class TrialBuilder {
 
   // For random search: a uniformly drawn index for every kGrid domain of `block`.
   static AxisPicks RandomAxes(const Block& block, Random& random);
+  // For random search: an optimizer alternative, a scheduler alternative
+  // (if any) and the other keys' grid values, each drawn uniformly in that
+  // order (Build then samples the distributions).
+  TrialChoice RandomChoice(Random& random) const;
 
   // For grid search: the axis indices of grid point `point` (< block.grid_points),
   // the first key varying slowest.
