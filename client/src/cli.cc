@@ -87,8 +87,8 @@ int RunCli(int argc, const char* const* argv, const CliEnvironment& environment)
       "Smith's learning-rate range test for each optimizer of SPEC: one trial per alternative of\n"
       "search.space.optimizer trains with an lr rising exponentially from --min-lr to --max-lr,\n"
       "one step per batch, until --iterations steps or the loss diverges. The spec's data,\n"
-      "model, training and budget are used as written; its search algorithm, schedulers and\n"
-      "lr values are not. Prints per optimizer the suggested lr (the steepest fall of the\n"
+      "model, training and budget.parallelism are used as written; its search algorithm,\n"
+      "schedulers, lr values, budget.epochs and budget.max_trials are not. Prints per optimizer the suggested lr (the steepest fall of the\n"
       "smoothed loss), a range to search, the lr of the lowest loss, then a chart of the\n"
       "curves. Runs on this machine like `segtune run` (--workers, --dir), or on the\n"
       "coordinator given by --server or $SEGTUNE_SERVER. With -o json, stdout holds one JSON\n"
@@ -104,7 +104,7 @@ int RunCli(int argc, const char* const* argv, const CliEnvironment& environment)
       lr_find
           ->add_option("--iterations", iterations,
                        "steps per optimizer (default: the spec's search.iterations, else 100)")
-          ->check(CLI::Range(2, 100000));
+          ->check(CLI::Range(5, 10000));
   CLI::Option* lr_find_workers =
       lr_find->add_option("--workers", lr_find_local.workers, "local mode: number of segtune-worker processes")
           ->check(CLI::Range(1, 256))

@@ -23,12 +23,6 @@ std::string DecadeLabel(int exponent) {
   return exponent == 0 ? "1" : "1e" + std::to_string(exponent);
 }
 
-std::string FormatLr(double lr) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1e", lr);
-  return text;
-}
-
 // Maps [low, high] onto 0..cells-1; `low == high` maps everything to 0.
 int Cell(double value, double low, double high, int cells) {
   if (high <= low) return 0;
@@ -48,6 +42,12 @@ void PlaceLabel(std::string& line, int column, const std::string& label, int& us
 }
 
 }  // namespace
+
+std::string FormatLr(double lr) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1e", lr);
+  return text;
+}
 
 char CurveGlyph(std::size_t index) { return kGlyphs[index % (sizeof kGlyphs - 1)]; }
 

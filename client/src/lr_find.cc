@@ -30,12 +30,6 @@ absl::Status InvalidSpec(const std::string& spec_path, const std::string& proble
   return absl::InvalidArgumentError(absl::StrCat("spec ", spec_path, " is invalid:\n  ", problem));
 }
 
-std::string FormatLr(double lr) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1e", lr);
-  return text;
-}
-
 // "SGD(momentum=0.9)": the optimizer without lr, which the test sets itself.
 std::string OptimizerLabel(const LrFindResult& result) {
   return AlgorithmCall(result.optimizer, /*is_scheduler=*/false, /*all_args=*/false);
@@ -103,6 +97,18 @@ absl::StatusOr<std::string> LrFindSpec(const std::string& spec_yaml, const std::
   YAML::Node rewritten(YAML::NodeType::Map);
   for (const auto& entry : spec) {
     const bool is_search = entry.first.IsScalar() && entry.first.Scalar() == "search";
+    const bool is_budget = entry.first.IsScalar() && entry.first.Scalar() == "budget";
+    if (is_budget && entry.second.IsMap()) {
+      // Every optimizer is tested: max_trials would pick a random subset of
+      // them, and the test counts steps, not epochs.
+      YAML::Node budget(YAML::NodeType::Map);
+      for (const auto& setting : entry.second) {
+        const std::string key = setting.first.IsScalar() ? setting.first.Scalar() : "";
+        if (key != "max_trials" && key != "epochs") budget.force_insert(setting.first, setting.second);
+      }
+      rewritten.force_insert(entry.first, budget);
+      continue;
+    }
     rewritten.force_insert(entry.first, is_search ? test : entry.second);
   }
   YAML::Emitter emitter;

@@ -157,6 +157,33 @@ TEST_F(SearchSchedulingTest, TpeCountsTrialsCreatedBeforeARestart) {
   EXPECT_EQ(store_->GetSweep(id)->state, store::SweepState::kCompleted);
 }
 
+TEST_F(SearchSchedulingTest, ALazySweepKeepsItsTurnInSubmissionOrder) {
+  auto tpe = scheduler_->Submit(
+      SearchSpec("  algorithm: tpe\n", "{epochs: 1, max_trials: 2}", "{loguniform: [0.001, 0.1]}"));
+  now_ms_ += 1000;
+  auto grid = scheduler_->Submit(SearchSpec("  algorithm: grid\n", "{epochs: 1}", "[0.1, 0.01]"));
+  ASSERT_TRUE(tpe.ok() && grid.ok());
+  // The tpe sweep came first: its trials are made and leased before the
+  // grid sweep's queued ones.
+  const std::string worker = Register(/*slots=*/3);
+  EXPECT_EQ(Acquire(worker).trial_id, tpe->sweep_id + "-0000");
+  // It has no parallelism cap, so its second (and last) trial comes next,
+  // then the grid's.
+  EXPECT_EQ(Acquire(worker).trial_id, tpe->sweep_id + "-0001");
+  EXPECT_EQ(Acquire(worker).trial_id, grid->sweep_id + "-0000");
+}
+
+TEST_F(SearchSchedulingTest, AWorkersLateReportOfARequeuedTrialIsStillRefused) {
+  auto submitted = scheduler_->Submit(AshaSpec());
+  const std::string worker = Register();
+  Assignment a = Acquire(worker);
+  now_ms_ += 30001;  // the lease expires: the trial is queued again
+  ASSERT_TRUE(scheduler_->Tick().ok());
+  EXPECT_EQ(StateOf(a.trial_id), TrialState::kPending);
+  EXPECT_EQ(scheduler_->FinishTrial(worker, a.trial_id, a.attempt, TrialState::kCompleted, "").code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(SearchSchedulingTest, MedianRuleStopsWithItsReason) {
   auto submitted = scheduler_->Submit(SearchSpec("  algorithm: median\n  sampler: grid\n  min_trials: 2\n",
                                                  "{epochs: 2, parallelism: 1}", "[0.1, 0.01, 0.001]"));
@@ -185,7 +212,7 @@ TEST_F(SearchSchedulingTest, PbtExploitCopiesTheDonorCheckpointAndParams) {
   auto kept = scheduler_->ReportEpoch(worker, good.trial_id, good.attempt, 1, Metrics(0.8));
   ASSERT_TRUE(kept.ok()) << kept.status();
   EXPECT_FALSE(kept->stop);
-  EXPECT_EQ(kept->keep_checkpoints_every, 1);  // donors keep their perturbation epochs
+  EXPECT_EQ(scheduler_->CheckpointsKeptEvery(good.trial_id), 1);  // donors keep their perturbation epochs
 
   // The bottom member takes the top one's weights and perturbed params.
   auto exploited = scheduler_->ReportEpoch(worker, bad.trial_id, bad.attempt, 1, Metrics(0.2));
@@ -217,9 +244,22 @@ TEST_F(SearchSchedulingTest, PbtExploitCopiesTheDonorCheckpointAndParams) {
   EXPECT_DOUBLE_EQ(config["exploit"]["lr_scale"].get<double>(),
                    params["optimizer"]["lr"].get<double>() / donor_params["optimizer"]["lr"].get<double>());
 
-  // A coordinator restart keeps the population and its lineage.
+  // After a coordinator restart the population goes on: at epoch 2 the
+  // former recipient leads, and the former donor copies it.
   OpenAll();
   EXPECT_EQ(store_->GetTrial(bad.trial_id)->lineage_json, trial.lineage_json);
+  WriteCheckpoint(resumed, 2, "resumed weights");
+  WriteCheckpoint(good, 2, "good weights, epoch 2");
+  auto leads = scheduler_->ReportEpoch(worker, resumed.trial_id, resumed.attempt, 2, Metrics(0.9));
+  ASSERT_TRUE(leads.ok()) << leads.status();
+  EXPECT_FALSE(leads->stop);
+  auto copies = scheduler_->ReportEpoch(worker, good.trial_id, good.attempt, 2, Metrics(0.5));
+  ASSERT_TRUE(copies.ok()) << copies.status();
+  EXPECT_TRUE(copies->stop);
+  EXPECT_EQ(StoredWeights(good.trial_id, 2), "resumed weights");
+  const nlohmann::json good_lineage = nlohmann::json::parse(store_->GetTrial(good.trial_id)->lineage_json);
+  ASSERT_EQ(good_lineage.size(), 1u);
+  EXPECT_EQ(good_lineage[0]["donor"], 1);
 }
 
 TEST_F(SearchSchedulingTest, LrRangeTestTrialsCarryTheRamp) {

@@ -89,6 +89,18 @@ TEST(MedianStopperTest, OddCountTakesTheMiddleAndTiesContinue) {
   EXPECT_EQ(verdict.reason, "best 0.19 < median 0.2 of 6 other trials' running averages at epoch 1");
 }
 
+TEST(MedianStopperTest, ReasonsShowAMinimizedMetricAsItIs) {
+  spec::SweepSpec spec = MedianSpec(1, 2);
+  spec.objective = {"val_loss", false};
+  std::unique_ptr<Stopper> stopper = MakeMedianStopper(spec);
+  // val_loss 0.4 and 0.6 arrive oriented, as -0.4 and -0.6.
+  Report(*stopper, 0, {-0.4});
+  Report(*stopper, 1, {-0.6});
+  Verdict verdict = stopper->OnEpoch(2, 1, -0.9);
+  EXPECT_EQ(verdict.decision, kStop);
+  EXPECT_EQ(verdict.reason, "best 0.9 > median 0.5 of 2 other trials' running averages at epoch 1");
+}
+
 TEST(MedianStopperTest, NoDecisionDuringGraceEpochs) {
   std::unique_ptr<Stopper> stopper = WithFourCurves(3, 3);
   EXPECT_EQ(Decisions(Report(*stopper, 4, {-1, -1, -1})), (std::vector<Decision>{kGo, kGo, kStop}));

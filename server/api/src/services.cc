@@ -369,7 +369,7 @@ grpc::ServerUnaryReactor* WorkerHubService::ReportEpoch(grpc::CallbackServerCont
   // The epoch is durable: older checkpoints can go. A failure here costs
   // disk space only, so the worker still gets its answer.
   if (absl::Status s = RetainCheckpoints(*store_, *checkpoints_, request->trial_id(), request->epoch(),
-                                         decision->keep_checkpoints_every); !s.ok()) {
+                                         scheduler_->CheckpointsKeptEvery(request->trial_id())); !s.ok()) {
     spdlog::warn("trial {}: cannot delete checkpoints older than epoch {}: {}", request->trial_id(),
                  request->epoch(), s.ToString());
   }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <random>
+#include <tuple>
 
 #include <spdlog/spdlog.h>
 
@@ -133,8 +134,9 @@ absl::Status Scheduler::LoadSweep(const store::SweepRecord& sweep,
 
   SweepRuntime& runtime = sweeps_[sweep.sweep_id];
   runtime.config_base_json = ConfigBase(parsed.spec);
-  runtime.lazy = (*searcher)->TotalTrials() < 0;
-  runtime.trials_planned = runtime.lazy ? parsed.spec.budget.max_trials : (*searcher)->TotalTrials();
+  runtime.created_unix_ms = sweep.created_unix_ms;
+  const bool lazy = (*searcher)->TotalTrials() < 0;
+  runtime.trials_planned = lazy ? parsed.spec.budget.max_trials : (*searcher)->TotalTrials();
   runtime.trials_created = static_cast<int>(trials.size());
   runtime.spec = std::move(parsed.spec);
   runtime.searcher = std::move(*searcher);
@@ -222,7 +224,7 @@ absl::StatusOr<SubmitResult> Scheduler::Submit(const std::string& spec_yaml) {
   if (!trials.ok()) return trials.status();
   SweepRuntime& runtime = sweeps_[sweep.sweep_id];
   runtime.config_base_json = ConfigBase(parsed.spec);
-  runtime.lazy = lazy;
+  runtime.created_unix_ms = sweep.created_unix_ms;
   runtime.trials_created = static_cast<int>(trials->size());
   runtime.trials_planned = lazy ? parsed.spec.budget.max_trials : runtime.trials_created;
   runtime.spec = std::move(parsed.spec);
@@ -302,24 +304,42 @@ absl::StatusOr<std::optional<Assignment>> Scheduler::TryAcquire(const std::strin
   WorkerRuntime& worker = workers_[worker_id];
   if (static_cast<int>(worker.trials.size()) >= worker.record.slots) return std::nullopt;
 
+  // A sweep that creates its trials as slots free up takes its turn in
+  // submission order: its new trial goes before the queued trials of
+  // younger sweeps.
+  if (std::optional<std::string> lazy = LazySweepWithRoomLocked()) {
+    const SweepRuntime& lazy_sweep = sweeps_.at(*lazy);
+    bool older_queued = false;
+    for (const Queued& queued : queue_) {
+      const SweepRuntime& sweep = sweeps_.at(queued.sweep_id);
+      if (sweep.spec.budget.parallelism > 0 && sweep.running >= sweep.spec.budget.parallelism) continue;
+      older_queued = std::tie(sweep.created_unix_ms, queued.sweep_id) < std::tie(lazy_sweep.created_unix_ms, *lazy);
+      break;
+    }
+    if (!older_queued) {
+      auto created = CreateLazyTrialLocked(*lazy);
+      if (!created.ok()) return created.status();
+      if (*created) return LeaseQueuedLocked(std::prev(queue_.end()), worker_id);
+    }
+  }
   for (auto it = queue_.begin(); it != queue_.end(); ++it) {
     // The cap is checked before any store read: this loop runs on every
     // dispatcher pass, and a capped sweep may have thousands of queued trials.
-    SweepRuntime& sweep = sweeps_.at(it->sweep_id);
+    const SweepRuntime& sweep = sweeps_.at(it->sweep_id);
     if (sweep.spec.budget.parallelism > 0 && sweep.running >= sweep.spec.budget.parallelism) continue;
-    auto trial = store_->GetTrial(it->trial_id);
-    if (!trial.ok()) return trial.status();
-    auto assignment = LeaseLocked(*std::move(trial), worker_id);
-    if (!assignment.ok()) return assignment.status();
-    queue_.erase(it);
-    return *std::move(assignment);
+    return LeaseQueuedLocked(it, worker_id);
   }
-  auto created = CreateLazyTrialLocked();
-  if (!created.ok()) return created.status();
-  if (!created->has_value()) return std::nullopt;
-  auto assignment = LeaseLocked(**std::move(created), worker_id);
+  return std::nullopt;
+}
+
+absl::StatusOr<std::optional<Assignment>> Scheduler::LeaseQueuedLocked(std::deque<Queued>::iterator queued,
+                                                                       const std::string& worker_id) {
+  auto trial = store_->GetTrial(queued->trial_id);
+  if (!trial.ok()) return trial.status();
+  auto assignment = LeaseLocked(*std::move(trial), worker_id);
   if (!assignment.ok()) return assignment.status();
-  return *std::move(assignment);
+  queue_.erase(queued);
+  return std::optional<Assignment>(*std::move(assignment));
 }
 
 absl::StatusOr<Assignment> Scheduler::LeaseLocked(store::TrialRecord trial, const std::string& worker_id) {
@@ -339,11 +359,13 @@ absl::StatusOr<Assignment> Scheduler::LeaseLocked(store::TrialRecord trial, cons
 
   nlohmann::json config = nlohmann::json::parse(sweep.config_base_json);
   config["params"] = nlohmann::json::parse(trial.params_json);
-  // A pbt member that just exploited another starts from the donor's
-  // checkpoint of that epoch and changes its hyperparameters there.
+  // A pbt member that exploited another starts from the donor's checkpoint
+  // of that epoch and changes its hyperparameters there. The worker gets the
+  // last exploit on every later attempt too: without a checkpoint it must
+  // fail rather than replay epochs its own weights never trained.
   const nlohmann::json lineage = nlohmann::json::parse(trial.lineage_json, nullptr, false);
-  if (lineage.is_array() && !lineage.empty() && lineage.back().contains("resume") &&
-      lineage.back()["resume"].value("epoch", -1) == *durable_epochs) {
+  if (lineage.is_array() && !lineage.empty() && lineage.back().is_object() &&
+      lineage.back().contains("resume") && lineage.back()["resume"].is_object()) {
     config["exploit"] = lineage.back()["resume"];
   }
   ChangedLocked();
@@ -354,19 +376,43 @@ absl::StatusOr<Assignment> Scheduler::LeaseLocked(store::TrialRecord trial, cons
   return Assignment{trial.trial_id, trial.sweep_id, trial.attempt, config.dump(), *durable_epochs};
 }
 
-absl::StatusOr<std::optional<store::TrialRecord>> Scheduler::CreateLazyTrialLocked() {
-  for (auto& [sweep_id, sweep] : sweeps_) {
-    if (!sweep.lazy || sweep.trials_created >= sweep.trials_planned) continue;
+std::optional<std::string> Scheduler::LazySweepWithRoomLocked() const {
+  const std::pair<const std::string, SweepRuntime>* oldest = nullptr;
+  for (const auto& entry : sweeps_) {
+    const SweepRuntime& sweep = entry.second;
+    if (!sweep.lazy() || sweep.trials_created >= sweep.trials_planned) continue;
     if (sweep.spec.budget.parallelism > 0 && sweep.running >= sweep.spec.budget.parallelism) continue;
-    std::vector<nlohmann::json> params = sweep.searcher->Suggest(1);
-    if (params.empty()) continue;
-    if (absl::Status s = store_->AddTrials(sweep_id, {params.front().dump()}); !s.ok()) return s;
-    auto trial = store_->GetTrial(store::TrialId(sweep_id, sweep.trials_created));
-    if (!trial.ok()) return trial.status();
-    sweep.trials_created++;
-    return std::optional<store::TrialRecord>(*std::move(trial));
+    // One queued trial at a time: the next suggestion waits for more results.
+    const bool queued = std::any_of(queue_.begin(), queue_.end(),
+                                    [&](const Queued& q) { return q.sweep_id == entry.first; });
+    if (queued) continue;
+    if (oldest == nullptr ||
+        std::tie(sweep.created_unix_ms, entry.first) < std::tie(oldest->second.created_unix_ms, oldest->first)) {
+      oldest = &entry;
+    }
   }
-  return std::optional<store::TrialRecord>();
+  if (oldest == nullptr) return std::nullopt;
+  return oldest->first;
+}
+
+absl::StatusOr<bool> Scheduler::CreateLazyTrialLocked(const std::string& sweep_id) {
+  SweepRuntime& sweep = sweeps_.at(sweep_id);
+  std::vector<nlohmann::json> params = sweep.searcher->Suggest(1);
+  if (params.empty()) return false;
+  if (absl::Status s = store_->AddTrials(sweep_id, {params.front().dump()}); !s.ok()) {
+    // The searcher counted a trial the store does not have: rebuild it from the store.
+    auto record = store_->GetSweep(sweep_id);
+    auto trials = store_->ListTrials(sweep_id);
+    if (record.ok() && trials.ok()) {
+      if (absl::Status reloaded = LoadSweep(*record, *trials); !reloaded.ok()) return reloaded;
+    }
+    return s;
+  }
+  // Queued first, leased by the caller: a failed lease leaves it in the queue.
+  queue_.push_back({sweep_id, store::TrialId(sweep_id, sweep.trials_created)});
+  sweep.trials_created++;
+  ChangedLocked();
+  return true;
 }
 
 absl::StatusOr<std::vector<std::string>> Scheduler::Heartbeat(
@@ -436,14 +482,10 @@ absl::StatusOr<EpochDecision> Scheduler::ReportEpoch(const std::string& worker_i
   epochs_reported_++;
   ChangedLocked();
   const double oriented = sweep_record->maximize ? objective->second : -objective->second;
-  const SweepRuntime& sweep = sweeps_.at(trial->sweep_id);
-  const int keep_every =
-      sweep.spec.search.algorithm == "pbt" ? sweep.spec.search.pbt.perturbation_interval : 0;
-  search::Verdict verdict = sweep.searcher->OnEpoch(trial->index, epoch, oriented);
+  search::Verdict verdict = sweeps_.at(trial->sweep_id).searcher->OnEpoch(trial->index, epoch, oriented);
   // May end the sweep (and its runtime) when this was its last trial.
   auto decision = ApplyVerdictLocked(*std::move(trial), epoch, std::move(verdict));
   if (!decision.ok()) return decision.status();
-  decision->keep_checkpoints_every = keep_every;
   if (leases_.count(trial_id) > 0) last_decisions_[trial_id] = LastDecision{attempt, epoch, *decision};
   return decision;
 }
@@ -505,7 +547,13 @@ absl::StatusOr<bool> Scheduler::ExploitLocked(store::TrialRecord& trial, const s
   trial.state = TrialState::kPending;
   trial.worker_id.clear();
   trial.reason = "exploiting trial " + donor;
-  if (absl::Status s = store_->UpdateTrial(trial); !s.ok()) return s;
+  if (absl::Status s = store_->UpdateTrial(trial); !s.ok()) {
+    // The member's checkpoint of this epoch is the donor's now, but the
+    // worker trains on from its own weights in memory; its retried report
+    // is answered "continue".
+    sweeps_.at(trial.sweep_id).searcher->OnExploitFailed(trial.index, exploit.epoch);
+    return s;
+  }
   DropLeaseLocked(trial.trial_id, trial.sweep_id);
   // It was running a moment ago: it goes before anything still queued.
   queue_.push_front({trial.sweep_id, trial.trial_id});
@@ -552,6 +600,15 @@ absl::StatusOr<int> Scheduler::CheckpointEpochs(const std::string& worker_id, co
   return sweep->epochs;
 }
 
+int Scheduler::CheckpointsKeptEvery(const std::string& trial_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Trial ids are "<sweep_id>-<index>".
+  const std::string sweep_id = trial_id.substr(0, trial_id.rfind('-'));
+  auto sweep = sweeps_.find(sweep_id);
+  if (sweep == sweeps_.end() || sweep->second.spec.search.algorithm != "pbt") return 0;
+  return sweep->second.spec.search.pbt.perturbation_interval;
+}
+
 absl::StatusOr<int> Scheduler::DurableEpochsLocked(const std::string& trial_id) {
   auto epochs = store_->ListEpochs(trial_id);
   if (!epochs.ok()) return epochs.status();
@@ -571,9 +628,11 @@ absl::Status Scheduler::FinishTrial(const std::string& worker_id, const std::str
     auto trial = store_->GetTrial(trial_id);
     if (!trial.ok()) return trial.status();
     // Ending a trial that already ended (cancelled, paused, or a retried
-    // Finish) or that the searcher requeued (pbt, asha promotion) is fine;
-    // the sweep may still need closing if the first try failed midway.
-    if ((store::IsFinal(trial->state) || trial->state == TrialState::kPending) && trial->attempt == attempt) {
+    // Finish) is fine, and so is the STOPPED that answers a searcher's pause
+    // or exploit after the searcher requeued the trial (asha promotion,
+    // pbt); the sweep may still need closing if the first try failed midway.
+    const bool requeued_by_searcher = trial->state == TrialState::kPending && state == TrialState::kStopped;
+    if ((store::IsFinal(trial->state) || requeued_by_searcher) && trial->attempt == attempt) {
       return MaybeCompleteSweepLocked(trial->sweep_id);
     }
     return absl::FailedPreconditionError(

@@ -23,10 +23,11 @@ double Sanitize(double objective) { return std::isnan(objective) ? kWorst : obje
 
 class MedianStopper final : public Stopper {
  public:
-  MedianStopper(const spec::MedianSettings& settings, int budget_epochs)
+  MedianStopper(const spec::MedianSettings& settings, int budget_epochs, bool maximize)
       : grace_epochs_(settings.grace_epochs),
         min_trials_(std::max(settings.min_trials, 1)),
-        budget_epochs_(budget_epochs) {}
+        budget_epochs_(budget_epochs),
+        maximize_(maximize) {}
 
   Verdict OnEpoch(int trial_index, int epoch, double objective) override;
   void OnTrialEnd(int trial_index, TrialEnd end) override;
@@ -45,6 +46,7 @@ class MedianStopper final : public Stopper {
   int grace_epochs_;
   int min_trials_;
   int budget_epochs_;
+  bool maximize_;  // objectives come oriented; reasons show the metric's own values
   std::map<int, Trial> trials_;  // by index; ordered, so sums add up the same way every time
 };
 
@@ -87,7 +89,8 @@ Verdict MedianStopper::OnEpoch(int trial_index, int epoch, double objective) {
 
   Verdict verdict;
   verdict.decision = Decision::kStop;
-  verdict.reason = "best " + Significant(best, 6) + " < median " + Significant(median, 6) + " of " +
+  auto metric = [this](double oriented) { return Significant(maximize_ ? oriented : -oriented, 6); };
+  verdict.reason = "best " + metric(best) + (maximize_ ? " < " : " > ") + "median " + metric(median) + " of " +
                    std::to_string(averages.size()) + " other trials' running averages at epoch " +
                    std::to_string(epoch);
   return verdict;
@@ -109,7 +112,7 @@ void MedianStopper::Restore(const std::vector<TrialHistory>& trials) {
 }  // namespace
 
 std::unique_ptr<Stopper> MakeMedianStopper(const spec::SweepSpec& spec) {
-  return std::make_unique<MedianStopper>(spec.search.median, spec.budget.epochs);
+  return std::make_unique<MedianStopper>(spec.search.median, spec.budget.epochs, spec.objective.maximize);
 }
 
 }  // namespace segtune::search::internal

@@ -18,10 +18,10 @@
 // like the random sampler), and so is any trial suggested while no
 // observation exists yet. After that, per suggestion:
 //  - Observations are the trials that ended COMPLETED, STOPPED (by a
-//    stopper), DIVERGED or FAILED. Running (and paused) trials are not
-//    observations: the sampler cannot tell a paused trial from a running one,
-//    and a half-trained trial's score would compare unfairly with finished
-//    ones. CANCELLED trials say nothing about their configuration.
+//    stopper), DIVERGED or FAILED, and the trials under way (running, or
+//    paused in an asha rung) that reported an epoch, with what they showed
+//    so far; they rank below every trial that got further. CANCELLED trials
+//    say nothing about their configuration.
 //  - They are ranked, best first, by (completed or stopped before diverged or
 //    failed, epochs reached, best objective), then by index; so a trial that
 //    ran all its epochs ranks above one a stopper ended earlier, as Optuna

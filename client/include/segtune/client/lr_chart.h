@@ -32,6 +32,9 @@ struct ChartCurve {
 // The glyph of curve i in the chart and its legend.
 char CurveGlyph(std::size_t index);
 
+// A learning rate as the chart and the lr-find table show it: "3.2e-02".
+std::string FormatLr(double lr);
+
 // `width` x `height` characters of plot area (at least 16 x 4), plus the
 // axes, their labels and the legend around it. Empty when no curve has a
 // point.

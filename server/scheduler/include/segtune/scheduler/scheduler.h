@@ -59,9 +59,6 @@ struct RunningTrialRef {
 struct EpochDecision {
   bool stop = false;  // the attempt ends: stopped early, paused or exploiting (pbt)
   std::string reason;
-  // Checkpoints of epochs divisible by this must be kept (0: none): pbt
-  // copies them to the members that exploit this one.
-  int keep_checkpoints_every = 0;
 };
 
 // Counts for monitoring; cumulative counters start at 0 with the process.
@@ -116,6 +113,9 @@ class Scheduler {
   // errors are ReportEpoch's: FailedPrecondition for a lost lease, NotFound
   // for an unknown trial.
   absl::StatusOr<int> CheckpointEpochs(const std::string& worker_id, const std::string& trial_id, int attempt);
+  // Checkpoints of the trial's epochs divisible by this must be kept beside
+  // the latest and the best (0: none): pbt members copy them from each other.
+  int CheckpointsKeptEvery(const std::string& trial_id) const;
   // Ends an attempt. `state` PENDING releases the trial back to the queue.
   absl::Status FinishTrial(const std::string& worker_id, const std::string& trial_id, int attempt,
                            store::TrialState state, const std::string& reason);
@@ -142,16 +142,21 @@ class Scheduler {
   void NotifyAll();
 
  private:
+  struct Queued {
+    std::string sweep_id;  // lets TryAcquire skip capped sweeps without a store read
+    std::string trial_id;
+  };
   struct SweepRuntime {
     spec::SweepSpec spec;
     std::unique_ptr<search::Searcher> searcher;
     std::string config_base_json;  // data, model, training, epochs, objective
     int running = 0;
+    std::int64_t created_unix_ms = 0;  // sweeps are served in submission order
     // Trials created so far and in all. Searchers that learn from results
     // (TotalTrials() -1) get their trials created one per free slot.
     int trials_created = 0;
     int trials_planned = 0;
-    bool lazy = false;
+    bool lazy() const { return searcher->TotalTrials() < 0; }
   };
   struct Lease {
     std::string worker_id;
@@ -178,8 +183,16 @@ class Scheduler {
   absl::Status LoadSweep(const store::SweepRecord& sweep, const std::vector<store::TrialRecord>& trials);
   // Leases `trial` to `worker_id`: the trial is PENDING and out of the queue.
   absl::StatusOr<Assignment> LeaseLocked(store::TrialRecord trial, const std::string& worker_id);
-  // A new trial from a sweep that creates them one per free slot, if one may start now.
-  absl::StatusOr<std::optional<store::TrialRecord>> CreateLazyTrialLocked();
+  // Leases the queued trial to `worker_id` and takes it off the queue; a
+  // failed lease leaves it queued.
+  absl::StatusOr<std::optional<Assignment>> LeaseQueuedLocked(std::deque<Queued>::iterator queued,
+                                                              const std::string& worker_id);
+  // The oldest sweep that creates its trials one per free slot and may
+  // create one now (under its cap, with none of its trials queued), if any.
+  std::optional<std::string> LazySweepWithRoomLocked() const;
+  // Creates the sweep's next trial and queues it; false when its searcher
+  // suggested none.
+  absl::StatusOr<bool> CreateLazyTrialLocked(const std::string& sweep_id);
   // Acts on a searcher's verdict about `trial`'s epoch.
   absl::StatusOr<EpochDecision> ApplyVerdictLocked(store::TrialRecord trial, int epoch, search::Verdict verdict);
   // PBT: `trial` takes its donor's checkpoint and the perturbed params, and
@@ -207,10 +220,6 @@ class Scheduler {
   mutable std::condition_variable changed_;
   std::uint64_t version_ = 0;                       // GUARDED_BY(mu_)
   std::map<std::string, SweepRuntime> sweeps_;      // running sweeps only
-  struct Queued {
-    std::string sweep_id;  // lets TryAcquire skip capped sweeps without a store read
-    std::string trial_id;
-  };
   std::deque<Queued> queue_;                        // PENDING trials, in order
   std::map<std::string, Lease> leases_;             // RUNNING trial id -> lease
   std::map<std::string, WorkerRuntime> workers_;     // live workers only

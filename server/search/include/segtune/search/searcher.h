@@ -47,8 +47,8 @@ namespace segtune::search {
 enum class Decision {
   kContinue,  // train the next epoch
   kStop,      // end the trial now: STOPPED (early-stopped)
-  kPause,     // release the slot; the trial waits (PAUSED) until the searcher
-              // resumes it (TakeResumes) or the sweep ends (then STOPPED)
+  kPause,     // release the slot; the trial waits (stored as STOPPED) until the
+              // searcher resumes it (TakeResumes) or the sweep ends
 };
 
 // PBT's exploit step for a paused trial: before it resumes, its checkpoint of

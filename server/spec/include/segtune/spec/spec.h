@@ -61,8 +61,9 @@ struct TpeSettings {
   double gamma = 0.25;        // fraction of observed trials counted as good
 };
 
-// lr_range_test: Smith's learning-rate range test, one trial per optimizer
-// alternative; the lr rises exponentially from min_lr to max_lr over
+// lr_range_test: Smith's learning-rate range test, one trial per grid point
+// of the space without its schedulers (per optimizer alternative, times the
+// lists of its other arguments and keys); the lr rises exponentially from min_lr to max_lr over
 // `iterations` steps, and each step is reported as one "epoch".
 struct LrRangeSettings {
   double min_lr = 1e-7;
