@@ -14,6 +14,8 @@ packages=(
   libpng-dev libjpeg-dev  # image decoding for the voc and folder datasets
   libgtest-dev libgmock-dev
   python3-torch  # the PyTorch reference of the parity tests and benchmarks
+  prometheus  # the real server (and promtool) the dashboard and alert tests run against
+  chromium fonts-dejavu-core  # renders segtune report's HTML in a test
 )
 
 sudo_cmd=()

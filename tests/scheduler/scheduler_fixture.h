@@ -9,6 +9,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -49,6 +50,7 @@ class SchedulerTest : public ::testing::Test {
     options.max_attempts = 3;
     options.now_ms = [this] { return now_ms_; };
     options.checkpoints = checkpoints_.get();
+    options.on_trial_scheduled = [this](double seconds) { scheduled_seconds_.push_back(seconds); };
     scheduler_ = std::make_unique<Scheduler>(store_.get(), options);
     ASSERT_TRUE(scheduler_->Recover().ok());
   }
@@ -77,6 +79,7 @@ class SchedulerTest : public ::testing::Test {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<store::CheckpointStore> checkpoints_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::vector<double> scheduled_seconds_;  // each scheduling latency observed, in order
 };
 
 }  // namespace segtune::scheduler

@@ -675,5 +675,44 @@ TEST_F(StoreTest, ConcurrentWritersAndReaders) {
   EXPECT_EQ(RawDatabase(path_).Int("SELECT COUNT(*) FROM epochs"), kWriters * kEpochs);
 }
 
+TEST_F(StoreTest, CountTrialsGivesEveryStateOfTheSweep) {
+  CreateSweep("s1", 3);
+  CreateSweep("s2", 2);
+  TrialRecord done = *store_->GetTrial("s1-0001");
+  done.state = TrialState::kCompleted;
+  done.attempt = 1;
+  ASSERT_TRUE(store_->UpdateTrial(done).ok());
+
+  absl::StatusOr<std::map<TrialState, int>> counts = store_->CountTrials("s1");
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ(counts->size(), 7u);  // every state, 0 included
+  EXPECT_EQ(counts->at(TrialState::kPending), 2);
+  EXPECT_EQ(counts->at(TrialState::kCompleted), 1);
+  EXPECT_EQ(counts->at(TrialState::kRunning), 0);
+  EXPECT_EQ(store_->CountTrials("nope").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(StoreTest, CommitObserverSeesEveryCommit) {
+  store_.reset();
+  std::vector<double> commits;
+  StoreOptions options;
+  options.on_commit = [&commits](double seconds) { commits.push_back(seconds); };
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path_, options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  store_ = *std::move(store);
+
+  CreateSweep("s1", 2);
+  ASSERT_EQ(commits.size(), 1u);
+  EpochRecord epoch{"s1-0000", 1, 1, {{"val_miou", 0.5}}, 10};
+  ASSERT_TRUE(store_->InsertEpoch(epoch).ok());
+  ASSERT_EQ(commits.size(), 2u);
+  for (double seconds : commits) {
+    EXPECT_GE(seconds, 0.0);
+    EXPECT_LT(seconds, 10.0);
+  }
+  EXPECT_TRUE(store_->ListTrials("s1").ok());
+  EXPECT_EQ(commits.size(), 2u) << "reads commit nothing";
+}
+
 }  // namespace
 }  // namespace segtune::store

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "segtune/metrics/coordinator_metrics.h"
+#include "rpc_timing.h"
 #include "services.h"
 
 namespace segtune::api {
@@ -24,12 +25,16 @@ constexpr std::int64_t kDispatchIntervalMs = 200;
 
 class CoordinatorImpl final : public Coordinator {
  public:
-  CoordinatorImpl(const CoordinatorOptions& options, std::unique_ptr<store::Store> store,
-                  std::unique_ptr<store::CheckpointStore> checkpoints)
+  CoordinatorImpl(const CoordinatorOptions& options, std::unique_ptr<metrics::CoordinatorMetrics> metrics,
+                  std::unique_ptr<store::Store> store, std::unique_ptr<store::CheckpointStore> checkpoints)
       : options_(options),
+        metrics_(std::move(metrics)),
         store_(std::move(store)),
         checkpoints_(std::move(checkpoints)),
-        scheduler_(store_.get(), scheduler::SchedulerOptions{options.lease_ms, 3, nullptr, checkpoints_.get()}),
+        scheduler_(store_.get(),
+                   scheduler::SchedulerOptions{
+                       options.lease_ms, 3, nullptr, checkpoints_.get(),
+                       [metrics = metrics_.get()](double seconds) { metrics->ObserveSchedulingLatency(seconds); }}),
         tuner_(store_.get(), checkpoints_.get(), &scheduler_, &stopping_),
         hub_(store_.get(), checkpoints_.get(), &scheduler_, options.heartbeat_interval_ms,
              options.max_acquire_wait_ms) {}
@@ -39,9 +44,8 @@ class CoordinatorImpl final : public Coordinator {
   absl::Status Init() {
     if (absl::Status s = scheduler_.Recover(); !s.ok()) return s;
     if (!options_.metrics_listen.empty()) {
-      auto metrics = metrics::CoordinatorMetrics::Start(options_.metrics_listen);
-      if (!metrics.ok()) return metrics.status();
-      metrics_ = std::move(*metrics);
+      absl::Status serving = metrics_->Serve(options_.metrics_listen, [this] { return Snapshot(); });
+      if (!serving.ok()) return serving;
     }
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -51,6 +55,9 @@ class CoordinatorImpl final : public Coordinator {
     builder.RegisterService(&tuner_);
     builder.RegisterService(&hub_);
     builder.SetMaxReceiveMessageSize(8 << 20);
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+    interceptors.push_back(std::make_unique<RpcTimingInterceptorFactory>(metrics_.get()));
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
     server_ = builder.BuildAndStart();
     if (!server_ || port == 0) {
       return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen));
@@ -67,6 +74,8 @@ class CoordinatorImpl final : public Coordinator {
     std::lock_guard<std::mutex> lock(shutdown_mu_);
     if (shut_down_) return;
     shut_down_ = true;
+    // Scrapes read the scheduler and the store: end them first.
+    metrics_->StopServing();
     stopping_ = true;
     scheduler_.NotifyAll();
     if (dispatcher_.joinable()) dispatcher_.join();
@@ -95,33 +104,35 @@ class CoordinatorImpl final : public Coordinator {
         spdlog::error("requeueing expired leases failed: {}", s.ToString());
       }
       hub_.ServeWaiters(/*shutting_down=*/false);
-      if (metrics_) metrics_->Update(Snapshot());
       seen = scheduler_.WaitForChange(seen, kDispatchIntervalMs);
     }
   }
 
-  metrics::SchedulerSnapshot Snapshot() const {
-    const scheduler::SchedulerStats stats = scheduler_.Stats();
-    metrics::SchedulerSnapshot snapshot;
-    snapshot.queue_depth = stats.queue_depth;
-    snapshot.running_trials = stats.running_trials;
-    snapshot.running_sweeps = stats.running_sweeps;
-    snapshot.workers = stats.workers;
-    snapshot.slots_total = stats.slots_total;
-    snapshot.slots_busy = stats.slots_busy;
-    snapshot.epochs_reported = stats.epochs_reported;
-    snapshot.trials_finished = stats.trials_finished;
+  // What a scrape of /metrics shows; runs on the exposer's thread. The
+  // trial counts come from the store's readers, which never block the writer.
+  metrics::CoordinatorSnapshot Snapshot() const {
+    metrics::CoordinatorSnapshot snapshot;
+    snapshot.scheduler = scheduler_.Stats();
+    for (const scheduler::SweepStats& sweep : snapshot.scheduler.sweeps) {
+      auto counts = store_->CountTrials(sweep.sweep_id);
+      if (counts.ok()) {
+        snapshot.trials_by_sweep[sweep.sweep_id] = *std::move(counts);
+      } else {
+        spdlog::warn("metrics: cannot count the trials of sweep {}: {}", sweep.sweep_id, counts.status().ToString());
+      }
+    }
     return snapshot;
   }
 
   const CoordinatorOptions options_;
+  // First: the store, the scheduler and the gRPC server report to it.
+  std::unique_ptr<metrics::CoordinatorMetrics> metrics_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<store::CheckpointStore> checkpoints_;
   scheduler::Scheduler scheduler_;
   std::atomic<bool> stopping_{false};
   TunerService tuner_;
   WorkerHubService hub_;
-  std::unique_ptr<metrics::CoordinatorMetrics> metrics_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
   std::thread dispatcher_;
@@ -139,13 +150,17 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   if (options.heartbeat_interval_ms < 100 || options.heartbeat_interval_ms * 2 > options.lease_ms) {
     return absl::InvalidArgumentError("heartbeat_interval_ms: must be >= 100 and at most half the lease");
   }
-  auto store = store::Store::Open(options.db_path);
+  auto metrics = std::make_unique<metrics::CoordinatorMetrics>(SegtuneRpcMethods());
+  store::StoreOptions store_options;
+  store_options.on_commit = [metrics = metrics.get()](double seconds) { metrics->ObserveCommit(seconds); };
+  auto store = store::Store::Open(options.db_path, std::move(store_options));
   if (!store.ok()) return store.status();
   // Opened after the database: its lock keeps a second coordinator of the
   // same data from removing this one's unfinished checkpoints.
   auto checkpoints = store::CheckpointStore::Open((std::filesystem::path(options.data_dir) / "checkpoints").string());
   if (!checkpoints.ok()) return checkpoints.status();
-  auto coordinator = std::make_unique<CoordinatorImpl>(options, std::move(*store), std::move(*checkpoints));
+  auto coordinator =
+      std::make_unique<CoordinatorImpl>(options, std::move(metrics), std::move(*store), std::move(*checkpoints));
   if (absl::Status s = coordinator->Init(); !s.ok()) return s;
   return coordinator;
 }

@@ -89,6 +89,25 @@ bool PausesInsteadOfStopping(const spec::SweepSpec& spec) {
   return spec.search.algorithm == "asha" || spec.search.algorithm == "hyperband";
 }
 
+// The labels monitoring shows for a trial with these params.
+RunningTrialStats TrialLabels(const store::TrialRecord& trial, int epochs) {
+  RunningTrialStats stats;
+  stats.sweep_id = trial.sweep_id;
+  stats.trial_id = trial.trial_id;
+  stats.epochs = epochs;
+  stats.scheduler = "none";
+  const nlohmann::json params = nlohmann::json::parse(trial.params_json, nullptr, /*allow_exceptions=*/false);
+  auto name_of = [&params](const char* key) -> std::optional<std::string> {
+    if (!params.is_object() || !params.contains(key) || !params[key].is_object()) return std::nullopt;
+    const nlohmann::json& name = params[key].value("name", nlohmann::json());
+    if (!name.is_string()) return std::nullopt;
+    return name.get<std::string>();
+  };
+  stats.optimizer = name_of("optimizer").value_or("unknown");
+  if (std::optional<std::string> scheduler = name_of("scheduler")) stats.scheduler = *scheduler;
+  return stats;
+}
+
 }  // namespace
 
 Scheduler::Scheduler(store::Store* store, SchedulerOptions options)
@@ -130,11 +149,22 @@ absl::Status Scheduler::LoadSweep(const store::SweepRecord& sweep,
       entry.objectives.push_back(sweep.maximize ? value->second : -value->second);
     }
   }
+  std::optional<double> best_oriented;
+  for (const auto& [trial_id, trial_epochs] : *epochs) {
+    for (const store::EpochRecord& epoch : trial_epochs) {
+      auto value = epoch.metrics.find(sweep.objective_metric);
+      if (value == epoch.metrics.end()) continue;
+      const double oriented = sweep.maximize ? value->second : -value->second;
+      if (!best_oriented || oriented > *best_oriented) best_oriented = oriented;
+    }
+  }
   (*searcher)->Restore(history);
 
   SweepRuntime& runtime = sweeps_[sweep.sweep_id];
   runtime.config_base_json = ConfigBase(parsed.spec);
   runtime.created_unix_ms = sweep.created_unix_ms;
+  runtime.room_since_ms = options_.now_ms();
+  runtime.best_oriented = best_oriented;
   const bool lazy = (*searcher)->TotalTrials() < 0;
   runtime.trials_planned = lazy ? parsed.spec.budget.max_trials : (*searcher)->TotalTrials();
   runtime.trials_created = static_cast<int>(trials.size());
@@ -155,6 +185,7 @@ absl::Status Scheduler::Recover() {
     runtime.record = worker;
     runtime.record.last_seen_unix_ms = now;
     runtime.persisted_last_seen_ms = worker.last_seen_unix_ms;
+    for (int slot = 0; slot < worker.slots; ++slot) runtime.free_slots_since_ms.insert(now);
   }
   auto sweeps = store_->ListSweeps();
   if (!sweeps.ok()) return sweeps.status();
@@ -173,12 +204,10 @@ absl::Status Scheduler::Recover() {
     auto sweep = sweeps_.find(trial.sweep_id);
     if (sweep == sweeps_.end()) continue;  // sweep ended; the trial is a leftover
     if (trial.state == TrialState::kPending) {
-      queue_.push_back({trial.sweep_id, trial.trial_id});
+      QueueLocked(trial.sweep_id, trial.trial_id, /*front=*/false);
       continue;
     }
-    leases_[trial.trial_id] = Lease{trial.worker_id, trial.attempt, now + options_.lease_ms};
-    workers_[trial.worker_id].trials.insert(trial.trial_id);
-    sweep->second.running++;
+    AddLeaseLocked(trial, trial.worker_id, now + options_.lease_ms);
   }
   // A crash between a promotion being due and the trial being requeued, or
   // between a sweep's last trial ending and the sweep being marked done.
@@ -225,11 +254,12 @@ absl::StatusOr<SubmitResult> Scheduler::Submit(const std::string& spec_yaml) {
   SweepRuntime& runtime = sweeps_[sweep.sweep_id];
   runtime.config_base_json = ConfigBase(parsed.spec);
   runtime.created_unix_ms = sweep.created_unix_ms;
+  runtime.room_since_ms = sweep.created_unix_ms;
   runtime.trials_created = static_cast<int>(trials->size());
   runtime.trials_planned = lazy ? parsed.spec.budget.max_trials : runtime.trials_created;
   runtime.spec = std::move(parsed.spec);
   runtime.searcher = std::move(*searcher);
-  for (const store::TrialRecord& trial : *trials) queue_.push_back({trial.sweep_id, trial.trial_id});
+  for (const store::TrialRecord& trial : *trials) QueueLocked(trial.sweep_id, trial.trial_id, /*front=*/false);
   ChangedLocked();
   return SubmitResult{sweep.sweep_id, runtime.trials_planned};
 }
@@ -249,7 +279,7 @@ absl::Status Scheduler::Cancel(const std::string& sweep_id) {
   queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
                               [&](const Queued& queued) { return queued.sweep_id == sweep_id; }),
                queue_.end());
-  trials_finished_ += leased.size() + (queued - queue_.size());
+  trials_finished_[TrialState::kCancelled] += leased.size() + (queued - queue_.size());
   sweeps_.erase(sweep_id);
   ChangedLocked();
   return absl::OkStatus();
@@ -260,8 +290,10 @@ absl::StatusOr<store::WorkerRecord> Scheduler::RegisterWorker(store::WorkerRecor
   worker.worker_id = absl::StrCat("w-", NewId());
   worker.registered_unix_ms = worker.last_seen_unix_ms = options_.now_ms();
   if (absl::Status s = store_->UpsertWorker(worker); !s.ok()) return s;
-  workers_[worker.worker_id].record = worker;
-  workers_[worker.worker_id].persisted_last_seen_ms = worker.last_seen_unix_ms;
+  WorkerRuntime& runtime = workers_[worker.worker_id];
+  runtime.record = worker;
+  runtime.persisted_last_seen_ms = worker.last_seen_unix_ms;
+  for (int slot = 0; slot < worker.slots; ++slot) runtime.free_slots_since_ms.insert(worker.registered_unix_ms);
   ChangedLocked();
   return worker;
 }
@@ -336,9 +368,18 @@ absl::StatusOr<std::optional<Assignment>> Scheduler::LeaseQueuedLocked(std::dequ
                                                                        const std::string& worker_id) {
   auto trial = store_->GetTrial(queued->trial_id);
   if (!trial.ok()) return trial.status();
+  // Read before the lease takes the slot and may change the sweep's room.
+  const WorkerRuntime& worker = workers_.at(worker_id);
+  const std::int64_t slot_free_since =
+      worker.free_slots_since_ms.empty() ? options_.now_ms() : *worker.free_slots_since_ms.begin();
+  const std::int64_t runnable_since = std::max(queued->since_ms, sweeps_.at(queued->sweep_id).room_since_ms);
   auto assignment = LeaseLocked(*std::move(trial), worker_id);
   if (!assignment.ok()) return assignment.status();
   queue_.erase(queued);
+  if (options_.on_trial_scheduled) {
+    const std::int64_t waited_ms = options_.now_ms() - std::max(slot_free_since, runnable_since);
+    options_.on_trial_scheduled(static_cast<double>(std::max<std::int64_t>(waited_ms, 0)) / 1000.0);
+  }
   return std::optional<Assignment>(*std::move(assignment));
 }
 
@@ -353,9 +394,10 @@ absl::StatusOr<Assignment> Scheduler::LeaseLocked(store::TrialRecord trial, cons
   trial.finished_unix_ms = 0;
   if (trial.started_unix_ms == 0) trial.started_unix_ms = options_.now_ms();
   if (absl::Status s = store_->UpdateTrial(trial); !s.ok()) return s;
-  leases_[trial.trial_id] = Lease{worker_id, trial.attempt, options_.now_ms() + options_.lease_ms};
-  workers_[worker_id].trials.insert(trial.trial_id);
-  sweep.running++;
+  AddLeaseLocked(trial, worker_id, options_.now_ms() + options_.lease_ms);
+  leases_.at(trial.trial_id).stats.epoch = *durable_epochs;
+  // A lazy sweep's next trial may be created from now on.
+  if (sweep.lazy()) sweep.room_since_ms = options_.now_ms();
 
   nlohmann::json config = nlohmann::json::parse(sweep.config_base_json);
   config["params"] = nlohmann::json::parse(trial.params_json);
@@ -409,7 +451,7 @@ absl::StatusOr<bool> Scheduler::CreateLazyTrialLocked(const std::string& sweep_i
     return s;
   }
   // Queued first, leased by the caller: a failed lease leaves it in the queue.
-  queue_.push_back({sweep_id, store::TrialId(sweep_id, sweep.trials_created)});
+  queue_.push_back({sweep_id, store::TrialId(sweep_id, sweep.trials_created), sweep.room_since_ms});
   sweep.trials_created++;
   ChangedLocked();
   return true;
@@ -482,7 +524,15 @@ absl::StatusOr<EpochDecision> Scheduler::ReportEpoch(const std::string& worker_i
   epochs_reported_++;
   ChangedLocked();
   const double oriented = sweep_record->maximize ? objective->second : -objective->second;
-  search::Verdict verdict = sweeps_.at(trial->sweep_id).searcher->OnEpoch(trial->index, epoch, oriented);
+  SweepRuntime& sweep = sweeps_.at(trial->sweep_id);
+  sweep.epochs_reported++;
+  if (!sweep.best_oriented || oriented > *sweep.best_oriented) sweep.best_oriented = oriented;
+  RunningTrialStats& stats = lease->second.stats;
+  stats.epoch = epoch;
+  for (const char* name : kMonitoredTrialMetrics) {
+    if (auto value = metrics.find(name); value != metrics.end()) stats.metrics[name] = value->second;
+  }
+  search::Verdict verdict = sweep.searcher->OnEpoch(trial->index, epoch, oriented);
   // May end the sweep (and its runtime) when this was its last trial.
   auto decision = ApplyVerdictLocked(*std::move(trial), epoch, std::move(verdict));
   if (!decision.ok()) return decision.status();
@@ -556,7 +606,7 @@ absl::StatusOr<bool> Scheduler::ExploitLocked(store::TrialRecord& trial, const s
   }
   DropLeaseLocked(trial.trial_id, trial.sweep_id);
   // It was running a moment ago: it goes before anything still queued.
-  queue_.push_front({trial.sweep_id, trial.trial_id});
+  QueueLocked(trial.sweep_id, trial.trial_id, /*front=*/true);
   ChangedLocked();
   return true;
 }
@@ -573,7 +623,7 @@ absl::Status Scheduler::ResumePromotedLocked(const std::string& sweep_id) {
     trial->reason = "promoted: continues from its checkpoint";
     trial->finished_unix_ms = 0;
     if (absl::Status s = store_->UpdateTrial(*trial); !s.ok()) return s;
-    queue_.push_front({sweep_id, trial->trial_id});
+    QueueLocked(sweep_id, trial->trial_id, /*front=*/true);
     ChangedLocked();
   }
   return absl::OkStatus();
@@ -661,15 +711,39 @@ absl::Status Scheduler::FinishTrial(const std::string& worker_id, const std::str
   return absl::OkStatus();
 }
 
+void Scheduler::AddLeaseLocked(const store::TrialRecord& trial, const std::string& worker_id,
+                               std::int64_t expires_ms) {
+  SweepRuntime& sweep = sweeps_.at(trial.sweep_id);
+  leases_[trial.trial_id] = Lease{worker_id, trial.attempt, expires_ms, TrialLabels(trial, sweep.spec.budget.epochs)};
+  WorkerRuntime& worker = workers_[worker_id];
+  worker.trials.insert(trial.trial_id);
+  if (!worker.free_slots_since_ms.empty()) worker.free_slots_since_ms.erase(worker.free_slots_since_ms.begin());
+  sweep.running++;
+}
+
 void Scheduler::DropLeaseLocked(const std::string& trial_id, const std::string& sweep_id) {
   auto lease = leases_.find(trial_id);
   if (lease == leases_.end()) return;
+  const std::int64_t now = options_.now_ms();
   if (auto worker = workers_.find(lease->second.worker_id); worker != workers_.end()) {
-    worker->second.trials.erase(trial_id);
+    if (worker->second.trials.erase(trial_id) > 0) worker->second.free_slots_since_ms.insert(now);
   }
-  if (auto sweep = sweeps_.find(sweep_id); sweep != sweeps_.end()) sweep->second.running--;
+  if (auto sweep = sweeps_.find(sweep_id); sweep != sweeps_.end()) {
+    const int cap = sweep->second.spec.budget.parallelism;
+    if (cap > 0 && sweep->second.running == cap) sweep->second.room_since_ms = now;
+    sweep->second.running--;
+  }
   leases_.erase(lease);
   last_decisions_.erase(trial_id);
+}
+
+void Scheduler::QueueLocked(const std::string& sweep_id, const std::string& trial_id, bool front) {
+  Queued queued{sweep_id, trial_id, options_.now_ms()};
+  if (front) {
+    queue_.push_front(std::move(queued));
+  } else {
+    queue_.push_back(std::move(queued));
+  }
 }
 
 // Store first, memory after: a failed write leaves the lease as it was, so
@@ -681,7 +755,7 @@ absl::Status Scheduler::FinishLocked(store::TrialRecord trial, TrialState state,
   trial.finished_unix_ms = options_.now_ms();
   if (absl::Status s = store_->UpdateTrial(trial); !s.ok()) return s;
   DropLeaseLocked(trial.trial_id, trial.sweep_id);
-  trials_finished_++;
+  trials_finished_[state]++;
   auto sweep = sweeps_.find(trial.sweep_id);
   if (sweep == sweeps_.end()) return absl::OkStatus();
   if (std::optional<search::TrialEnd> end = EndOf(state)) sweep->second.searcher->OnTrialEnd(trial.index, *end);
@@ -704,7 +778,7 @@ absl::Status Scheduler::RequeueLocked(const std::string& trial_id, const std::st
   if (absl::Status s = store_->UpdateTrial(*trial); !s.ok()) return s;
   DropLeaseLocked(trial_id, trial->sweep_id);
   // Retried trials go first: they were started before anything still queued.
-  queue_.push_front({trial->sweep_id, trial_id});
+  QueueLocked(trial->sweep_id, trial_id, /*front=*/true);
   ChangedLocked();
   return absl::OkStatus();
 }
@@ -734,6 +808,7 @@ absl::Status Scheduler::Tick() {
   }
   for (const std::string& trial_id : expired) {
     const std::string worker_id = leases_[trial_id].worker_id;
+    leases_expired_++;
     // A failed write leaves the lease in place, so the next tick retries it.
     absl::Status s = RequeueLocked(trial_id, absl::StrCat("lease expired on worker ", worker_id), /*lease_lost=*/true);
     if (!s.ok()) return s;
@@ -776,6 +851,20 @@ SchedulerStats Scheduler::Stats() const {
   }
   stats.epochs_reported = epochs_reported_;
   stats.trials_finished = trials_finished_;
+  stats.leases_expired = leases_expired_;
+  for (const auto& [id, sweep] : sweeps_) {
+    SweepStats& entry = stats.sweeps.emplace_back();
+    entry.sweep_id = id;
+    entry.objective_metric = sweep.spec.objective.metric;
+    entry.trials_planned = sweep.trials_planned;
+    entry.epochs_reported = sweep.epochs_reported;
+    if (sweep.best_oriented) {
+      entry.has_best = true;
+      entry.best_value = sweep.spec.objective.maximize ? *sweep.best_oriented : -*sweep.best_oriented;
+    }
+  }
+  stats.trials.reserve(leases_.size());
+  for (const auto& [id, lease] : leases_) stats.trials.push_back(lease.stats);
   return stats;
 }
 

@@ -1,5 +1,6 @@
 #include "sqlite.h"
 
+#include <chrono>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -165,9 +166,14 @@ Transaction::~Transaction() {
 }
 
 absl::Status Transaction::Commit() {
+  const auto start = std::chrono::steady_clock::now();
   absl::Status status = connection_->Exec("COMMIT", operation_);
   // On failure the destructor rolls back what is left of the transaction.
-  if (status.ok()) connection_ = nullptr;
+  if (!status.ok()) return status;
+  if (const auto& observer = connection_->commit_observer()) {
+    observer(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  connection_ = nullptr;
   return status;
 }
 

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -100,10 +101,16 @@ class Connection {
   // Rows changed by the most recent INSERT, UPDATE or DELETE.
   std::int64_t changes() const { return sqlite3_changes64(db_.get()); }
 
+  // Called with the duration in seconds of each successful Transaction
+  // COMMIT on this connection.
+  void set_commit_observer(std::function<void(double seconds)> observer) { commit_observer_ = std::move(observer); }
+  const std::function<void(double seconds)>& commit_observer() const { return commit_observer_; }
+
  private:
   explicit Connection(sqlite3* db) : db_(db) {}
 
   std::unique_ptr<sqlite3, CloseDatabase> db_;
+  std::function<void(double seconds)> commit_observer_;
   // Declared after db_ so that statements are finalized before the close.
   std::unordered_map<std::string, std::unique_ptr<sqlite3_stmt, FinalizeStatement>> statements_;
 };

@@ -253,6 +253,7 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<TrialRecord> GetTrial(const std::string& trial_id) override;
   absl::StatusOr<std::vector<TrialRecord>> ListTrials(const std::string& sweep_id) override;
+  absl::StatusOr<std::map<TrialState, int>> CountTrials(const std::string& sweep_id) override;
   absl::StatusOr<std::vector<TrialRecord>> ListUnfinishedTrials() override;
   absl::Status UpdateTrial(const TrialRecord& trial) override;
 
@@ -499,6 +500,39 @@ absl::StatusOr<std::vector<TrialRecord>> SqliteStore::ListTrials(const std::stri
   return trials;
 }
 
+absl::StatusOr<std::map<TrialState, int>> SqliteStore::CountTrials(const std::string& sweep_id) {
+  constexpr absl::string_view kOperation = "CountTrials";
+  absl::StatusOr<sqlite::ReaderPool::Lease> reader = readers_.Acquire();
+  if (!reader.ok()) return reader.status();
+  std::map<TrialState, int> counts;
+  for (TrialState state : {TrialState::kPending, TrialState::kRunning, TrialState::kCompleted, TrialState::kStopped,
+                           TrialState::kFailed, TrialState::kDiverged, TrialState::kCancelled}) {
+    counts[state] = 0;
+  }
+  int total = 0;
+  {
+    absl::StatusOr<Query> query =
+        (*reader)->Prepare("SELECT state, COUNT(*) FROM trials WHERE sweep_id = ? GROUP BY state", kOperation);
+    if (!query.ok()) return query.status();
+    query->Bind(1, sweep_id);
+    while (true) {
+      absl::StatusOr<bool> row = query->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      absl::StatusOr<TrialState> state = ParseTrialState(query->Text(0));
+      if (!state.ok()) return absl::DataLossError(absl::StrCat(kOperation, ": ", state.status().message()));
+      counts[*state] = query->Int(1);
+      total += query->Int(1);
+    }
+  }
+  if (total == 0) {
+    absl::StatusOr<bool> exists = Exists(**reader, kSweepExistsSql, sweep_id, kOperation);
+    if (!exists.ok()) return exists.status();
+    if (!*exists) return SweepNotFound(kOperation, sweep_id);
+  }
+  return counts;
+}
+
 absl::StatusOr<std::vector<TrialRecord>> SqliteStore::ListUnfinishedTrials() {
   absl::StatusOr<sqlite::ReaderPool::Lease> reader = readers_.Acquire();
   if (!reader.ok()) return reader.status();
@@ -727,7 +761,7 @@ absl::StatusOr<std::vector<WorkerRecord>> SqliteStore::ListWorkers() {
 
 // ------------------------------------------------------------------- Open --
 
-absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptions options) {
   constexpr absl::string_view kOperation = "open store";
   if (path.empty() || path == ":memory:") {
     // Readers open their own connections to the file, which neither an
@@ -772,6 +806,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   STORE_RETURN_IF_ERROR(
       (*writer)->Exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", kOperation));
   STORE_RETURN_IF_ERROR(MigrateSchema(**writer));
+  (*writer)->set_commit_observer(std::move(options.on_commit));
 
   std::move(close_lock).Cancel();
   return std::unique_ptr<Store>(new SqliteStore(path, *std::move(writer), owner_lock_fd));

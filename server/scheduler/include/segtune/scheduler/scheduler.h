@@ -41,6 +41,11 @@ struct SchedulerOptions {
   // Where pbt copies a donor's checkpoint over the member that exploits it.
   // Without one, pbt members keep their own weights (exploits are skipped).
   store::CheckpointStore* checkpoints = nullptr;
+  // Optional: called with each scheduling latency, the seconds from the
+  // moment a free slot and a runnable trial were both there to the trial's
+  // lease. Called with the scheduler's mutex held: it must be cheap (a
+  // histogram observation) and must not call back into the scheduler.
+  std::function<void(double seconds)> on_trial_scheduled;
 };
 
 struct Assignment {
@@ -61,6 +66,32 @@ struct EpochDecision {
   std::string reason;
 };
 
+// The metrics of an epoch report that monitoring follows per running trial.
+inline constexpr const char* kMonitoredTrialMetrics[] = {"train_loss", "val_loss", "val_miou", "lr"};
+
+// A running trial as monitoring shows it: its labels and its last epoch.
+struct RunningTrialStats {
+  std::string sweep_id;
+  std::string trial_id;
+  std::string optimizer;  // torch.optim name
+  std::string scheduler;  // torch.optim.lr_scheduler name; "none" without one
+  int epoch = 0;          // last epoch reported by this attempt's trial; 0 before
+  int epochs = 0;         // budget.epochs
+  // The last report's values of the metrics monitoring follows
+  // (train_loss, val_loss, val_miou, lr), when it had them.
+  std::map<std::string, double> metrics;
+};
+
+// A running sweep as monitoring shows it.
+struct SweepStats {
+  std::string sweep_id;
+  std::string objective_metric;
+  int trials_planned = 0;
+  std::uint64_t epochs_reported = 0;  // since the process started
+  bool has_best = false;
+  double best_value = 0;  // the objective's own value (not oriented)
+};
+
 // Counts for monitoring; cumulative counters start at 0 with the process.
 struct SchedulerStats {
   int queue_depth = 0;
@@ -70,7 +101,11 @@ struct SchedulerStats {
   int slots_total = 0;
   int slots_busy = 0;
   std::uint64_t epochs_reported = 0;
-  std::uint64_t trials_finished = 0;
+  // Trials that reached a final state, by that state.
+  std::map<store::TrialState, std::uint64_t> trials_finished;
+  std::uint64_t leases_expired = 0;  // leases lost because a worker went silent
+  std::vector<SweepStats> sweeps;
+  std::vector<RunningTrialStats> trials;
 };
 
 struct SubmitResult {
@@ -145,6 +180,7 @@ class Scheduler {
   struct Queued {
     std::string sweep_id;  // lets TryAcquire skip capped sweeps without a store read
     std::string trial_id;
+    std::int64_t since_ms = 0;  // when it became runnable (scheduling latency)
   };
   struct SweepRuntime {
     spec::SweepSpec spec;
@@ -157,16 +193,23 @@ class Scheduler {
     int trials_created = 0;
     int trials_planned = 0;
     bool lazy() const { return searcher->TotalTrials() < 0; }
+    // Since when the sweep may start another trial: below its parallelism
+    // cap, and (lazy sweeps) with its previous trial leased.
+    std::int64_t room_since_ms = 0;
+    std::uint64_t epochs_reported = 0;  // since the process started
+    std::optional<double> best_oriented;  // best objective so far, larger is better
   };
   struct Lease {
     std::string worker_id;
     int attempt = 0;
     std::int64_t expires_ms = 0;
+    RunningTrialStats stats;  // labels and the last epoch, for monitoring
   };
   struct WorkerRuntime {
     store::WorkerRecord record;     // last_seen_unix_ms is kept current here
     std::int64_t persisted_last_seen_ms = 0;
     std::set<std::string> trials;   // leased trial ids
+    std::multiset<std::int64_t> free_slots_since_ms;  // one entry per free slot
   };
   // The answer given to a trial's latest epoch report, replayed when the same
   // report is retried (its reply was lost) so a STOP is never turned into a
@@ -205,8 +248,14 @@ class Scheduler {
   // `lease_lost`: the worker went silent (counts toward max_attempts);
   // otherwise the trial was released on purpose (a draining worker).
   absl::Status RequeueLocked(const std::string& trial_id, const std::string& why, bool lease_lost);
+  // Remembers the lease in memory (after the store write) and takes one of
+  // the worker's free slots.
+  void AddLeaseLocked(const store::TrialRecord& trial, const std::string& worker_id, std::int64_t expires_ms);
   // Forgets the lease of `trial_id` in memory; call after the store write.
   void DropLeaseLocked(const std::string& trial_id, const std::string& sweep_id);
+  // Puts `trial_id` at the back (or, retried and promoted trials, the
+  // front) of the queue, runnable from now.
+  void QueueLocked(const std::string& sweep_id, const std::string& trial_id, bool front);
   // Epochs 1..k durable for the trial: where a new attempt resumes.
   absl::StatusOr<int> DurableEpochsLocked(const std::string& trial_id);
   absl::Status MaybeCompleteSweepLocked(const std::string& sweep_id);
@@ -225,7 +274,8 @@ class Scheduler {
   std::map<std::string, WorkerRuntime> workers_;     // live workers only
   std::map<std::string, LastDecision> last_decisions_;  // by trial id
   std::uint64_t epochs_reported_ = 0;
-  std::uint64_t trials_finished_ = 0;
+  std::map<store::TrialState, std::uint64_t> trials_finished_;
+  std::uint64_t leases_expired_ = 0;
 };
 
 }  // namespace segtune::scheduler

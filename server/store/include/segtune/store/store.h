@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -98,6 +99,13 @@ enum class EpochInsert {
   kReplaced,    // an older attempt's row for this epoch was replaced by this attempt's
 };
 
+struct StoreOptions {
+  // Optional: called after each successful COMMIT with its duration in
+  // seconds (the durable flush). Called with the store's write mutex held:
+  // it must be cheap and must not call back into the store.
+  std::function<void(double seconds)> on_commit;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -106,7 +114,7 @@ class Store {
   // to the current version. ":memory:" is not supported (readers need the file).
   // FailedPrecondition if the file's schema is newer than kSchemaVersion or
   // the filesystem cannot do WAL. The directory must exist.
-  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path, StoreOptions options = {});
 
   // ---- sweeps and trials
   // Creates the sweep and its trials (params in order; indexes from 0) in one
@@ -133,6 +141,9 @@ class Store {
   virtual absl::StatusOr<TrialRecord> GetTrial(const std::string& trial_id) = 0;  // NotFound
   // By index. NotFound for an unknown sweep.
   virtual absl::StatusOr<std::vector<TrialRecord>> ListTrials(const std::string& sweep_id) = 0;
+  // How many of the sweep's trials are in each state (every state present,
+  // 0 included), read without reading the trials. NotFound for an unknown sweep.
+  virtual absl::StatusOr<std::map<TrialState, int>> CountTrials(const std::string& sweep_id) = 0;
   // Every trial in PENDING or RUNNING state, of every sweep (for rebuilding the
   // queue): oldest sweep first, then by index.
   virtual absl::StatusOr<std::vector<TrialRecord>> ListUnfinishedTrials() = 0;

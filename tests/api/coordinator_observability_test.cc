@@ -1,0 +1,114 @@
+// A real in-process coordinator serving /metrics: RPCs, commits and the
+// scheduler's state reach the page a scrape reads.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "http_get.h"
+#include "segtune/api/coordinator.h"
+#include "segtune/v1/segtune.grpc.pb.h"
+
+namespace segtune::api {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kSpec[] = R"(name: observed
+objective: {metric: val_miou, mode: max}
+budget: {epochs: 2}
+data: {dataset: shapes, image_size: 16, train_size: 8, val_size: 4}
+model: {arch: unet, base_channels: 4, depth: 2}
+search:
+  algorithm: grid
+  space:
+    optimizer:
+      - {name: SGD, lr: [0.1, 0.01]}
+    scheduler:
+      - {name: CosineAnnealingLR, T_max: 2}
+)";
+
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t length = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool Has(const std::string& page, const std::string& text) { return page.find(text) != std::string::npos; }
+
+TEST(CoordinatorObservabilityTest, AScrapeShowsRpcsCommitsAndTheRunningTrial) {
+  const fs::path dir = fs::temp_directory_path() / ("segtune-observability-" + std::to_string(std::random_device{}()));
+  fs::create_directories(dir);
+  const int metrics_port = FreePort();
+  CoordinatorOptions options;
+  options.listen = "127.0.0.1:0";
+  options.metrics_listen = "127.0.0.1:" + std::to_string(metrics_port);
+  options.db_path = (dir / "segtune.db").string();
+  options.data_dir = dir.string();
+  auto coordinator = Coordinator::Start(options);
+  ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+  auto channel = grpc::CreateChannel((*coordinator)->address(), grpc::InsecureChannelCredentials());
+  auto tuner = v1::Tuner::NewStub(channel);
+  auto hub = v1::WorkerHub::NewStub(channel);
+
+  v1::SubmitSweepRequest submit;
+  submit.set_spec_yaml(kSpec);
+  v1::SubmitSweepResponse submitted;
+  grpc::ClientContext submit_context;
+  ASSERT_TRUE(tuner->SubmitSweep(&submit_context, submit, &submitted).ok());
+  v1::RegisterWorkerRequest register_request;
+  register_request.set_name("w");
+  register_request.set_slots(2);
+  v1::RegisterWorkerResponse registered;
+  grpc::ClientContext register_context;
+  ASSERT_TRUE(hub->RegisterWorker(&register_context, register_request, &registered).ok());
+  v1::AcquireTrialRequest acquire;
+  acquire.set_worker_id(registered.worker_id());
+  v1::AcquireTrialResponse acquired;
+  grpc::ClientContext acquire_context;
+  ASSERT_TRUE(hub->AcquireTrial(&acquire_context, acquire, &acquired).ok());
+  ASSERT_TRUE(acquired.has_trial());
+  v1::ReportEpochRequest report;
+  report.set_worker_id(registered.worker_id());
+  report.set_trial_id(acquired.assignment().trial_id());
+  report.set_attempt(acquired.assignment().attempt());
+  report.set_epoch(1);
+  (*report.mutable_metrics())["val_miou"] = 0.25;
+  (*report.mutable_metrics())["lr"] = 0.05;
+  v1::ReportEpochResponse reported;
+  grpc::ClientContext report_context;
+  ASSERT_TRUE(hub->ReportEpoch(&report_context, report, &reported).ok());
+
+  const std::string page = segtune::testing::HttpGet(metrics_port, "/metrics");
+  const std::string& sweep = submitted.sweep_id();
+  const std::string& trial = acquired.assignment().trial_id();
+  EXPECT_TRUE(Has(page, "segtune_rpc_duration_seconds_count{method=\"Tuner/SubmitSweep\"} 1\n")) << page;
+  EXPECT_TRUE(Has(page, "segtune_rpc_duration_seconds_count{method=\"WorkerHub/ReportEpoch\"} 1\n")) << page;
+  EXPECT_FALSE(Has(page, "segtune_store_commit_seconds_count 0\n")) << page;
+  EXPECT_TRUE(Has(page, "segtune_scheduling_latency_seconds_count 1\n")) << page;
+  EXPECT_TRUE(Has(page, "segtune_sweep_trials{state=\"RUNNING\",sweep=\"" + sweep + "\"} 1\n")) << page;
+  EXPECT_TRUE(Has(page, "segtune_sweep_trials{state=\"PENDING\",sweep=\"" + sweep + "\"} 1\n")) << page;
+  EXPECT_TRUE(Has(page, "segtune_sweep_best_objective{metric=\"val_miou\",sweep=\"" + sweep + "\"} 0.25\n")) << page;
+  EXPECT_TRUE(Has(page, "segtune_trial_lr{optimizer=\"SGD\",scheduler=\"CosineAnnealingLR\",sweep=\"" + sweep +
+                            "\",trial=\"" + trial + "\"} 0.05\n"))
+      << page;
+  EXPECT_FALSE(Has(page, "name: observed")) << "no spec contents on the page";
+
+  (*coordinator)->Shutdown();
+  coordinator->reset();
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace segtune::api
