@@ -1,9 +1,5 @@
 // A real in-process coordinator serving /metrics: RPCs, commits and the
 // scheduler's state reach the page a scrape reads.
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <random>
 
@@ -33,27 +29,14 @@ search:
       - {name: CosineAnnealingLR, T_max: 2}
 )";
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t length = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 bool Has(const std::string& page, const std::string& text) { return page.find(text) != std::string::npos; }
 
 TEST(CoordinatorObservabilityTest, AScrapeShowsRpcsCommitsAndTheRunningTrial) {
   const fs::path dir = fs::temp_directory_path() / ("segtune-observability-" + std::to_string(std::random_device{}()));
   fs::create_directories(dir);
-  const int metrics_port = FreePort();
   CoordinatorOptions options;
   options.listen = "127.0.0.1:0";
-  options.metrics_listen = "127.0.0.1:" + std::to_string(metrics_port);
+  options.metrics_listen = "127.0.0.1:0";
   options.db_path = (dir / "segtune.db").string();
   options.data_dir = dir.string();
   auto coordinator = Coordinator::Start(options);
@@ -90,7 +73,8 @@ TEST(CoordinatorObservabilityTest, AScrapeShowsRpcsCommitsAndTheRunningTrial) {
   grpc::ClientContext report_context;
   ASSERT_TRUE(hub->ReportEpoch(&report_context, report, &reported).ok());
 
-  const std::string page = segtune::testing::HttpGet(metrics_port, "/metrics");
+  ASSERT_GT((*coordinator)->metrics_port(), 0);
+  const std::string page = segtune::testing::HttpGet((*coordinator)->metrics_port(), "/metrics");
   const std::string& sweep = submitted.sweep_id();
   const std::string& trial = acquired.assignment().trial_id();
   EXPECT_TRUE(Has(page, "segtune_rpc_duration_seconds_count{method=\"Tuner/SubmitSweep\"} 1\n")) << page;

@@ -69,6 +69,7 @@ class CoordinatorImpl final : public Coordinator {
   }
 
   std::string address() const override { return address_; }
+  int metrics_port() const override { return metrics_->port(); }
 
   void Shutdown() override {
     std::lock_guard<std::mutex> lock(shutdown_mu_);

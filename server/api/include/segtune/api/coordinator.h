@@ -33,6 +33,8 @@ class Coordinator {
 
   // The address actually bound, e.g. "127.0.0.1:41237" when the port was 0.
   virtual std::string address() const = 0;
+  // The /metrics port actually bound; 0 when metrics are off.
+  virtual int metrics_port() const = 0;
 
   // Stops accepting calls, ends long polls and streams, and closes the store.
   virtual void Shutdown() = 0;
