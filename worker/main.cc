@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -21,6 +22,7 @@
 #include "segtune/agent/agent.h"
 #include "segtune/agent/device.h"
 #include "segtune/optim/trace.h"
+#include "segtune/worker_metrics/worker_metrics.h"
 
 namespace {
 
@@ -82,6 +84,7 @@ int main(int argc, char** argv) {
   int slots = 1;
   int threads = 0;  // 0 until given: cores / slots
   std::string name;
+  std::string metrics_listen;  // empty: no /metrics
 
   CLI::App app("segtune-worker: trains the trials a segtune coordinator leases to it");
   app.add_option("--coordinator", coordinator, "coordinator address, HOST:PORT")->capture_default_str();
@@ -90,6 +93,8 @@ int main(int argc, char** argv) {
   app.add_option("--slots", slots, "trials trained at once")->capture_default_str();
   app.add_option("--threads", threads, "LibTorch threads per trial (default: cores / slots, at least 1)");
   app.add_option("--name", name, "worker name shown by `segtune workers` (default: HOSTNAME-PID)");
+  app.add_option("--metrics-listen", metrics_listen,
+                 "serve Prometheus /metrics on HOST:PORT (port 0: any free one; default: off)");
   CLI::App* optim_trace = app.add_subcommand(
       "optim-trace",
       "read one optimizer trace case (JSON) on stdin, print its trajectory (JSON) on stdout; "
@@ -119,6 +124,17 @@ int main(int argc, char** argv) {
   const absl::StatusOr<std::string> device =
       segtune::agent::ResolveDevice(device_flag, segtune::agent::CudaDeviceCount());
   if (!device.ok()) return ExitWith(kExitUsage, device.status());
+  // Declared before the agent, which records into it until it is destroyed.
+  std::unique_ptr<segtune::worker_metrics::WorkerMetrics> metrics;
+  if (!metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<segtune::worker_metrics::WorkerMetrics>> started =
+        segtune::worker_metrics::WorkerMetrics::Start(metrics_listen, *device);
+    if (!started.ok()) {
+      const bool malformed = started.status().code() == absl::StatusCode::kInvalidArgument;
+      return ExitWith(malformed ? kExitUsage : kExitFailed, started.status());
+    }
+    metrics = std::move(*started);
+  }
   segtune::agent::ConfigureAllocator();
   if (const absl::Status status = segtune::agent::ConfigureTorchThreads(threads); !status.ok()) {
     return ExitWith(kExitFailed, status);
@@ -130,9 +146,13 @@ int main(int argc, char** argv) {
   options.slots = slots;
   options.hostname = Hostname();
   options.name = name.empty() ? absl::StrCat(options.hostname, "-", getpid()) : name;
+  options.metrics = metrics.get();
 
-  spdlog::info("segtune-worker {}: coordinator {}, device {}, {} slot(s), {} LibTorch thread(s) each", options.name,
-               options.coordinator, options.device, slots, threads);
+  spdlog::info("segtune-worker {}: coordinator {}, device {}, {} slot(s), {} LibTorch thread(s) each, metrics {}",
+               options.name, options.coordinator, options.device, slots, threads,
+               metrics == nullptr ? "off"
+                                  : absl::StrCat("http://", metrics_listen.substr(0, metrics_listen.rfind(':')), ":",
+                                                 metrics->port(), "/metrics"));
   segtune::agent::Agent agent(options);
   if (const absl::Status status = agent.Start(); !status.ok()) return ExitWith(kExitUsage, status);
 

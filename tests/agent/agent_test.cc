@@ -1,11 +1,13 @@
 // The agent against an in-process fake WorkerHub on 127.0.0.1, with a fake
-// trial function in place of the trainer.
+// trial function in place of the trainer; the /metrics tests at the end
+// train for real (segtune::train::RunTrial) on a tiny configuration.
 #include "segtune/agent/agent.h"
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
@@ -23,7 +25,9 @@
 #include <spdlog/spdlog.h>
 #include <zlib.h>
 
+#include "http_get.h"
 #include "segtune/v1/segtune.grpc.pb.h"
+#include "segtune/worker_metrics/worker_metrics.h"
 
 namespace segtune::agent {
 namespace {
@@ -1035,6 +1039,123 @@ TEST_F(AgentTest, ALostLeaseOnDownloadAbandonsTheTrialUntrained) {
   EXPECT_EQ(trainer_.returned(), 1);
   EXPECT_TRUE(FinishesOf("t1").empty());
   EXPECT_TRUE(hub_.EpochsOf("t1").empty());
+}
+
+// ---------------------------------------------------------------- metrics --
+
+// A trial RunTrial trains in milliseconds: 10 training images in batches of
+// 4, so an epoch (or three LR range test steps) is batches of 4, 4 and 2.
+nlohmann::json RealTrialConfig(int epochs) {
+  return {{"params", {{"optimizer", {{"name", "SGD"}, {"lr", 0.05}}}}},
+          {"data",
+           {{"dataset", "shapes"},
+            {"image_size", 16},
+            {"num_classes", 3},
+            {"train_size", 10},
+            {"val_size", 4},
+            {"seed", 7}}},
+          {"model", {{"arch", "unet"}, {"base_channels", 4}, {"depth", 2}}},
+          {"training", {{"batch_size", 4}, {"seed", 1}}},
+          {"epochs", epochs},
+          {"objective", {{"metric", "val_miou"}, {"mode", "max"}}}};
+}
+
+// The value of one series ("name" or "name{labels}") on a scraped page.
+std::optional<double> Sample(const std::string& page, const std::string& series) {
+  const std::string start = "\n" + series + " ";
+  const std::size_t at = page.find(start);
+  if (at == std::string::npos) return std::nullopt;
+  return std::strtod(page.c_str() + at + start.size(), nullptr);
+}
+
+class AgentMetricsTest : public AgentTest {
+ protected:
+  void SetUp() override {
+    AgentTest::SetUp();
+    absl::StatusOr<std::unique_ptr<worker_metrics::WorkerMetrics>> metrics =
+        worker_metrics::WorkerMetrics::Start("127.0.0.1:0", "cpu");
+    ASSERT_TRUE(metrics.ok()) << metrics.status();
+    metrics_ = std::move(*metrics);
+  }
+
+  // Real training, recorded on metrics_.
+  AgentOptions MetricsOptions() {
+    AgentOptions options = Options();
+    options.run_trial = train::RunTrial;
+    options.metrics = metrics_.get();
+    return options;
+  }
+
+  std::string Scrape() const { return segtune::testing::HttpGet(metrics_->port(), "/metrics"); }
+
+  // Outlives the agent: AgentTest::TearDown shuts the agent down first.
+  std::unique_ptr<worker_metrics::WorkerMetrics> metrics_;
+};
+
+TEST_F(AgentMetricsTest, CountsEveryImageAndBatchOfARealTraining) {
+  hub_.AddTrial("t1", RealTrialConfig(2));
+  StartAgent(MetricsOptions());
+
+  ASSERT_TRUE(Eventually([&] { return FinishesOf("t1").size() == 1; }, milliseconds(60000)));
+  ASSERT_EQ(FinishesOf("t1").at(0).state, v1::COMPLETED) << FinishesOf("t1").at(0).reason;
+  const std::string page = Scrape();
+  EXPECT_EQ(Sample(page, "segtune_worker_images_total"), 2 * 10) << page;
+  EXPECT_EQ(Sample(page, "segtune_worker_batches_total"), 2 * 3) << page;
+  const std::optional<double> data_wait = Sample(page, "segtune_worker_data_wait_seconds_total");
+  ASSERT_TRUE(data_wait.has_value()) << page;
+  EXPECT_GE(*data_wait, 0);
+  // The slot's gauge holds the last epoch's throughput, as reported.
+  const double reported = hub_.reports().back().metrics.at("images_per_second");
+  const std::optional<double> images_per_second = Sample(page, "segtune_worker_images_per_second{slot=\"0\"}");
+  ASSERT_TRUE(images_per_second.has_value()) << page;
+  EXPECT_NEAR(*images_per_second, reported, reported * 1e-12);
+  EXPECT_EQ(page.find("segtune_worker_current_trial{"), std::string::npos) << page;
+}
+
+TEST_F(AgentMetricsTest, CountsAnLrRangeTestsStepsAsBatches) {
+  nlohmann::json config = RealTrialConfig(3);
+  config["lr_range"] = {{"min_lr", 1e-4}, {"max_lr", 1e-2}, {"iterations", 3}, {"smoothing", 0.9},
+                        {"diverge_factor", 1000}};
+  config["objective"] = {{"metric", "smoothed_loss"}, {"mode", "min"}};
+  hub_.AddTrial("t1", config);
+  StartAgent(MetricsOptions());
+
+  ASSERT_TRUE(Eventually([&] { return FinishesOf("t1").size() == 1; }, milliseconds(60000)));
+  ASSERT_EQ(FinishesOf("t1").at(0).state, v1::COMPLETED) << FinishesOf("t1").at(0).reason;
+  const std::string page = Scrape();
+  EXPECT_EQ(Sample(page, "segtune_worker_images_total"), 4 + 4 + 2) << page;
+  EXPECT_EQ(Sample(page, "segtune_worker_batches_total"), 3) << page;
+  // A step measures no throughput: the slot's gauge stays as it started.
+  EXPECT_EQ(Sample(page, "segtune_worker_images_per_second{slot=\"0\"}"), 0) << page;
+}
+
+TEST_F(AgentMetricsTest, ShowsTheTrialEachSlotTrainsUntilItEnds) {
+  hub_.AddTrial("a", TrialConfig(3, {{"hold_after_epoch", 1}}));
+  hub_.AddTrial("b", TrialConfig(3, {{"hold_after_epoch", 1}}));
+  AgentOptions options = MetricsOptions();
+  options.run_trial = trainer_.Function();
+  options.slots = 2;
+  StartAgent(options);
+
+  // Which slot leases which trial is a race; each busy slot shows one.
+  const auto busy = [](const std::string& page, const char* slot) {
+    return page.find(std::string("segtune_worker_current_trial{slot=\"") + slot + "\",sweep=\"sweep-1\",trial=\"") !=
+           std::string::npos;
+  };
+  std::string page;
+  ASSERT_TRUE(Eventually([&] {
+    page = Scrape();
+    return busy(page, "0") && busy(page, "1");
+  })) << page;
+  EXPECT_NE(page.find("trial=\"a\"} 1"), std::string::npos) << page;
+  EXPECT_NE(page.find("trial=\"b\"} 1"), std::string::npos) << page;
+
+  hub_.StopInHeartbeat("a");
+  ASSERT_TRUE(Eventually([&] {
+    page = Scrape();
+    return page.find("trial=\"a\"") == std::string::npos;
+  })) << page;
+  EXPECT_NE(page.find("trial=\"b\"} 1"), std::string::npos) << page;
 }
 
 }  // namespace

@@ -226,7 +226,7 @@ TEST(RunTrialTest, OnEpochReturningFalseStops) {
 TEST(RunTrialTest, ShouldAbortStopsBetweenBatches) {
   TrainOptions options;
   int batches = 0;
-  options.on_batch = [&](int, int, int) { ++batches; };
+  options.on_batch = [&](int, int, int, int64_t) { ++batches; };
   options.should_abort = [&] { return batches == 1; };
   const TrialResult result = RunTrial(TinyConfig(Sgd(0.05), 3), options);
   EXPECT_EQ(result.outcome, Outcome::kStopped);
@@ -236,12 +236,15 @@ TEST(RunTrialTest, ShouldAbortStopsBetweenBatches) {
 
 TEST(RunTrialTest, OnBatchReportsProgress) {
   TrainOptions options;
-  std::vector<std::vector<int>> calls;
-  options.on_batch = [&](int epoch, int batch, int batches) {
-    calls.push_back({epoch, batch, batches});
+  std::vector<std::vector<int64_t>> calls;
+  options.on_batch = [&](int epoch, int batch, int batches, int64_t images) {
+    calls.push_back({epoch, batch, batches, images});
   };
-  ASSERT_EQ(RunTrial(TinyConfig(Sgd(0.05), 1), options).outcome, Outcome::kCompleted);
-  EXPECT_EQ(calls, (std::vector<std::vector<int>>{{1, 1, 2}, {1, 2, 2}}));
+  // 10 training images in batches of 8: the last batch holds the other 2.
+  json config = TinyConfig(Sgd(0.05), 1);
+  config["data"]["train_size"] = 10;
+  ASSERT_EQ(RunTrial(config, options).outcome, Outcome::kCompleted);
+  EXPECT_EQ(calls, (std::vector<std::vector<int64_t>>{{1, 1, 2, 8}, {1, 2, 2, 2}}));
 }
 
 TEST(RunTrialTest, ResumingReportsOnlyTheRemainingEpochsWithTheSameMetrics) {

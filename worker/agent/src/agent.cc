@@ -99,6 +99,15 @@ std::string FormatMetric(const std::map<std::string, double>& metrics, const std
   return it == metrics.end() ? "n/a" : absl::StrFormat("%.4f", it->second);
 }
 
+// The epoch's share of the trial's series; an LR range test's steps measure
+// no images_per_second, and leave the slot's gauge as it was.
+void RecordEpoch(worker_metrics::TrialSeries& series, const train::EpochReport& report) {
+  const auto images_per_second = report.metrics.find("images_per_second");
+  series.RecordEpoch(report.timing.data_wait_seconds, images_per_second == report.metrics.end()
+                                                          ? std::nullopt
+                                                          : std::optional<double>(images_per_second->second));
+}
+
 milliseconds TransferAllowance(std::uint64_t bytes) {
   return milliseconds(bytes * 1000 / kTransferBytesPerSecond);
 }
@@ -202,7 +211,7 @@ absl::Status Agent::Start() {
       grpc::CreateCustomChannel(options_.coordinator, grpc::InsecureChannelCredentials(), channel_args));
 
   session_thread_ = std::thread([this] { SessionLoop(); });
-  for (int slot = 0; slot < options_.slots; ++slot) slot_threads_.emplace_back([this] { SlotLoop(); });
+  for (int slot = 0; slot < options_.slots; ++slot) slot_threads_.emplace_back([this, slot] { SlotLoop(slot); });
   return absl::OkStatus();
 }
 
@@ -414,7 +423,7 @@ std::string Agent::WaitForWorkerId() {
   return shutting_down_ ? std::string() : worker_id_;
 }
 
-void Agent::SlotLoop() {
+void Agent::SlotLoop(int slot) {
   Backoff backoff(milliseconds(options_.initial_backoff_ms), milliseconds(options_.max_backoff_ms));
   while (true) {
     const std::string worker_id = WaitForWorkerId();
@@ -440,7 +449,7 @@ void Agent::SlotLoop() {
 
     if (status.ok()) {
       backoff.Reset();
-      if (response.has_trial()) RunAssignment(response.assignment(), worker_id);
+      if (response.has_trial()) RunAssignment(response.assignment(), worker_id, slot);
       continue;
     }
     if (shutting_down_) return;
@@ -458,7 +467,7 @@ void Agent::SlotLoop() {
   }
 }
 
-void Agent::RunAssignment(const v1::TrialAssignment& assignment, const std::string& worker_id) {
+void Agent::RunAssignment(const v1::TrialAssignment& assignment, const std::string& worker_id, int slot) {
   if (assignment.trial_id().empty()) {
     // Nothing can be reported about a trial without an id; the coordinator's
     // lease expiry takes care of whatever it meant to lease.
@@ -469,6 +478,7 @@ void Agent::RunAssignment(const v1::TrialAssignment& assignment, const std::stri
   trial.trial_id = assignment.trial_id();
   trial.attempt = assignment.attempt();
   trial.worker_id = worker_id;
+  trial.slot = slot;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (worker_id_ != worker_id) {
@@ -506,6 +516,10 @@ Agent::Ending Agent::Train(const v1::TrialAssignment& assignment, ActiveTrial& t
   spdlog::info("trial {} started (sweep {}, attempt {}, epochs {}..{}): {}", trial.trial_id,
                assignment.sweep_id(), trial.attempt, assignment.start_epoch() + 1, epochs,
                params_it == config.end() ? "no params" : SummarizeParams(*params_it));
+  // Ends (and leaves /metrics) when Train returns, before FinishTrial.
+  const std::unique_ptr<worker_metrics::TrialSeries> series =
+      options_.metrics == nullptr ? nullptr
+                                  : options_.metrics->StartTrial(trial.slot, assignment.sweep_id(), trial.trial_id);
 
   EpochFeedback feedback;
   train::TrainOptions train_options;
@@ -535,9 +549,14 @@ Agent::Ending Agent::Train(const v1::TrialAssignment& assignment, ActiveTrial& t
   train_options.should_abort = [this, &trial] {
     return shutting_down_.load() || trial.stop_requested.load() || trial.lease_lost.load();
   };
-  train_options.on_epoch = [this, &trial, epochs, &feedback](const train::EpochReport& report) {
+  train_options.on_epoch = [this, &trial, epochs, &feedback, series = series.get()](const train::EpochReport& report) {
+    // Before the report, which is retried for as long as the coordinator is down.
+    if (series != nullptr) RecordEpoch(*series, report);
     return ReportEpoch(trial, epochs, report, feedback);
   };
+  if (series != nullptr) {
+    train_options.on_batch = [series = series.get()](int, int, int, int64_t images) { series->RecordBatch(images); };
+  }
 
   train::TrialResult result;
   try {

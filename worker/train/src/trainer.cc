@@ -399,7 +399,7 @@ TrialResult RunEpochs(const TrialConfig& config, TrialSetup& setup, const TrainO
       }
       loss_sum += loss_value * static_cast<double>(masks.size(0));
       images += masks.size(0);
-      if (options.on_batch) options.on_batch(epoch, batch_number, batches_per_epoch);
+      if (options.on_batch) options.on_batch(epoch, batch_number, batches_per_epoch, masks.size(0));
     }
     timing.data_wait_seconds += train_loader.wait_seconds() - wait_before;
     const double train_seconds = SecondsSince(epoch_start);
@@ -495,6 +495,7 @@ TrialResult RunLrRangeTest(const TrialConfig& config, TrialSetup& setup,
     if (result.metrics.empty()) {
       return Finished(Outcome::kEndedEarly, result.end_reason, epochs_done);
     }
+    if (options.on_batch) options.on_batch(step, 1, 1, batch->masks.size(0));
     epochs_done = step;
     // An earlier attempt reported the steps up to start_epoch: they are
     // replayed to arrive at its state (see RunEpochs), not reported again.

@@ -28,6 +28,8 @@
 //   coordinator stays unreachable are retried for `shutdown_grace_ms`; after
 //   that the coordinator's lease expiry requeues the trial, which resumes
 //   from its last acknowledged epoch.
+// - With AgentOptions::metrics set, each slot records the trial it trains,
+//   its batches and its epochs there (segtune/worker_metrics).
 //
 // Thread-safety: Start may be called once. Wait, Shutdown and worker_id are
 // thread-safe and may be called from any thread except from inside the trial
@@ -53,6 +55,7 @@
 #include "absl/status/status.h"
 #include "segtune/train/trainer.h"
 #include "segtune/v1/segtune.grpc.pb.h"
+#include "segtune/worker_metrics/worker_metrics.h"
 
 namespace segtune::agent {
 
@@ -67,6 +70,9 @@ struct AgentOptions {
   std::string name;                              // shown by `segtune workers`
   std::string hostname;
   TrialFunction run_trial = train::RunTrial;
+  // Where the slots record their training for /metrics; nullptr: nowhere.
+  // Must outlive the agent.
+  worker_metrics::WorkerMetrics* metrics = nullptr;
 
   // Timing; the defaults suit production, tests shrink them.
   int acquire_wait_ms = 10000;     // AcquireTrial long poll; its deadline is 5 s longer
@@ -110,6 +116,7 @@ class Agent {
     std::string trial_id;
     int attempt = 0;
     std::string worker_id;                  // the registration it was leased under
+    int slot = 0;                           // the slot thread training it, from 0
     std::atomic<bool> stop_requested{false};  // listed in a heartbeat reply
     std::atomic<bool> lease_lost{false};      // the coordinator refused its reports
   };
@@ -133,9 +140,9 @@ class Agent {
   bool Register();
   void SendHeartbeat(const std::string& worker_id);
   void ForgetWorker(const std::string& worker_id);
-  void SlotLoop();
+  void SlotLoop(int slot);
   std::string WaitForWorkerId();
-  void RunAssignment(const segtune::v1::TrialAssignment& assignment, const std::string& worker_id);
+  void RunAssignment(const segtune::v1::TrialAssignment& assignment, const std::string& worker_id, int slot);
   Ending Train(const segtune::v1::TrialAssignment& assignment, ActiveTrial& trial);
   bool ReportEpoch(ActiveTrial& trial, int epochs, const train::EpochReport& report, EpochFeedback& feedback);
   // Stores the checkpoint on the coordinator; an error fails (or, for a lost

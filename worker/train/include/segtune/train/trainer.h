@@ -6,6 +6,7 @@
 // calling thread.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -75,9 +76,12 @@ struct TrainOptions {
   std::function<bool()> should_abort;
   // Called after each epoch; returning false stops the trial (kStopped).
   std::function<bool(const EpochReport&)> on_epoch;
-  // Optional progress within an epoch: (epoch, batch, batches_per_epoch).
-  // Not called in an LR range test, whose epochs are single steps.
-  std::function<void(int, int, int)> on_batch;
+  // Optional progress within an epoch, after each training batch's step
+  // (not after a batch whose loss diverged): (epoch, batch,
+  // batches_per_epoch, images in the batch; an epoch's last batch may be
+  // smaller). Replayed epochs (see resume_from) call it too.
+  // In an LR range test each step is an epoch of one batch: (step, 1, 1, images).
+  std::function<void(int, int, int, int64_t)> on_batch;
 };
 
 // `config` is a TrialAssignment's config_json:

@@ -1,0 +1,221 @@
+#include "segtune/worker_metrics/worker_metrics.h"
+
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <exception>
+#include <fstream>
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include <prometheus/collectable.h>
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+#ifdef SEGTUNE_TORCH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+namespace segtune::worker_metrics {
+namespace {
+
+// civetweb reads its listening_ports option with a syntax of its own (a bare
+// port, several ports separated by commas, an 's' suffix for TLS) and
+// accepts some values that are not addresses (999.1.1.1); its failures all
+// read "possible problem binding to port". Checking the form first keeps
+// "malformed" (a usage error) apart from "cannot bind" (an operation that
+// failed).
+absl::Status ValidateListen(const std::string& listen) {
+  const auto malformed = [&listen](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--metrics-listen '", listen, "': ", why,
+        "; expected HOST:PORT, an IPv4 address or host name and a port from 0 to 65535 (0: any free port)"));
+  };
+  const std::size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return malformed("no port");
+  const std::string host = listen.substr(0, colon);
+  const std::string port = listen.substr(colon + 1);
+  if (host.empty()) return malformed("no host");
+  bool numeric = true;
+  for (const char c : host) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') {
+      return malformed(absl::StrCat("host '", host, "' is not an IPv4 address or host name"));
+    }
+    numeric = numeric && (std::isdigit(static_cast<unsigned char>(c)) || c == '.');
+  }
+  in_addr address{};
+  if (numeric && inet_pton(AF_INET, host.c_str(), &address) != 1) {
+    return malformed(absl::StrCat("host '", host, "' is not an IPv4 address"));
+  }
+  int port_number = -1;
+  const bool digits_only =
+      !port.empty() && port.size() <= 5 &&
+      port.find_first_not_of("0123456789") == std::string::npos;
+  if (!digits_only || !absl::SimpleAtoi(port, &port_number) || port_number > 65535) {
+    return malformed(absl::StrCat("port '", port, "' is not a number from 0 to 65535"));
+  }
+  return absl::OkStatus();
+}
+
+// Reads the memory a device has in use, in bytes; nullopt when it cannot.
+using MemoryReader = std::function<std::optional<double>()>;
+
+// The process's resident set: statm's second field, in pages.
+std::optional<double> ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  long long size_pages = 0;
+  long long resident_pages = 0;
+  if (!(statm >> size_pages >> resident_pages)) return std::nullopt;
+  return static_cast<double>(resident_pages) * static_cast<double>(sysconf(_SC_PAGESIZE));
+}
+
+#ifdef SEGTUNE_TORCH_CUDA
+// What LibTorch's caching allocator has handed out on the device (not what
+// it reserved from the driver). Throws, caught here, until CUDA has been
+// initialized, that is before the first trial touches the GPU.
+std::optional<double> CudaAllocatedBytes(int device) {
+  namespace allocator = c10::cuda::CUDACachingAllocator;
+  try {
+    const allocator::DeviceStats stats = allocator::getDeviceStats(device);
+    return static_cast<double>(
+        stats.allocated_bytes[static_cast<std::size_t>(allocator::StatType::AGGREGATE)].current);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+#endif
+
+struct DeviceMemory {
+  std::string label;
+  MemoryReader read;
+};
+
+DeviceMemory ChooseDeviceMemory(const std::string& device) {
+#ifdef SEGTUNE_TORCH_CUDA
+  if (absl::StartsWith(device, "cuda:")) {
+    int index = 0;
+    if (absl::SimpleAtoi(device.substr(5), &index)) {
+      return {device, [index] { return CudaAllocatedBytes(index); }};
+    }
+  }
+#endif
+  // A LibTorch without CUDA trains on the CPU only (ResolveDevice refuses
+  // cuda there).
+  return {"cpu", ResidentBytes};
+}
+
+// What the exposer collects: the registry, after reading the device's
+// memory. Read at scrape time rather than per epoch, so the value is
+// current between scrapes (an epoch can take minutes, and memory grows
+// before the first one ends) and costs nothing when nobody scrapes.
+class ScrapeRefresh final : public prometheus::Collectable {
+ public:
+  ScrapeRefresh(std::shared_ptr<prometheus::Registry> registry, prometheus::Gauge* memory, MemoryReader read)
+      : registry_(std::move(registry)), memory_(memory), read_(std::move(read)) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    if (const std::optional<double> bytes = read_()) memory_->Set(*bytes);
+    return registry_->Collect();
+  }
+
+ private:
+  const std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Gauge* const memory_;
+  const MemoryReader read_;
+};
+
+}  // namespace
+
+WorkerMetrics::WorkerMetrics(const std::string& device) : registry_(std::make_shared<prometheus::Registry>()) {
+  images_total_ = &prometheus::BuildCounter()
+                       .Name("segtune_worker_images_total")
+                       .Help("Training images processed")
+                       .Register(*registry_)
+                       .Add({});
+  batches_total_ = &prometheus::BuildCounter()
+                        .Name("segtune_worker_batches_total")
+                        .Help("Training batches processed")
+                        .Register(*registry_)
+                        .Add({});
+  data_wait_seconds_total_ = &prometheus::BuildCounter()
+                                  .Name("segtune_worker_data_wait_seconds_total")
+                                  .Help("Seconds the trainer waited for its loaders' next batch "
+                                        "(training and validation)")
+                                  .Register(*registry_)
+                                  .Add({});
+  images_per_second_ = &prometheus::BuildGauge()
+                            .Name("segtune_worker_images_per_second")
+                            .Help("Images per second of the slot's last epoch")
+                            .Register(*registry_);
+  current_trial_ = &prometheus::BuildGauge()
+                        .Name("segtune_worker_current_trial")
+                        .Help("The trial each busy slot trains (value 1)")
+                        .Register(*registry_);
+  DeviceMemory memory = ChooseDeviceMemory(device);
+  device_memory_bytes_ = &prometheus::BuildGauge()
+                              .Name("segtune_worker_device_memory_bytes")
+                              .Help("Memory in use: CUDA allocator bytes on a GPU, resident memory on the CPU")
+                              .Register(*registry_)
+                              .Add({{"device", memory.label}});
+  scrape_refresh_ = std::make_shared<ScrapeRefresh>(registry_, device_memory_bytes_, std::move(memory.read));
+}
+
+WorkerMetrics::~WorkerMetrics() = default;
+
+absl::StatusOr<std::unique_ptr<WorkerMetrics>> WorkerMetrics::Start(const std::string& listen,
+                                                                    const std::string& device) {
+  if (absl::Status status = ValidateListen(listen); !status.ok()) return status;
+  std::unique_ptr<WorkerMetrics> metrics(new WorkerMetrics(device));
+  try {
+    // civetweb reports a port it cannot bind by throwing from the constructor.
+    metrics->exposer_ = std::make_unique<prometheus::Exposer>(listen);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("--metrics-listen ", listen,
+                                               ": cannot serve /metrics there (is the port taken, or the host "
+                                               "not an address of this machine?): ",
+                                               e.what()));
+  }
+  metrics->exposer_->RegisterCollectable(metrics->scrape_refresh_);
+  return metrics;
+}
+
+int WorkerMetrics::port() const {
+  const std::vector<int> ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
+std::unique_ptr<TrialSeries> WorkerMetrics::StartTrial(int slot, const std::string& sweep_id,
+                                                       const std::string& trial_id) {
+  const std::string slot_label = std::to_string(slot);
+  prometheus::Gauge& current = current_trial_->Add({{"slot", slot_label}, {"sweep", sweep_id}, {"trial", trial_id}});
+  current.Set(1);
+  prometheus::Gauge& images_per_second = images_per_second_->Add({{"slot", slot_label}});
+  return std::unique_ptr<TrialSeries>(new TrialSeries(*this, &current, &images_per_second));
+}
+
+TrialSeries::TrialSeries(WorkerMetrics& metrics, prometheus::Gauge* current_trial,
+                         prometheus::Gauge* images_per_second)
+    : metrics_(metrics), current_trial_(current_trial), images_per_second_(images_per_second) {}
+
+TrialSeries::~TrialSeries() { metrics_.current_trial_->Remove(current_trial_); }
+
+void TrialSeries::RecordBatch(std::int64_t images) {
+  metrics_.images_total_->Increment(static_cast<double>(images));
+  metrics_.batches_total_->Increment();
+}
+
+void TrialSeries::RecordEpoch(double data_wait_seconds, std::optional<double> images_per_second) {
+  metrics_.data_wait_seconds_total_->Increment(data_wait_seconds);
+  if (images_per_second) images_per_second_->Set(*images_per_second);
+}
+
+}  // namespace segtune::worker_metrics
