@@ -149,9 +149,10 @@ int RunCli(int argc, const char* const* argv, const CliEnvironment& environment)
 
   CLI::App* watch = app.add_subcommand(
       "watch",
-      "Follow a sweep live until it ends, then print the leaderboard. On a terminal a progress\n"
-      "line is refreshed in place; otherwise a line is printed for each trial start, epoch and\n"
-      "end. Exit 0 when the sweep completes, 1 when it was cancelled.");
+      "Follow a sweep live until it ends, then print the leaderboard. On a terminal a view of\n"
+      "the progress, the running trials and the top 5 is redrawn in place; otherwise a line is\n"
+      "printed for each trial start, epoch and end. Exit 0 when the sweep completes, 1 when it\n"
+      "was cancelled.");
   watch->add_option("SWEEP", sweep_id, "sweep id")->required();
   AddOutputOption(watch, &format, {"table", "json"});
 
@@ -184,6 +185,17 @@ int RunCli(int argc, const char* const* argv, const CliEnvironment& environment)
       ->capture_default_str();
   export_verb->add_option("--format", format, "summary format: table|json (default: table)")
       ->check(CLI::IsMember({"table", "json"}));
+
+  ReportOptions report_options;
+  CLI::App* report = app.add_subcommand(
+      "report",
+      "Write a sweep's report to FILE: one self-contained HTML page (no network needed to view\n"
+      "it) with the sweep's facts, the objective and the lr of every trial by epoch, a parallel-\n"
+      "coordinates chart of the parameters against the objective, and the leaderboard.\n"
+      "As for export, -o names the output FILE here, not a format.");
+  report->add_option("SWEEP", report_options.sweep_id, "sweep id")->required();
+  report->add_option("-o,--output", report_options.file,
+                     "FILE to write (here not a format; default: report-SWEEP.html)");
 
   try {
     app.parse(argc, argv);
@@ -253,6 +265,7 @@ int RunCli(int argc, const char* const* argv, const CliEnvironment& environment)
   if (cancel->parsed()) return finish(Cancel(client, sweep_id, output));
   if (watch->parsed()) return finish(Watch(client, sweep_id, output));
   if (export_verb->parsed()) return finish(Export(client, export_options, output));
+  if (report->parsed()) return finish(Report(client, report_options, output));
   return finish(Best(client, sweep_id, top_k, output));
 }
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -17,7 +18,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "segtune/client/json_output.h"
+#include "segtune/client/live_view.h"
 #include "segtune/client/params.h"
+#include "segtune/client/report.h"
 #include "segtune/client/spec_fragment.h"
 #include "segtune/client/table_output.h"
 #include "segtune/proto/checksum.h"
@@ -121,6 +124,29 @@ class AtomicFile {
   const std::string temp_;
   int fd_ = -1;
   bool committed_ = false;
+};
+
+// "fetching metrics I/N", redrawn in place on a terminal and erased once
+// done (or on the way out of an error); nothing elsewhere.
+class FetchProgress {
+ public:
+  FetchProgress(std::ostream& out, bool terminal) : out_(out), terminal_(terminal) {}
+  ~FetchProgress() {
+    if (shown_) out_ << "\r\x1b[2K" << std::flush;
+  }
+  FetchProgress(const FetchProgress&) = delete;
+  FetchProgress& operator=(const FetchProgress&) = delete;
+
+  void Show(int done, int total) {
+    if (!terminal_) return;
+    out_ << "\r\x1b[2Kfetching metrics " << done << "/" << total << std::flush;
+    shown_ = true;
+  }
+
+ private:
+  std::ostream& out_;
+  const bool terminal_;
+  bool shown_ = false;
 };
 
 }  // namespace
@@ -248,8 +274,8 @@ absl::Status Cancel(TunerClient& client, const std::string& sweep_id, const Outp
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::SweepUpdate> FollowSweep(TunerClient& client, const std::string& sweep_id,
-                                            ProgressPrinter& progress) {
+absl::StatusOr<v1::SweepUpdate> FollowSweep(TunerClient& client, const std::string& sweep_id, const Output& output) {
+  LivePrinter progress(output.progress_stream(), output.progress_is_terminal(), ProgressTerminalSize(output));
   absl::StatusOr<v1::SweepUpdate> last =
       client.WatchSweep(sweep_id, [&progress](const v1::SweepUpdate& update) { progress.Update(update); });
   progress.Finish();
@@ -257,8 +283,7 @@ absl::StatusOr<v1::SweepUpdate> FollowSweep(TunerClient& client, const std::stri
 }
 
 absl::Status Watch(TunerClient& client, const std::string& sweep_id, const Output& output) {
-  ProgressPrinter progress(output.progress_stream(), output.progress_is_terminal(), output.terminal_columns);
-  absl::StatusOr<v1::SweepUpdate> last = FollowSweep(client, sweep_id, progress);
+  absl::StatusOr<v1::SweepUpdate> last = FollowSweep(client, sweep_id, output);
   if (!last.ok()) return last.status();
 
   absl::StatusOr<v1::GetBestResponse> best = client.GetBest(sweep_id, kLeaderboardSize);
@@ -370,6 +395,40 @@ absl::Status Export(TunerClient& client, const ExportOptions& options, const Out
   *output.out << "wrote " << options.file << ": trial " << metadata->trial_id() << " epoch " << metadata->epoch();
   if (metadata->has_value()) *output.out << " (" << metadata->metric() << " " << FormatMetric(metadata->value()) << ")";
   *output.out << ", " << bytes << " bytes\n";
+  return absl::OkStatus();
+}
+
+absl::Status Report(TunerClient& client, const ReportOptions& options, const Output& output) {
+  absl::StatusOr<v1::Sweep> sweep = client.GetSweep(options.sweep_id);
+  if (!sweep.ok()) return sweep.status();
+  // Checked before the trials are fetched, which may take a while.
+  const std::string path = options.file.empty() ? absl::StrCat("report-", options.sweep_id, ".html") : options.file;
+  AtomicFile file(path);
+  if (absl::Status opened = file.Open(); !opened.ok()) return opened;
+  absl::StatusOr<v1::ListTrialsResponse> trials = client.ListTrials(options.sweep_id);
+  if (!trials.ok()) return trials.status();
+
+  ReportData data;
+  data.sweep = *std::move(sweep);
+  int epochs = 0;
+  {
+    FetchProgress progress(*output.err, output.err_is_terminal);
+    for (const v1::Trial& listed : trials->trials()) {
+      progress.Show(static_cast<int>(data.trials.size()) + 1, trials->trials_size());
+      absl::StatusOr<v1::GetTrialMetricsResponse> metrics = client.GetTrialMetrics(listed.trial_id());
+      if (!metrics.ok()) return metrics.status();
+      absl::StatusOr<ReportTrial> trial = ReportTrialFrom(*metrics);
+      if (!trial.ok()) return trial.status();
+      epochs += static_cast<int>(trial->epochs.size());
+      data.trials.push_back(*std::move(trial));
+    }
+  }
+  data.generated_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  if (absl::Status written = file.Write(RenderReport(data)); !written.ok()) return written;
+  if (absl::Status committed = file.Commit(); !committed.ok()) return committed;
+  *output.out << "wrote " << path << " (" << data.trials.size() << " trials, " << epochs << " epochs)\n";
   return absl::OkStatus();
 }
 

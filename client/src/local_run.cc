@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "segtune/api/coordinator.h"
+#include "segtune/client/live_view.h"
 #include "segtune/client/tuner_client.h"
 #include "segtune/client/worker_processes.h"
 
@@ -143,7 +144,7 @@ absl::Status RunLocal(const LocalRunOptions& options, const Output& output) {
                << (threads == 1 ? " thread" : " threads") << " each); output of worker N goes to "
                << (dir / "worker-N.log").string() << "\n";
 
-  ProgressPrinter progress(progress_out, output.progress_is_terminal(), output.terminal_columns);
+  LivePrinter progress(progress_out, output.progress_is_terminal(), ProgressTerminalSize(output));
   MonitorOutcome outcome;
   std::atomic<bool> stop_monitor{false};
   std::thread monitor([&] {
@@ -166,7 +167,9 @@ absl::Status RunLocal(const LocalRunOptions& options, const Output& output) {
       }
     }
   });
-  absl::StatusOr<v1::SweepUpdate> last = FollowSweep(client, sweep_id, progress);
+  absl::StatusOr<v1::SweepUpdate> last =
+      client.WatchSweep(sweep_id, [&progress](const v1::SweepUpdate& update) { progress.Update(update); });
+  progress.Finish();
   stop_monitor = true;
   monitor.join();
 

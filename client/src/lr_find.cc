@@ -11,7 +11,6 @@
 #include "segtune/client/json_output.h"
 #include "segtune/client/lr_chart.h"
 #include "segtune/client/params.h"
-#include "segtune/client/progress.h"
 #include "segtune/client/table.h"
 
 namespace segtune::client {
@@ -247,8 +246,7 @@ absl::Status LrFindOnServer(TunerClient& client, const std::string& spec_path, c
   const std::string& sweep_id = submitted->sweep_id();
   output.progress_stream() << "range test submitted to " << client.address() << " as sweep " << sweep_id
                            << "\n";
-  ProgressPrinter progress(output.progress_stream(), output.progress_is_terminal(), output.terminal_columns);
-  absl::StatusOr<v1::SweepUpdate> last = FollowSweep(client, sweep_id, progress);
+  absl::StatusOr<v1::SweepUpdate> last = FollowSweep(client, sweep_id, output);
   if (!last.ok()) return last.status();
   if (absl::Status printed = PrintLrFindResults(client, sweep_id, output); !printed.ok()) return printed;
   if (last->sweep().state() == v1::SWEEP_CANCELLED) {

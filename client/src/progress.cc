@@ -100,6 +100,14 @@ std::vector<std::string> DescribeChanges(const SweepSnapshot& before, const v1::
   return lines;
 }
 
+std::string SweepHeadline(const v1::SweepUpdate& update) {
+  const v1::Sweep& sweep = update.sweep();
+  return absl::StrCat("sweep ", sweep.sweep_id(), " (", sweep.name(), "): ",
+                      std::max(sweep.total_trials(), update.trials_size()), " trials, ", sweep.algorithm(),
+                      " search, ", sweep.epochs(), " epochs each, ", sweep.objective_mode(), " ",
+                      sweep.objective_metric());
+}
+
 std::string ProgressLine(const v1::SweepUpdate& update, int bar_width) {
   const Counts counts = CountTrials(update);
   int filled = counts.total > 0 ? counts.done * bar_width / counts.total : 0;
@@ -116,66 +124,36 @@ std::string ProgressLine(const v1::SweepUpdate& update, int bar_width) {
   return line;
 }
 
-ProgressPrinter::ProgressPrinter(std::ostream& out, bool terminal, int columns)
-    : out_(out), terminal_(terminal), columns_(columns) {}
+ProgressPrinter::ProgressPrinter(std::ostream& out) : out_(out) {}
 
 void ProgressPrinter::Update(const v1::SweepUpdate& update) {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<std::string> lines;
   if (!has_update_) {
-    const v1::Sweep& sweep = update.sweep();
-    lines.push_back(absl::StrCat("sweep ", sweep.sweep_id(), " (", sweep.name(), "): ",
-                                 std::max(sweep.total_trials(), update.trials_size()), " trials, ",
-                                 sweep.algorithm(), " search, ", sweep.epochs(), " epochs each, ",
-                                 sweep.objective_mode(), " ", sweep.objective_metric()));
+    lines.push_back(SweepHeadline(update));
   } else {
-    // On a terminal the progress line shows the pace; epoch lines would flood it.
-    lines = DescribeChanges(snapshot_, update, /*with_epochs=*/!terminal_);
+    lines = DescribeChanges(snapshot_, update, /*with_epochs=*/true);
   }
   has_update_ = true;
   snapshot_ = Snapshot(update);
   last_ = update;
 
-  if (terminal_) ClearProgressLine();
   for (const std::string& line : lines) out_ << line << "\n";
-  if (terminal_) DrawProgressLine();
   out_.flush();
 }
 
 void ProgressPrinter::Note(std::string_view line) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (terminal_) ClearProgressLine();
   out_ << line << "\n";
-  if (terminal_ && has_update_) DrawProgressLine();
   out_.flush();
 }
 
 void ProgressPrinter::Finish() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!has_update_) return;
-  if (terminal_) {
-    if (!progress_line_.empty()) out_ << "\n";
-    progress_line_.clear();
-  } else {
-    out_ << ProgressLine(last_, kBarWidth) << "\n";
-  }
+  out_ << ProgressLine(last_, kBarWidth) << "\n";
   has_update_ = false;
   out_.flush();
-}
-
-void ProgressPrinter::ClearProgressLine() {
-  if (progress_line_.empty()) return;
-  out_ << "\r\x1b[2K";  // to column 0, erase the line
-  progress_line_.clear();
-}
-
-void ProgressPrinter::DrawProgressLine() {
-  progress_line_ = ProgressLine(last_, kBarWidth);
-  // A line wider than the terminal wraps, and "\r" would then redraw only its tail.
-  if (columns_ > 1 && static_cast<int>(progress_line_.size()) >= columns_) {
-    progress_line_.resize(columns_ - 1);
-  }
-  out_ << progress_line_;
 }
 
 }  // namespace segtune::client

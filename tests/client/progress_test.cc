@@ -96,7 +96,7 @@ TEST(ProgressLineTest, ShowsBarCountsAndBest) {
 
 TEST(ProgressPrinterTest, PlainOutputPrintsOnlyChanges) {
   std::ostringstream out;
-  ProgressPrinter printer(out, /*terminal=*/false);
+  ProgressPrinter printer(out);
   v1::SweepUpdate update = InitialUpdate();
   printer.Update(update);
   printer.Update(update);  // no change: no line
@@ -111,18 +111,6 @@ TEST(ProgressPrinterTest, PlainOutputPrintsOnlyChanges) {
             "training.batch_size=16\n"
             "worker local-1 exited\n"
             "[--------------------] 0/2 trials done, 1 running | no val_miou reported yet\n");
-}
-
-TEST(ProgressPrinterTest, TerminalOutputRedrawsOneLine) {
-  std::ostringstream out;
-  ProgressPrinter printer(out, /*terminal=*/true, /*columns=*/40);
-  v1::SweepUpdate update = InitialUpdate();
-  printer.Update(update);
-  printer.Note("note");
-  printer.Finish();
-  const std::string bar = "[--------------------] 0/2 trials done, 0 running";  // cut to 39 columns
-  EXPECT_EQ(out.str(), "sweep s1 (seed-study): 2 trials, grid search, 8 epochs each, max val_miou\n" +
-                           bar.substr(0, 39) + "\r\x1b[2K" + "note\n" + bar.substr(0, 39) + "\n");
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 // a failure once and turns it into the exit code (segtune/client/errors.h).
 //
 // Thread-safety: a command uses its Output's streams from the calling thread
-// only (FollowSweep's printer excepted, see progress.h); concurrent commands
+// only (FollowSweep's printer excepted, see live_view.h); concurrent commands
 // need their own Outputs.
 #pragma once
 
@@ -15,7 +15,6 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "segtune/client/progress.h"
 #include "segtune/client/tuner_client.h"
 #include "segtune/v1/segtune.pb.h"
 
@@ -64,6 +63,12 @@ struct ExportOptions {
   std::string epoch = "best";  // best | last | an epoch number
 };
 
+// What `segtune report` needs.
+struct ReportOptions {
+  std::string sweep_id;
+  std::string file;  // empty: report-SWEEP.html
+};
+
 // The whole file, or InvalidArgument naming it when it cannot be read.
 absl::StatusOr<std::string> ReadSpecFile(const std::string& path);
 
@@ -90,14 +95,22 @@ absl::StatusOr<v1::ExportWeightsRequest> ExportRequest(const std::string& trial_
 // "value", "bytes"}. An output file that cannot be created is InvalidArgument.
 absl::Status Export(TunerClient& client, const ExportOptions& options, const Output& output);
 
+// Fetches a sweep, its trials and each trial's epochs and writes the HTML
+// report (segtune/client/report.h) into options.file through FILE.tmp, so
+// FILE is either complete or untouched; prints "wrote FILE (N trials, M
+// epochs)". While fetching, a terminal's stderr shows "fetching metrics I/N"
+// in place. An unknown sweep fails before anything is written; a FILE whose
+// FILE.tmp cannot be created is InvalidArgument, as for Export.
+absl::Status Report(TunerClient& client, const ReportOptions& options, const Output& output);
+
 // Submits `spec_yaml`; an invalid spec becomes InvalidArgument listing every
 // problem on its own line, under a line naming `spec_path`.
 absl::StatusOr<v1::SubmitSweepResponse> SubmitSpec(TunerClient& client, const std::string& spec_path,
                                                    const std::string& spec_yaml);
 
-// Prints the progress of a sweep until it ends; returns the last update.
-absl::StatusOr<v1::SweepUpdate> FollowSweep(TunerClient& client, const std::string& sweep_id,
-                                            ProgressPrinter& progress);
+// Shows the sweep's live view (live_view.h) on the progress stream until the
+// sweep ends; returns the last update.
+absl::StatusOr<v1::SweepUpdate> FollowSweep(TunerClient& client, const std::string& sweep_id, const Output& output);
 
 // What `segtune run` does before it submits: cancels every sweep still
 // RUNNING in the database it reuses (DIR/segtune.db). Such a sweep was left by

@@ -1,13 +1,13 @@
-// Live progress of a sweep from its WatchSweep updates (`segtune watch` and
-// `segtune run`).
-//
-// On a terminal: trial start/finish lines, and below them one progress line
-// refreshed in place:
-//   [########------------] 5/12 trials done, 2 running | best val_miou 0.6120 (trial s1-0003)
-// Elsewhere (a pipe, a log file): plain lines only when something changed:
+// Progress of a sweep from its WatchSweep updates as plain lines, printed
+// only when something changed: what `segtune watch`, `segtune run` and
+// `segtune lr-find --server` print when the progress stream is not a
+// terminal (on one they draw the frame of live_view.h, whose log above the
+// frame uses DescribeChanges too):
 //   trial s1-0003 started: SGD(lr=0.05) + StepLR(step_size=3)
 //   trial s1-0003 epoch 2/8: val_miou 0.4120
 //   trial s1-0003 COMPLETED: best val_miou 0.6120 at epoch 7 [5/12 done]
+// and at the end one progress line:
+//   [########------------] 5/12 trials done, 2 running | best val_miou 0.6120 (trial s1-0003)
 //
 // Thread-safety: ProgressPrinter is thread-safe (one mutex); Note may be
 // called from another thread while Update runs. The free functions have no
@@ -40,38 +40,33 @@ SweepSnapshot Snapshot(const v1::SweepUpdate& update);
 std::vector<std::string> DescribeChanges(const SweepSnapshot& before, const v1::SweepUpdate& now,
                                          bool with_epochs);
 
+// "sweep s1 (seed-study): 12 trials, grid search, 8 epochs each, max val_miou":
+// the first line printed for a sweep.
+std::string SweepHeadline(const v1::SweepUpdate& update);
+
 // "[####----] 5/12 trials done, 2 running | best val_miou 0.6120 (trial s1-0003)"
 std::string ProgressLine(const v1::SweepUpdate& update, int bar_width);
 
 class ProgressPrinter {
  public:
-  // `terminal`: refresh one line in place; `columns` is the terminal width
-  // (0: unknown), the progress line is cut to fit so it never wraps.
-  ProgressPrinter(std::ostream& out, bool terminal, int columns = 0);
+  explicit ProgressPrinter(std::ostream& out);
 
   // Prints what changed since the previous update (the first update prints a
   // one-line description of the sweep).
   void Update(const v1::SweepUpdate& update);
 
-  // Prints a line of its own, above the progress line on a terminal.
+  // Prints a line of its own.
   void Note(std::string_view line);
 
-  // Leaves the progress line as it is and moves below it; later output
-  // starts on a fresh line. Called once the sweep has ended.
+  // Prints the progress line. Called once the sweep has ended.
   void Finish();
 
  private:
-  void ClearProgressLine();  // REQUIRES: mutex_ held
-  void DrawProgressLine();   // REQUIRES: mutex_ held
-
   std::ostream& out_;
-  const bool terminal_;
-  const int columns_;
 
   std::mutex mutex_;
   bool has_update_ = false;        // GUARDED_BY(mutex_)
   SweepSnapshot snapshot_;         // GUARDED_BY(mutex_)
-  std::string progress_line_;      // GUARDED_BY(mutex_): drawn on the terminal now
   v1::SweepUpdate last_;           // GUARDED_BY(mutex_)
 };
 
