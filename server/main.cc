@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "segtune/api/coordinator.h"
+#include "segtune/common/listen_address.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"segtune-coordinator: schedules sweep trials onto workers and keeps every metric in SQLite."};
@@ -26,6 +27,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(2, 3600))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (!metrics_listen.empty()) {
+    if (absl::Status valid = segtune::common::ValidateListenAddress("--metrics-listen", metrics_listen); !valid.ok()) {
+      std::cerr << "segtune-coordinator: " << valid.message() << "\n";
+      return 2;
+    }
+  }
 
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);

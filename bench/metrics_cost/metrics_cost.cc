@@ -1,11 +1,11 @@
 // What the Prometheus metrics cost an epoch report, measured in one process:
 // - the metric work each report does (two histogram observations and the
 //   copy of the followed metrics into the trial's lease), in ns;
-// - a real report end to end (gRPC on loopback, SQLite commit) in µs, and
-//   the share of it the metric work takes;
-// - a scrape (snapshot applied, page serialized) for 8 to 512 running trials;
-// - reports/second with and without a scraper hitting /metrics every 100 ms,
-//   alternating rounds, to show scrapes stay off the report path.
+// - real reports end to end (gRPC on loopback, SQLite commit) in µs against
+//   two coordinators, one with metrics off and one with metrics on (the RPC
+//   interceptor included), the latter also while a scraper fetches /metrics
+//   every 100 ms, in alternating rounds;
+// - a scrape (snapshot applied, page serialized) for 8 to 512 running trials.
 //
 //   build/bin/segtune_bench_metrics_cost [--trials N] [--rounds R]
 #include <algorithm>
@@ -27,6 +27,8 @@
 #include "segtune/metrics/coordinator_metrics.h"
 #include "segtune/scheduler/scheduler.h"
 #include "segtune/v1/segtune.grpc.pb.h"
+
+#include <prometheus/histogram.h>
 
 namespace {
 
@@ -73,13 +75,13 @@ struct Fixture {
   int next_epoch = 1;
 };
 
-Fixture Start(int trials, int epochs) {
+Fixture Start(int trials, int epochs, bool metrics_on) {
   Fixture f;
   f.dir = fs::temp_directory_path() / ("segtune-bench-metrics-" + std::to_string(std::random_device{}()));
   fs::create_directories(f.dir);
   segtune::api::CoordinatorOptions options;
   options.listen = "127.0.0.1:0";
-  options.metrics_listen = "127.0.0.1:0";
+  options.metrics_listen = metrics_on ? "127.0.0.1:0" : "";
   options.db_path = (f.dir / "segtune.db").string();
   options.data_dir = f.dir.string();
   auto coordinator = segtune::api::Coordinator::Start(options);
@@ -170,7 +172,7 @@ int main(int argc, char** argv) {
   // 1. The metric work of one report, piece by piece.
   segtune::metrics::CoordinatorMetrics metrics({"/segtune.v1.WorkerHub/ReportEpoch"});
   const double rpc_ns = NanosPerCall(1'000'000, [&](int i) {
-    metrics.ObserveRpc("/segtune.v1.WorkerHub/ReportEpoch", 1e-4 * (i % 7));
+    metrics.RpcHistogram("/segtune.v1.WorkerHub/ReportEpoch")->Observe(1e-4 * (i % 7));
   });
   const double commit_ns = NanosPerCall(1'000'000, [&](int i) { metrics.ObserveCommit(1e-4 * (i % 7)); });
   segtune::scheduler::RunningTrialStats lease_stats;
@@ -182,24 +184,27 @@ int main(int argc, char** argv) {
   });
   const double per_report_ns = rpc_ns + commit_ns + lease_ns;
 
-  // 2. Reports end to end, with and without a scraper, alternating.
+  // 2. Reports end to end: metrics off, on, on while scraped; alternating.
   const int epochs = 10000;
-  Fixture f = Start(trials, epochs);
-  const int rounds_per_measure = std::min(60, (epochs - 1) / (2 * rounds + 1));
-  ReportRounds(f, 1);  // warm-up
-  std::vector<double> quiet, scraped;
+  Fixture off = Start(trials, epochs, /*metrics_on=*/false);
+  Fixture on = Start(trials, epochs, /*metrics_on=*/true);
+  const int rounds_per_measure = std::min(40, (epochs - 1) / (3 * rounds + 1));
+  ReportRounds(off, 1);  // warm-up
+  ReportRounds(on, 1);
+  std::vector<double> off_s, on_s, scraped_s;
   std::atomic<int> scrapes{0};
   for (int r = 0; r < rounds; ++r) {
-    quiet.push_back(ReportRounds(f, rounds_per_measure));
+    off_s.push_back(ReportRounds(off, rounds_per_measure));
+    on_s.push_back(ReportRounds(on, rounds_per_measure));
     std::atomic<bool> stop{false};
     std::thread scraper([&] {
       while (!stop) {
-        segtune::testing::HttpGet(f.coordinator->metrics_port(), "/metrics");
+        segtune::testing::HttpGet(on.coordinator->metrics_port(), "/metrics");
         ++scrapes;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
     });
-    scraped.push_back(ReportRounds(f, rounds_per_measure));
+    scraped_s.push_back(ReportRounds(on, rounds_per_measure));
     stop = true;
     scraper.join();
   }
@@ -207,7 +212,7 @@ int main(int argc, char** argv) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
   };
-  const double quiet_s = median(quiet), scraped_s = median(scraped);
+  const double off_median = median(off_s), on_median = median(on_s), scraped_median = median(scraped_s);
 
   // 3. A scrape: the snapshot applied and the page serialized.
   std::printf("segtune metrics cost (%d running trials, %d reports per measurement, %d rounds)\n\n", trials,
@@ -217,12 +222,14 @@ int main(int argc, char** argv) {
   std::printf("| SQLite commit histogram observation | %.0f |\n", commit_ns);
   std::printf("| followed metrics copied into the lease | %.0f |\n", lease_ns);
   std::printf("| **total** | **%.0f** |\n\n", per_report_ns);
-  std::printf("| epoch report end to end (gRPC loopback + SQLite commit) | |\n|---|---|\n");
-  std::printf("| without scrapes: µs per report | %.1f |\n", quiet_s * 1e6);
-  std::printf("| with a scrape every 100 ms: µs per report | %.1f |\n", scraped_s * 1e6);
-  std::printf("| with / without scrapes | %.3f |\n", scraped_s / quiet_s);
-  std::printf("| metric work / report | %.3f%% |\n", 100.0 * per_report_ns * 1e-9 / quiet_s);
-  std::printf("| scrapes served during the runs | %d |\n\n", scrapes.load());
+  std::printf("| epoch report end to end (gRPC loopback + SQLite commit) | µs per report | vs metrics off |\n"
+              "|---|---|---|\n");
+  std::printf("| metrics off | %.1f | 1.000 |\n", off_median * 1e6);
+  std::printf("| metrics on | %.1f | %.3f |\n", on_median * 1e6, on_median / off_median);
+  std::printf("| metrics on, scraped every 100 ms | %.1f | %.3f |\n\n", scraped_median * 1e6,
+              scraped_median / off_median);
+  std::printf("metric work / report (metrics off): %.3f%%; scrapes served: %d\n\n",
+              100.0 * per_report_ns * 1e-9 / off_median, scrapes.load());
   std::printf("| running trials | one scrape (apply + serialize), µs | per trial, µs |\n|---|---|---|\n");
   for (int n : {8, 64, 512}) {
     segtune::metrics::CoordinatorMetrics scraped_metrics({"/segtune.v1.WorkerHub/ReportEpoch"});
@@ -235,8 +242,10 @@ int main(int argc, char** argv) {
     });
     std::printf("| %d | %.0f | %.2f |\n", n, ns / 1e3, ns / 1e3 / n);
   }
-  f.coordinator->Shutdown();
-  f.coordinator.reset();
-  fs::remove_all(f.dir);
+  for (Fixture* f : {&off, &on}) {
+    f->coordinator->Shutdown();
+    f->coordinator.reset();
+    fs::remove_all(f->dir);
+  }
   return 0;
 }

@@ -275,7 +275,8 @@ absl::Status Cancel(TunerClient& client, const std::string& sweep_id, const Outp
 }
 
 absl::StatusOr<v1::SweepUpdate> FollowSweep(TunerClient& client, const std::string& sweep_id, const Output& output) {
-  LivePrinter progress(output.progress_stream(), output.progress_is_terminal(), ProgressTerminalSize(output));
+  LivePrinter progress(output.progress_stream(), output.progress_is_terminal(), ProgressTerminalSize(output),
+                       LivePrinter::SystemNowMs, kLiveRefreshMs);
   absl::StatusOr<v1::SweepUpdate> last =
       client.WatchSweep(sweep_id, [&progress](const v1::SweepUpdate& update) { progress.Update(update); });
   progress.Finish();

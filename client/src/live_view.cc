@@ -52,34 +52,38 @@ std::optional<std::int64_t> TrialRemainingMs(const v1::Trial& trial, const v1::S
 
 // What is left of the sweep: the epochs still to train at the pace the sweep
 // has kept so far. A trial still to run is expected to train as many epochs
-// as the finished ones did on average (an early-stopping search stops most
-// of them early), or the whole budget while none has finished; a running one
-// at least the epoch it is in. Never less than the slowest running trial's
-// own ETA, which is what the last trials of a sweep wait for.
+// as the finished ones that trained did on average (an early-stopping search
+// stops most of them early; a trial that failed before its first epoch says
+// nothing about that), or the whole budget while none has; a queued trial
+// that trained already (requeued, promoted) only the rest of that; a running
+// one at least the epoch it is in. Never less than the slowest running
+// trial's own ETA, which is what the last trials of a sweep wait for.
 std::optional<std::int64_t> SweepRemainingMs(const v1::SweepUpdate& update, std::int64_t elapsed_ms) {
   const v1::Sweep& sweep = update.sweep();
   // Trials a searcher has not created yet are pending too.
-  int pending = std::max(sweep.total_trials() - update.trials_size(), 0);
+  const int not_created = std::max(sweep.total_trials() - update.trials_size(), 0);
   double epochs_done = 0;
   int finished = 0;
   double finished_epochs = 0;
+  std::vector<int> pending_epochs;  // epochs done by each queued trial
   std::vector<int> running_epochs;
   std::int64_t slowest_running_ms = 0;
   for (const v1::Trial& trial : update.trials()) {
     epochs_done += trial.epochs_done();
-    if (trial.state() == v1::PENDING) ++pending;
+    if (trial.state() == v1::PENDING) pending_epochs.push_back(trial.epochs_done());
     if (trial.state() == v1::RUNNING) {
       running_epochs.push_back(trial.epochs_done());
       slowest_running_ms = std::max(slowest_running_ms, TrialRemainingMs(trial, sweep).value_or(0));
     }
-    if (IsFinal(trial.state()) && trial.state() != v1::CANCELLED) {
+    if (IsFinal(trial.state()) && trial.state() != v1::CANCELLED && trial.epochs_done() > 0) {
       ++finished;
       finished_epochs += trial.epochs_done();
     }
   }
   if (epochs_done <= 0 || elapsed_ms <= 0) return std::nullopt;
   const double expected_epochs = finished > 0 ? finished_epochs / finished : sweep.epochs();
-  double remaining_epochs = pending * expected_epochs;
+  double remaining_epochs = not_created * expected_epochs;
+  for (int done : pending_epochs) remaining_epochs += std::max(expected_epochs - done, 0.0);
   for (int done : running_epochs) remaining_epochs += std::max(expected_epochs - done, 1.0);
   const double ms_per_epoch = elapsed_ms / epochs_done;
   return std::max<std::int64_t>(std::llround(remaining_epochs * ms_per_epoch), slowest_running_ms);
@@ -235,8 +239,28 @@ LivePrinter::SizeSource ProgressTerminalSize(const Output& output) {
   };
 }
 
-LivePrinter::LivePrinter(std::ostream& out, bool terminal, SizeSource size, Clock now_ms)
-    : out_(out), terminal_(terminal), size_(std::move(size)), now_ms_(std::move(now_ms)), plain_(out) {}
+LivePrinter::LivePrinter(std::ostream& out, bool terminal, SizeSource size, Clock now_ms, int refresh_ms)
+    : out_(out), terminal_(terminal), size_(std::move(size)), now_ms_(std::move(now_ms)), plain_(out) {
+  if (terminal_ && refresh_ms > 0) refresher_ = std::thread([this, refresh_ms] { RefreshEvery(refresh_ms); });
+}
+
+LivePrinter::~LivePrinter() { StopRefreshing(); }
+
+void LivePrinter::RefreshEvery(int refresh_ms) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stop_.wait_for(lock, std::chrono::milliseconds(refresh_ms), [this] { return stopping_; })) {
+    if (has_update_) Redraw({});
+  }
+}
+
+void LivePrinter::StopRefreshing() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  stop_.notify_all();
+  if (refresher_.joinable()) refresher_.join();
+}
 
 std::int64_t LivePrinter::SystemNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -276,6 +300,7 @@ void LivePrinter::Finish() {
     plain_.Finish();
     return;
   }
+  StopRefreshing();
   std::lock_guard<std::mutex> lock(mutex_);
   // The frame stays; the cursor is already on the row below it.
   frame_lines_ = 0;

@@ -144,7 +144,8 @@ absl::Status RunLocal(const LocalRunOptions& options, const Output& output) {
                << (threads == 1 ? " thread" : " threads") << " each); output of worker N goes to "
                << (dir / "worker-N.log").string() << "\n";
 
-  LivePrinter progress(progress_out, output.progress_is_terminal(), ProgressTerminalSize(output));
+  LivePrinter progress(progress_out, output.progress_is_terminal(), ProgressTerminalSize(output),
+                       LivePrinter::SystemNowMs, kLiveRefreshMs);
   MonitorOutcome outcome;
   std::atomic<bool> stop_monitor{false};
   std::thread monitor([&] {

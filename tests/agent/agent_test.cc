@@ -28,6 +28,7 @@
 #include "http_get.h"
 #include "segtune/v1/segtune.grpc.pb.h"
 #include "segtune/worker_metrics/worker_metrics.h"
+#include "tiny_config.h"
 
 namespace segtune::agent {
 namespace {
@@ -1046,18 +1047,11 @@ TEST_F(AgentTest, ALostLeaseOnDownloadAbandonsTheTrialUntrained) {
 // A trial RunTrial trains in milliseconds: 10 training images in batches of
 // 4, so an epoch (or three LR range test steps) is batches of 4, 4 and 2.
 nlohmann::json RealTrialConfig(int epochs) {
-  return {{"params", {{"optimizer", {{"name", "SGD"}, {"lr", 0.05}}}}},
-          {"data",
-           {{"dataset", "shapes"},
-            {"image_size", 16},
-            {"num_classes", 3},
-            {"train_size", 10},
-            {"val_size", 4},
-            {"seed", 7}}},
-          {"model", {{"arch", "unet"}, {"base_channels", 4}, {"depth", 2}}},
-          {"training", {{"batch_size", 4}, {"seed", 1}}},
-          {"epochs", epochs},
-          {"objective", {{"metric", "val_miou"}, {"mode", "max"}}}};
+  nlohmann::json config = train::TinyConfig({{"name", "SGD"}, {"lr", 0.05}}, epochs);
+  config["data"]["train_size"] = 10;
+  config["data"]["val_size"] = 4;
+  config["training"]["batch_size"] = 4;
+  return config;
 }
 
 // The value of one series ("name" or "name{labels}") on a scraped page.

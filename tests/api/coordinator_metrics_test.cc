@@ -1,6 +1,10 @@
 #include "segtune/metrics/coordinator_metrics.h"
 
+#include <atomic>
+#include <thread>
+
 #include <gtest/gtest.h>
+#include <prometheus/histogram.h>
 
 #include "http_get.h"
 
@@ -34,8 +38,8 @@ CoordinatorSnapshot TwoRunningTrials() {
 }
 
 TEST(CoordinatorMetricsTest, AScrapeShowsTheSnapshotOfThatMoment) {
+  CoordinatorSnapshot current = TwoRunningTrials();  // outlives the exposer's threads
   CoordinatorMetrics metrics(kMethods);
-  CoordinatorSnapshot current = TwoRunningTrials();
   ASSERT_TRUE(metrics.Serve("127.0.0.1:0", [&current] { return current; }).ok());
   ASSERT_GT(metrics.port(), 0);
 
@@ -108,9 +112,11 @@ TEST(CoordinatorMetricsTest, AChangedLabelReplacesTheTrialsSeries) {
 
 TEST(CoordinatorMetricsTest, EventsGoToTheirHistograms) {
   CoordinatorMetrics metrics(kMethods);
-  metrics.ObserveRpc("/segtune.v1.Tuner/SubmitSweep", 0.002);
-  metrics.ObserveRpc("/segtune.v1.Tuner/SubmitSweep", 0.004);
-  metrics.ObserveRpc("/grpc.health.v1.Health/Check", 0.001);  // not ours: not counted
+  prometheus::Histogram* submit = metrics.RpcHistogram("/segtune.v1.Tuner/SubmitSweep");
+  ASSERT_NE(submit, nullptr);
+  submit->Observe(0.002);
+  submit->Observe(0.004);
+  EXPECT_EQ(metrics.RpcHistogram("/grpc.health.v1.Health/Check"), nullptr) << "not ours: not counted";
   metrics.ObserveSchedulingLatency(0.3);
   metrics.ObserveCommit(0.0008);
   const std::string page = metrics.Exposition();
@@ -122,6 +128,29 @@ TEST(CoordinatorMetricsTest, EventsGoToTheirHistograms) {
   EXPECT_TRUE(Has(page, "segtune_scheduling_latency_seconds_bucket{le=\"0.5\"} 1")) << page;
   EXPECT_TRUE(Has(page, "segtune_store_commit_seconds_bucket{le=\"0.001\"} 1")) << page;
   EXPECT_TRUE(Has(page, "segtune_store_commit_seconds_bucket{le=\"0.0005\"} 0")) << page;
+}
+
+TEST(CoordinatorMetricsTest, ConcurrentScrapesNeverCountTwice) {
+  std::atomic<std::uint64_t> reported{0};
+  CoordinatorMetrics metrics(kMethods);
+  // Each snapshot has seen one more epoch report than the one before.
+  ASSERT_TRUE(metrics
+                  .Serve("127.0.0.1:0",
+                         [&reported] {
+                           CoordinatorSnapshot snapshot;
+                           snapshot.scheduler.epochs_reported = ++reported;
+                           return snapshot;
+                         })
+                  .ok());
+  auto scrape = [&metrics] {
+    for (int i = 0; i < 300; ++i) metrics.Exposition();
+  };
+  std::thread first(scrape), second(scrape);
+  first.join();
+  second.join();
+  const std::string page = metrics.Exposition();
+  EXPECT_TRUE(Has(page, "segtune_epochs_reported_total " + std::to_string(reported.load()))) << page;
+  metrics.StopServing();
 }
 
 TEST(CoordinatorMetricsTest, ATakenPortIsAClearError) {

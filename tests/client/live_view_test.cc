@@ -1,8 +1,11 @@
 #include "segtune/client/live_view.h"
 
+#include <atomic>
+#include <chrono>
 #include <limits>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -309,6 +312,24 @@ TEST_F(LivePrinterTest, AwayFromATerminalItPrintsProgressPrinterLines) {
   EXPECT_THAT(out_.str(), HasSubstr("trial s1-0001 epoch 4/8"));
   EXPECT_THAT(out_.str(), Not(HasSubstr("\x1b")));
   EXPECT_FALSE(size_asked);
+}
+
+TEST_F(LivePrinterTest, RedrawsBetweenUpdatesSoTimesMove) {
+  std::atomic<std::int64_t> now{kCreated + 100'000};
+  LivePrinter printer(out_, /*terminal=*/true, [] { return kWide; }, [&now] { return now += 1000; },
+                      /*refresh_ms=*/10);
+  const v1::SweepUpdate update = ScriptedUpdate();
+  printer.Update(update);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  printer.Finish();
+  const std::string written = out_.str();  // the refresh thread has stopped
+  const std::string up = "\x1b[" + std::to_string(RenderFrame(update, now, kWide).size()) + "A\r";
+  std::size_t redraws = 0;
+  for (std::size_t at = written.find(up); at != std::string::npos; at = written.find(up, at + 1)) ++redraws;
+  EXPECT_GE(redraws, 3u) << "one update, yet the frame was redrawn with the clock moving";
+  const std::size_t after_finish = written.size();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(out_.str().size(), after_finish) << "no redraw after Finish";
 }
 
 }  // namespace

@@ -114,6 +114,51 @@ TEST_F(SchedulerTest, BestSoFarAndRunningTrialsSurviveARestart) {
   ASSERT_EQ(stats.trials.size(), 1u);
   EXPECT_EQ(stats.trials[0].trial_id, a.trial_id);
   EXPECT_EQ(stats.trials[0].optimizer, "SGD");
+  EXPECT_EQ(stats.trials[0].epoch, 1) << "the last durable epoch, read back from the store";
+  EXPECT_DOUBLE_EQ(stats.trials[0].metrics.at("val_miou"), 0.7);
+}
+
+TEST_F(SchedulerTest, ARequeuedTrialShowsItsLastDurableEpochOnItsNextLease) {
+  ASSERT_TRUE(scheduler_->Submit(Spec()).ok());
+  const std::string lost = Register();
+  const Assignment a = Acquire(lost);
+  ASSERT_TRUE(scheduler_->ReportEpoch(lost, a.trial_id, a.attempt, 1, Report(0.6)).ok());
+  now_ms_ += 31000;
+  ASSERT_TRUE(scheduler_->Tick().ok());
+  const std::string other = Register();
+  const Assignment retry = Acquire(other);
+  ASSERT_EQ(retry.trial_id, a.trial_id);
+  const RunningTrialStats* stats = Find(scheduler_->Stats(), a.trial_id);
+  ASSERT_NE(stats, nullptr);
+  EXPECT_EQ(stats->epoch, 1);
+  EXPECT_DOUBLE_EQ(stats->metrics.at("lr"), 0.1);
+}
+
+TEST_F(SchedulerTest, ATrialPausedInAnAshaRungCountsAsStopped) {
+  const std::string spec =
+      "name: asha-stats\n"
+      "objective: {metric: val_miou, mode: max}\n"
+      "budget: {epochs: 2, max_trials: 2}\n"
+      "data: {dataset: shapes, image_size: 16, train_size: 8, val_size: 4}\n"
+      "model: {arch: unet, base_channels: 4, depth: 2}\n"
+      "search:\n"
+      "  algorithm: asha\n"
+      "  eta: 2\n"
+      "  min_epochs: 1\n"
+      "  space:\n"
+      "    optimizer:\n"
+      "      - {name: SGD, lr: [0.1, 0.01]}\n";
+  auto submitted = scheduler_->Submit(spec);
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  const std::string worker = Register();
+  const Assignment a = Acquire(worker);
+  auto decision = scheduler_->ReportEpoch(worker, a.trial_id, a.attempt, 1, Report(0.5));
+  ASSERT_TRUE(decision.ok()) << decision.status();
+  ASSERT_TRUE(decision->stop) << "alone in its rung: paused";
+  EXPECT_EQ(StateOf(a.trial_id), TrialState::kStopped);
+  const SchedulerStats stats = scheduler_->Stats();
+  EXPECT_EQ(stats.trials_finished.at(TrialState::kStopped), 1u);
+  EXPECT_TRUE(stats.trials.empty());
 }
 
 TEST_F(SchedulerTest, ExpiredLeasesAreCounted) {

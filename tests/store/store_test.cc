@@ -712,6 +712,15 @@ TEST_F(StoreTest, CommitObserverSeesEveryCommit) {
   }
   EXPECT_TRUE(store_->ListTrials("s1").ok());
   EXPECT_EQ(commits.size(), 2u) << "reads commit nothing";
+  // Single-statement writes commit on their own, and are timed too.
+  TrialRecord trial = *store_->GetTrial("s1-0001");
+  trial.state = TrialState::kRunning;
+  ASSERT_TRUE(store_->UpdateTrial(trial).ok());
+  ASSERT_TRUE(store_->SetSweepState("s1", SweepState::kCompleted, 20).ok());
+  WorkerRecord worker;
+  worker.worker_id = "w1";
+  ASSERT_TRUE(store_->UpsertWorker(worker).ok());
+  EXPECT_EQ(commits.size(), 5u);
 }
 
 }  // namespace

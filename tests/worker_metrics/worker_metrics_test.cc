@@ -72,6 +72,8 @@ TEST(WorkerMetricsTest, DeviceMemoryIsTheResidentSetOnTheCpu) {
   // time: 64 MiB touched now shows on the next scrape.
   EXPECT_GT(*before, 1 << 20);
   std::vector<char> touched(64 << 20, 1);
+  // The compiler may not drop memory it cannot see unused.
+  asm volatile("" : : "r"(touched.data()) : "memory");
   const std::optional<double> after = Sample(Scrape(*metrics), "segtune_worker_device_memory_bytes{device=\"cpu\"}");
   ASSERT_TRUE(after.has_value());
   EXPECT_GT(*after, *before + (48 << 20)) << "touched " << touched.size() << " bytes";
@@ -131,9 +133,8 @@ TEST(WorkerMetricsTest, ATakenPortIsAClearError) {
 }
 
 TEST(WorkerMetricsTest, AMalformedAddressIsAnInvalidArgumentNamingTheFlag) {
-  for (const char* listen : {"", "9464", "127.0.0.1", ":9464", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:abc",
-                             "127.0.0.1:9464s", "999.1.1.1:9464", "[::1]:9464", "127.0.0.1:1,127.0.0.1:2",
-                             "127.0.0.1:-1"}) {
+  // Every malformed form is in tests/common/listen_address_test.cc.
+  for (const char* listen : {"9464", "127.0.0.1:1,127.0.0.1:2"}) {
     const absl::StatusOr<std::unique_ptr<WorkerMetrics>> metrics = WorkerMetrics::Start(listen, "cpu");
     ASSERT_FALSE(metrics.ok()) << listen;
     EXPECT_EQ(metrics.status().code(), absl::StatusCode::kInvalidArgument) << listen;

@@ -55,9 +55,11 @@ class CoordinatorImpl final : public Coordinator {
     builder.RegisterService(&tuner_);
     builder.RegisterService(&hub_);
     builder.SetMaxReceiveMessageSize(8 << 20);
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-    interceptors.push_back(std::make_unique<RpcTimingInterceptorFactory>(metrics_.get()));
-    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+    if (!options_.metrics_listen.empty()) {
+      std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+      interceptors.push_back(std::make_unique<RpcTimingInterceptorFactory>(metrics_.get()));
+      builder.experimental().SetInterceptorCreators(std::move(interceptors));
+    }
     server_ = builder.BuildAndStart();
     if (!server_ || port == 0) {
       return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen));

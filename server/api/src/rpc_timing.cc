@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include <google/protobuf/descriptor.h>
+#include <prometheus/histogram.h>
 
 #include "absl/strings/str_cat.h"
 #include "segtune/v1/segtune.grpc.pb.h"
@@ -12,20 +13,18 @@ namespace {
 
 class RpcTimingInterceptor final : public grpc::experimental::Interceptor {
  public:
-  RpcTimingInterceptor(metrics::CoordinatorMetrics* metrics, const char* method)
-      : metrics_(metrics), method_(method), start_(std::chrono::steady_clock::now()) {}
+  explicit RpcTimingInterceptor(prometheus::Histogram* histogram)
+      : histogram_(histogram), start_(std::chrono::steady_clock::now()) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
-      metrics_->ObserveRpc(method_,
-                           std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+      histogram_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
     }
     methods->Proceed();
   }
 
  private:
-  metrics::CoordinatorMetrics* const metrics_;
-  const char* const method_;  // owned by gRPC for the life of the call
+  prometheus::Histogram* const histogram_;
   const std::chrono::steady_clock::time_point start_;
 };
 
@@ -33,7 +32,9 @@ class RpcTimingInterceptor final : public grpc::experimental::Interceptor {
 
 grpc::experimental::Interceptor* RpcTimingInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
-  return new RpcTimingInterceptor(metrics_, info->method());
+  prometheus::Histogram* histogram = metrics_->RpcHistogram(info->method());
+  // gRPC skips a null interceptor: calls we do not count cost nothing.
+  return histogram == nullptr ? nullptr : new RpcTimingInterceptor(histogram);
 }
 
 std::vector<std::string> SegtuneRpcMethods() {

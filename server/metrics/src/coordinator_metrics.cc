@@ -1,5 +1,6 @@
 #include "segtune/metrics/coordinator_metrics.h"
 
+#include <algorithm>
 #include <exception>
 #include <set>
 
@@ -19,9 +20,6 @@ namespace {
 
 using store::TrialState;
 
-constexpr TrialState kAllStates[] = {TrialState::kPending, TrialState::kRunning,  TrialState::kCompleted,
-                                     TrialState::kStopped, TrialState::kFailed,   TrialState::kDiverged,
-                                     TrialState::kCancelled};
 
 // Buckets, in seconds. RPCs: sub-millisecond reads up to minute-long long
 // polls; commits: an fsync of a WAL page takes 0.1-10 ms on real disks.
@@ -47,7 +45,8 @@ std::string MethodLabel(const std::string& path) {
 
 // Adds the difference between a cumulative count and what was added before.
 void AddNew(prometheus::Counter& counter, std::uint64_t total, std::uint64_t& applied) {
-  if (total > applied) counter.Increment(static_cast<double>(total - applied));
+  if (total <= applied) return;
+  counter.Increment(static_cast<double>(total - applied));
   applied = total;
 }
 
@@ -121,7 +120,7 @@ CoordinatorMetrics::CoordinatorMetrics(const std::vector<std::string>& rpc_metho
                        .Name("segtune_trials_finished_total")
                        .Help("Trials that reached a final state, by that state")
                        .Register(*registry_);
-  for (TrialState state : kAllStates) {
+  for (TrialState state : store::kAllTrialStates) {
     if (store::IsFinal(state)) trials_finished_[state] = &finished.Add({{"state", store::ToString(state)}});
   }
 
@@ -182,9 +181,9 @@ int CoordinatorMetrics::port() const {
   return ports.empty() ? 0 : ports.front();
 }
 
-void CoordinatorMetrics::ObserveRpc(std::string_view method, double seconds) {
-  auto histogram = rpc_duration_.find(std::string(method));
-  if (histogram != rpc_duration_.end()) histogram->second->Observe(seconds);
+prometheus::Histogram* CoordinatorMetrics::RpcHistogram(const std::string& method) const {
+  auto histogram = rpc_duration_.find(method);
+  return histogram == rpc_duration_.end() ? nullptr : histogram->second;
 }
 
 void CoordinatorMetrics::ObserveSchedulingLatency(double seconds) { scheduling_latency_->Observe(seconds); }
@@ -192,7 +191,11 @@ void CoordinatorMetrics::ObserveSchedulingLatency(double seconds) { scheduling_l
 void CoordinatorMetrics::ObserveCommit(double seconds) { commit_duration_->Observe(seconds); }
 
 void CoordinatorMetrics::Refresh() {
-  if (source_) Apply(source_());
+  if (!source_) return;
+  // The exposer serves scrapes on several threads: a snapshot taken earlier
+  // must not be applied after a later one (counters would count twice).
+  std::lock_guard<std::mutex> lock(refresh_mutex_);
+  Apply(source_());
 }
 
 std::string CoordinatorMetrics::Exposition() {
@@ -207,7 +210,8 @@ void CoordinatorMetrics::Apply(const CoordinatorSnapshot& snapshot) {
   running_sweeps_->Set(stats.running_sweeps);
   workers_->Set(stats.workers);
   slots_busy_->Set(stats.slots_busy);
-  slots_free_->Set(stats.slots_total - stats.slots_busy);
+  // A worker that deregistered while holding leases is counted busy with no slots.
+  slots_free_->Set(std::max(0, stats.slots_total - stats.slots_busy));
   AddNew(*epochs_reported_, stats.epochs_reported, applied_epochs_reported_);
   AddNew(*leases_expired_, stats.leases_expired, applied_leases_expired_);
   for (const auto& [state, count] : stats.trials_finished) {
@@ -225,7 +229,7 @@ void CoordinatorMetrics::ApplySweepsLocked(const CoordinatorSnapshot& snapshot) 
     std::unique_ptr<SweepSeries>& series = sweeps_[sweep.sweep_id];
     if (!series) {
       series = std::make_unique<SweepSeries>();
-      for (TrialState state : kAllStates) {
+      for (TrialState state : store::kAllTrialStates) {
         series->trials[state] = &sweep_trials_->Add({{"sweep", sweep.sweep_id}, {"state", store::ToString(state)}});
       }
       series->planned = &sweep_trials_planned_->Add({{"sweep", sweep.sweep_id}});

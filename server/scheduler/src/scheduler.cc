@@ -108,6 +108,14 @@ RunningTrialStats TrialLabels(const store::TrialRecord& trial, int epochs) {
   return stats;
 }
 
+// Monitoring's view of a trial after the epoch `epoch` reported `metrics`.
+void RecordEpoch(RunningTrialStats& stats, int epoch, const std::map<std::string, double>& metrics) {
+  stats.epoch = epoch;
+  for (const char* name : kMonitoredTrialMetrics) {
+    if (auto value = metrics.find(name); value != metrics.end()) stats.metrics[name] = value->second;
+  }
+}
+
 }  // namespace
 
 Scheduler::Scheduler(store::Store* store, SchedulerOptions options)
@@ -208,6 +216,7 @@ absl::Status Scheduler::Recover() {
       continue;
     }
     AddLeaseLocked(trial, trial.worker_id, now + options_.lease_ms);
+    if (absl::Status s = RecordDurableEpochLocked(trial.trial_id); !s.ok()) return s;
   }
   // A crash between a promotion being due and the trial being requeued, or
   // between a sweep's last trial ending and the sweep being marked done.
@@ -385,8 +394,9 @@ absl::StatusOr<std::optional<Assignment>> Scheduler::LeaseQueuedLocked(std::dequ
 
 absl::StatusOr<Assignment> Scheduler::LeaseLocked(store::TrialRecord trial, const std::string& worker_id) {
   SweepRuntime& sweep = sweeps_.at(trial.sweep_id);
-  auto durable_epochs = DurableEpochsLocked(trial.trial_id);
-  if (!durable_epochs.ok()) return durable_epochs.status();
+  auto last_durable = LastDurableEpochLocked(trial.trial_id);
+  if (!last_durable.ok()) return last_durable.status();
+  const int durable_epochs = last_durable->has_value() ? (*last_durable)->epoch : 0;
   trial.state = TrialState::kRunning;
   trial.attempt += 1;
   trial.worker_id = worker_id;
@@ -395,7 +405,9 @@ absl::StatusOr<Assignment> Scheduler::LeaseLocked(store::TrialRecord trial, cons
   if (trial.started_unix_ms == 0) trial.started_unix_ms = options_.now_ms();
   if (absl::Status s = store_->UpdateTrial(trial); !s.ok()) return s;
   AddLeaseLocked(trial, worker_id, options_.now_ms() + options_.lease_ms);
-  leases_.at(trial.trial_id).stats.epoch = *durable_epochs;
+  if (last_durable->has_value()) {
+    RecordEpoch(leases_.at(trial.trial_id).stats, (*last_durable)->epoch, (*last_durable)->metrics);
+  }
   // A lazy sweep's next trial may be created from now on.
   if (sweep.lazy()) sweep.room_since_ms = options_.now_ms();
 
@@ -415,7 +427,7 @@ absl::StatusOr<Assignment> Scheduler::LeaseLocked(store::TrialRecord trial, cons
   // last one's checkpoint (or, without one, replays them: training is
   // deterministic) and reports only the rest, so no epoch is trained into
   // two different rows. Promoted trials (asha) resume the same way.
-  return Assignment{trial.trial_id, trial.sweep_id, trial.attempt, config.dump(), *durable_epochs};
+  return Assignment{trial.trial_id, trial.sweep_id, trial.attempt, config.dump(), durable_epochs};
 }
 
 std::optional<std::string> Scheduler::LazySweepWithRoomLocked() const {
@@ -527,11 +539,7 @@ absl::StatusOr<EpochDecision> Scheduler::ReportEpoch(const std::string& worker_i
   SweepRuntime& sweep = sweeps_.at(trial->sweep_id);
   sweep.epochs_reported++;
   if (!sweep.best_oriented || oriented > *sweep.best_oriented) sweep.best_oriented = oriented;
-  RunningTrialStats& stats = lease->second.stats;
-  stats.epoch = epoch;
-  for (const char* name : kMonitoredTrialMetrics) {
-    if (auto value = metrics.find(name); value != metrics.end()) stats.metrics[name] = value->second;
-  }
+  RecordEpoch(lease->second.stats, epoch, metrics);
   search::Verdict verdict = sweep.searcher->OnEpoch(trial->index, epoch, oriented);
   // May end the sweep (and its runtime) when this was its last trial.
   auto decision = ApplyVerdictLocked(*std::move(trial), epoch, std::move(verdict));
@@ -565,6 +573,8 @@ absl::StatusOr<EpochDecision> Scheduler::ApplyVerdictLocked(store::TrialRecord t
       trial.finished_unix_ms = options_.now_ms();
       if (absl::Status s = store_->UpdateTrial(trial); !s.ok()) return s;
       DropLeaseLocked(trial.trial_id, sweep_id);
+      // Counted as it stands: most paused trials are never promoted.
+      trials_finished_[TrialState::kStopped]++;
       ChangedLocked();
       if (absl::Status s = ResumePromotedLocked(sweep_id); !s.ok()) return s;
       if (absl::Status s = MaybeCompleteSweepLocked(sweep_id); !s.ok()) return s;
@@ -659,15 +669,28 @@ int Scheduler::CheckpointsKeptEvery(const std::string& trial_id) const {
   return sweep->second.spec.search.pbt.perturbation_interval;
 }
 
-absl::StatusOr<int> Scheduler::DurableEpochsLocked(const std::string& trial_id) {
+absl::StatusOr<std::optional<store::EpochRecord>> Scheduler::LastDurableEpochLocked(const std::string& trial_id) {
   auto epochs = store_->ListEpochs(trial_id);
   if (!epochs.ok()) return epochs.status();
-  int contiguous = 0;
-  for (const store::EpochRecord& epoch : *epochs) {
-    if (epoch.epoch != contiguous + 1) break;
-    contiguous = epoch.epoch;
+  std::optional<store::EpochRecord> last;
+  for (store::EpochRecord& epoch : *epochs) {
+    if (epoch.epoch != (last ? last->epoch : 0) + 1) break;
+    last = std::move(epoch);
   }
-  return contiguous;
+  return last;
+}
+
+absl::StatusOr<int> Scheduler::DurableEpochsLocked(const std::string& trial_id) {
+  auto last = LastDurableEpochLocked(trial_id);
+  if (!last.ok()) return last.status();
+  return last->has_value() ? (*last)->epoch : 0;
+}
+
+absl::Status Scheduler::RecordDurableEpochLocked(const std::string& trial_id) {
+  auto last = LastDurableEpochLocked(trial_id);
+  if (!last.ok()) return last.status();
+  if (last->has_value()) RecordEpoch(leases_.at(trial_id).stats, (*last)->epoch, (*last)->metrics);
+  return absl::OkStatus();
 }
 
 absl::Status Scheduler::FinishTrial(const std::string& worker_id, const std::string& trial_id, int attempt,

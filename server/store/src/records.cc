@@ -9,10 +9,6 @@
 namespace segtune::store {
 namespace {
 
-constexpr TrialState kTrialStates[] = {
-    TrialState::kPending, TrialState::kRunning,  TrialState::kCompleted, TrialState::kStopped,
-    TrialState::kFailed,  TrialState::kDiverged, TrialState::kCancelled,
-};
 constexpr SweepState kSweepStates[] = {
     SweepState::kRunning,
     SweepState::kCompleted,
@@ -77,7 +73,7 @@ bool IsFinal(TrialState state) {
 }
 
 absl::StatusOr<TrialState> ParseTrialState(std::string_view name) {
-  return ParseState(name, kTrialStates, "trial state");
+  return ParseState(name, kAllTrialStates, "trial state");
 }
 
 absl::StatusOr<SweepState> ParseSweepState(std::string_view name) {

@@ -165,6 +165,15 @@ Transaction::~Transaction() {
   connection_->Exec("ROLLBACK", operation_).IgnoreError();
 }
 
+absl::Status Connection::RunCommitted(Query& query) {
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status status = query.Run();
+  if (status.ok() && commit_observer_) {
+    commit_observer_(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return status;
+}
+
 absl::Status Transaction::Commit() {
   const auto start = std::chrono::steady_clock::now();
   absl::Status status = connection_->Exec("COMMIT", operation_);

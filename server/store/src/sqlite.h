@@ -101,10 +101,14 @@ class Connection {
   // Rows changed by the most recent INSERT, UPDATE or DELETE.
   std::int64_t changes() const { return sqlite3_changes64(db_.get()); }
 
-  // Called with the duration in seconds of each successful Transaction
-  // COMMIT on this connection.
+  // Called with the duration in seconds of each successful commit on this
+  // connection: a Transaction's COMMIT, or a RunCommitted statement.
   void set_commit_observer(std::function<void(double seconds)> observer) { commit_observer_ = std::move(observer); }
   const std::function<void(double seconds)>& commit_observer() const { return commit_observer_; }
+
+  // Runs a write that is a transaction of its own (autocommit mode), timed
+  // for the commit observer like a Transaction's COMMIT.
+  absl::Status RunCommitted(Query& query);
 
  private:
   explicit Connection(sqlite3* db) : db_(db) {}

@@ -415,7 +415,7 @@ absl::Status SqliteStore::SetSweepState(const std::string& sweep_id, SweepState 
       "UPDATE sweeps SET state = ?, finished_unix_ms = ? WHERE sweep_id = ?", kOperation);
   if (!update.ok()) return update.status();
   update->Bind(1, ToString(state)).Bind(2, finished_unix_ms).Bind(3, sweep_id);
-  STORE_RETURN_IF_ERROR(update->Run());
+  STORE_RETURN_IF_ERROR(writer_->RunCommitted(*update));
   if (writer_->changes() == 0) return SweepNotFound(kOperation, sweep_id);
   return absl::OkStatus();
 }
@@ -505,10 +505,7 @@ absl::StatusOr<std::map<TrialState, int>> SqliteStore::CountTrials(const std::st
   absl::StatusOr<sqlite::ReaderPool::Lease> reader = readers_.Acquire();
   if (!reader.ok()) return reader.status();
   std::map<TrialState, int> counts;
-  for (TrialState state : {TrialState::kPending, TrialState::kRunning, TrialState::kCompleted, TrialState::kStopped,
-                           TrialState::kFailed, TrialState::kDiverged, TrialState::kCancelled}) {
-    counts[state] = 0;
-  }
+  for (TrialState state : kAllTrialStates) counts[state] = 0;
   int total = 0;
   {
     absl::StatusOr<Query> query =
@@ -579,7 +576,7 @@ absl::Status SqliteStore::UpdateTrial(const TrialRecord& trial) {
       .Bind(7, trial.params_json)
       .Bind(8, trial.lineage_json)
       .Bind(9, trial.trial_id);
-  STORE_RETURN_IF_ERROR(update->Run());
+  STORE_RETURN_IF_ERROR(writer_->RunCommitted(*update));
   if (writer_->changes() == 0) return TrialNotFound(kOperation, trial.trial_id);
   return absl::OkStatus();
 }
@@ -743,7 +740,7 @@ absl::Status SqliteStore::UpsertWorker(const WorkerRecord& worker) {
       .Bind(6, worker.registered_unix_ms)
       .Bind(7, worker.last_seen_unix_ms)
       .Bind(8, worker.deregistered);
-  return upsert->Run();
+  return writer_->RunCommitted(*upsert);
 }
 
 absl::StatusOr<std::vector<WorkerRecord>> SqliteStore::ListWorkers() {

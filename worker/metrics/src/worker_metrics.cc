@@ -1,9 +1,7 @@
 #include "segtune/worker_metrics/worker_metrics.h"
 
-#include <arpa/inet.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <exception>
 #include <fstream>
 #include <functional>
@@ -20,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "segtune/common/listen_address.h"
 
 #ifdef SEGTUNE_TORCH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -34,38 +33,6 @@ namespace {
 // read "possible problem binding to port". Checking the form first keeps
 // "malformed" (a usage error) apart from "cannot bind" (an operation that
 // failed).
-absl::Status ValidateListen(const std::string& listen) {
-  const auto malformed = [&listen](const std::string& why) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--metrics-listen '", listen, "': ", why,
-        "; expected HOST:PORT, an IPv4 address or host name and a port from 0 to 65535 (0: any free port)"));
-  };
-  const std::size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return malformed("no port");
-  const std::string host = listen.substr(0, colon);
-  const std::string port = listen.substr(colon + 1);
-  if (host.empty()) return malformed("no host");
-  bool numeric = true;
-  for (const char c : host) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') {
-      return malformed(absl::StrCat("host '", host, "' is not an IPv4 address or host name"));
-    }
-    numeric = numeric && (std::isdigit(static_cast<unsigned char>(c)) || c == '.');
-  }
-  in_addr address{};
-  if (numeric && inet_pton(AF_INET, host.c_str(), &address) != 1) {
-    return malformed(absl::StrCat("host '", host, "' is not an IPv4 address"));
-  }
-  int port_number = -1;
-  const bool digits_only =
-      !port.empty() && port.size() <= 5 &&
-      port.find_first_not_of("0123456789") == std::string::npos;
-  if (!digits_only || !absl::SimpleAtoi(port, &port_number) || port_number > 65535) {
-    return malformed(absl::StrCat("port '", port, "' is not a number from 0 to 65535"));
-  }
-  return absl::OkStatus();
-}
-
 // Reads the memory a device has in use, in bytes; nullopt when it cannot.
 using MemoryReader = std::function<std::optional<double>()>;
 
@@ -173,7 +140,7 @@ WorkerMetrics::~WorkerMetrics() = default;
 
 absl::StatusOr<std::unique_ptr<WorkerMetrics>> WorkerMetrics::Start(const std::string& listen,
                                                                     const std::string& device) {
-  if (absl::Status status = ValidateListen(listen); !status.ok()) return status;
+  if (absl::Status status = common::ValidateListenAddress("--metrics-listen", listen); !status.ok()) return status;
   std::unique_ptr<WorkerMetrics> metrics(new WorkerMetrics(device));
   try {
     // civetweb reports a port it cannot bind by throwing from the constructor.

@@ -20,12 +20,14 @@
 // another thread while Update runs.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "segtune/client/commands.h"
@@ -61,15 +63,23 @@ std::string CutToWidth(std::string_view line, int width);
 // The size of the terminal on `fd`; zeros when it is not one.
 TerminalSize ReadTerminalSize(int fd);
 
+// How often `segtune watch`, `run` and `lr-find` redraw between updates.
+inline constexpr int kLiveRefreshMs = 1000;
+
 class LivePrinter {
  public:
   using SizeSource = std::function<TerminalSize()>;
   using Clock = std::function<std::int64_t()>;  // Unix ms
 
   // `terminal`: redraw the frame in place, asking `size` before every frame
-  // so that a resized window is followed. Otherwise `size` is not used and
-  // the output is ProgressPrinter's plain lines.
-  LivePrinter(std::ostream& out, bool terminal, SizeSource size, Clock now_ms = SystemNowMs);
+  // so that a resized window is followed, and every `refresh_ms` (0: only on
+  // updates) from a thread of its own, so that elapsed times and ETAs move
+  // during long epochs. Otherwise `size` is not used and the output is
+  // ProgressPrinter's plain lines.
+  LivePrinter(std::ostream& out, bool terminal, SizeSource size, Clock now_ms = SystemNowMs, int refresh_ms = 0);
+  ~LivePrinter();
+  LivePrinter(const LivePrinter&) = delete;
+  LivePrinter& operator=(const LivePrinter&) = delete;
 
   // Prints the log lines for what changed, then redraws the frame.
   void Update(const v1::SweepUpdate& update);
@@ -86,6 +96,8 @@ class LivePrinter {
  private:
   // Writes the `log` lines where the frame was, then the frame below them.
   void Redraw(const std::vector<std::string>& log);  // REQUIRES: mutex_ held
+  void RefreshEvery(int refresh_ms);                 // the refresh thread's loop
+  void StopRefreshing();
 
   std::ostream& out_;
   const bool terminal_;
@@ -98,6 +110,9 @@ class LivePrinter {
   SweepSnapshot snapshot_;   // GUARDED_BY(mutex_)
   v1::SweepUpdate last_;     // GUARDED_BY(mutex_)
   int frame_lines_ = 0;      // GUARDED_BY(mutex_): lines of the frame on the screen now
+  bool stopping_ = false;    // GUARDED_BY(mutex_)
+  std::condition_variable stop_;
+  std::thread refresher_;  // last: started once everything above exists
 };
 
 // The size source for a command's live progress: the terminal behind

@@ -19,7 +19,7 @@
 // value. Every string from the spec or the params is HTML-escaped.
 //
 // RenderReport is pure: it builds the page from the data below, which
-// ReportDataFrom assembles from the coordinator's answers.
+// ReportTrialFrom assembles from the coordinator's answers.
 //
 // Thread-safety: value types and free functions without shared state; safe
 // from any thread.

@@ -13,7 +13,8 @@
 //   per-sweep series are added when first seen and removed once their trial
 //   or sweep is no longer running, so cardinality stays bounded by slots.
 //
-// Thread-safety: every public method is thread-safe. Observe* are lock-free.
+// Thread-safety: every public method is thread-safe. Observe* and
+// RpcHistogram are lock-free.
 #pragma once
 
 #include <cstdint>
@@ -69,8 +70,9 @@ class CoordinatorMetrics {
   // not serving.
   int port() const;
 
-  // Events. An unknown RPC method (health checks, reflection) is not counted.
-  void ObserveRpc(std::string_view method, double seconds);
+  // Events. An RPC's histogram is looked up once per call (an interceptor
+  // keeps it); null for methods not counted (health checks, reflection).
+  prometheus::Histogram* RpcHistogram(const std::string& method) const;
   void ObserveSchedulingLatency(double seconds);
   void ObserveCommit(double seconds);
 
@@ -118,6 +120,7 @@ class CoordinatorMetrics {
   prometheus::Family<prometheus::Gauge>* sweep_best_objective_;
   std::map<std::string, prometheus::Family<prometheus::Gauge>*> trial_gauges_;  // by metric name
 
+  std::mutex refresh_mutex_;  // one scrape's snapshot and apply at a time
   std::mutex apply_mutex_;
   // Counter values already added, GUARDED_BY(apply_mutex_).
   std::uint64_t applied_epochs_reported_ = 0;

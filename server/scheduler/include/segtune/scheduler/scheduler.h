@@ -75,7 +75,7 @@ struct RunningTrialStats {
   std::string trial_id;
   std::string optimizer;  // torch.optim name
   std::string scheduler;  // torch.optim.lr_scheduler name; "none" without one
-  int epoch = 0;          // last epoch reported by this attempt's trial; 0 before
+  int epoch = 0;          // the trial's last durable epoch (reported by any attempt); 0 before the first
   int epochs = 0;         // budget.epochs
   // The last report's values of the metrics monitoring follows
   // (train_loss, val_loss, val_miou, lr), when it had them.
@@ -101,7 +101,9 @@ struct SchedulerStats {
   int slots_total = 0;
   int slots_busy = 0;
   std::uint64_t epochs_reported = 0;
-  // Trials that reached a final state, by that state.
+  // Trials that reached a final state, by that state. A trial paused in an
+  // asha rung counts as STOPPED when paused, and again when it ends if it
+  // was promoted.
   std::map<store::TrialState, std::uint64_t> trials_finished;
   std::uint64_t leases_expired = 0;  // leases lost because a worker went silent
   std::vector<SweepStats> sweeps;
@@ -258,6 +260,10 @@ class Scheduler {
   void QueueLocked(const std::string& sweep_id, const std::string& trial_id, bool front);
   // Epochs 1..k durable for the trial: where a new attempt resumes.
   absl::StatusOr<int> DurableEpochsLocked(const std::string& trial_id);
+  // The record of epoch k of those (none before the first).
+  absl::StatusOr<std::optional<store::EpochRecord>> LastDurableEpochLocked(const std::string& trial_id);
+  // Sets the leased trial's monitoring stats to its last durable epoch.
+  absl::Status RecordDurableEpochLocked(const std::string& trial_id);
   absl::Status MaybeCompleteSweepLocked(const std::string& sweep_id);
   absl::Status TouchWorkerLocked(const std::string& worker_id);
   void ChangedLocked();

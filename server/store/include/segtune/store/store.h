@@ -25,6 +25,11 @@ namespace segtune::store {
 enum class TrialState { kPending, kRunning, kCompleted, kStopped, kFailed, kDiverged, kCancelled };
 enum class SweepState { kRunning, kCompleted, kCancelled };
 
+inline constexpr TrialState kAllTrialStates[] = {
+    TrialState::kPending, TrialState::kRunning,  TrialState::kCompleted, TrialState::kStopped,
+    TrialState::kFailed,  TrialState::kDiverged, TrialState::kCancelled,
+};
+
 const char* ToString(TrialState state);  // "PENDING", "RUNNING", ...
 const char* ToString(SweepState state);  // "RUNNING", "COMPLETED", "CANCELLED"
 bool IsFinal(TrialState state);          // anything but PENDING and RUNNING
