@@ -2,9 +2,9 @@
 // - the metric work each report does (two histogram observations and the
 //   copy of the followed metrics into the trial's lease), in ns;
 // - real reports end to end (gRPC on loopback, SQLite commit) in µs against
-//   two coordinators, one with metrics off and one with metrics on (the RPC
-//   interceptor included), the latter also while a scraper fetches /metrics
-//   every 100 ms, in alternating rounds;
+//   three coordinators: metrics off, metrics on (the RPC interceptor
+//   included), and metrics on while a scraper fetches /metrics every 100 ms,
+//   in rounds whose order turns;
 // - a scrape (snapshot applied, page serialized) for 8 to 512 running trials.
 //
 //   build/bin/segtune_bench_metrics_cost [--trials N] [--rounds R]
@@ -184,35 +184,40 @@ int main(int argc, char** argv) {
   });
   const double per_report_ns = rpc_ns + commit_ns + lease_ns;
 
-  // 2. Reports end to end: metrics off, on, on while scraped; alternating.
+  // 2. Reports end to end: metrics off, on, on while scraped. Each setup has
+  // its own coordinator, so every database grows alike, and the order of
+  // the three turns each round.
   const int epochs = 10000;
-  Fixture off = Start(trials, epochs, /*metrics_on=*/false);
-  Fixture on = Start(trials, epochs, /*metrics_on=*/true);
-  const int rounds_per_measure = std::min(40, (epochs - 1) / (3 * rounds + 1));
-  ReportRounds(off, 1);  // warm-up
-  ReportRounds(on, 1);
-  std::vector<double> off_s, on_s, scraped_s;
+  const char* kSetups[] = {"metrics off", "metrics on", "metrics on, scraped every 100 ms"};
+  Fixture fixtures[] = {Start(trials, epochs, false), Start(trials, epochs, true), Start(trials, epochs, true)};
+  const int rounds_per_measure = std::min(40, (epochs - 1) / (rounds + 1));
+  for (Fixture& f : fixtures) ReportRounds(f, 1);  // warm-up
+  std::vector<double> seconds[3];
   std::atomic<int> scrapes{0};
   for (int r = 0; r < rounds; ++r) {
-    off_s.push_back(ReportRounds(off, rounds_per_measure));
-    on_s.push_back(ReportRounds(on, rounds_per_measure));
-    std::atomic<bool> stop{false};
-    std::thread scraper([&] {
-      while (!stop) {
-        segtune::testing::HttpGet(on.coordinator->metrics_port(), "/metrics");
-        ++scrapes;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int k = 0; k < 3; ++k) {
+      const int setup = (r + k) % 3;
+      std::atomic<bool> stop{false};
+      std::thread scraper;
+      if (setup == 2) {
+        scraper = std::thread([&] {
+          while (!stop) {
+            segtune::testing::HttpGet(fixtures[2].coordinator->metrics_port(), "/metrics");
+            ++scrapes;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          }
+        });
       }
-    });
-    scraped_s.push_back(ReportRounds(on, rounds_per_measure));
-    stop = true;
-    scraper.join();
+      seconds[setup].push_back(ReportRounds(fixtures[setup], rounds_per_measure));
+      stop = true;
+      if (scraper.joinable()) scraper.join();
+    }
   }
   auto median = [](std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
   };
-  const double off_median = median(off_s), on_median = median(on_s), scraped_median = median(scraped_s);
+  const double off_median = median(seconds[0]);
 
   // 3. A scrape: the snapshot applied and the page serialized.
   std::printf("segtune metrics cost (%d running trials, %d reports per measurement, %d rounds)\n\n", trials,
@@ -224,10 +229,11 @@ int main(int argc, char** argv) {
   std::printf("| **total** | **%.0f** |\n\n", per_report_ns);
   std::printf("| epoch report end to end (gRPC loopback + SQLite commit) | µs per report | vs metrics off |\n"
               "|---|---|---|\n");
-  std::printf("| metrics off | %.1f | 1.000 |\n", off_median * 1e6);
-  std::printf("| metrics on | %.1f | %.3f |\n", on_median * 1e6, on_median / off_median);
-  std::printf("| metrics on, scraped every 100 ms | %.1f | %.3f |\n\n", scraped_median * 1e6,
-              scraped_median / off_median);
+  for (int setup = 0; setup < 3; ++setup) {
+    const double m = median(seconds[setup]);
+    std::printf("| %s | %.1f | %.3f |\n", kSetups[setup], m * 1e6, m / off_median);
+  }
+  std::printf("\n");
   std::printf("metric work / report (metrics off): %.3f%%; scrapes served: %d\n\n",
               100.0 * per_report_ns * 1e-9 / off_median, scrapes.load());
   std::printf("| running trials | one scrape (apply + serialize), µs | per trial, µs |\n|---|---|---|\n");
@@ -242,10 +248,10 @@ int main(int argc, char** argv) {
     });
     std::printf("| %d | %.0f | %.2f |\n", n, ns / 1e3, ns / 1e3 / n);
   }
-  for (Fixture* f : {&off, &on}) {
-    f->coordinator->Shutdown();
-    f->coordinator.reset();
-    fs::remove_all(f->dir);
+  for (Fixture& f : fixtures) {
+    f.coordinator->Shutdown();
+    f.coordinator.reset();
+    fs::remove_all(f.dir);
   }
   return 0;
 }
