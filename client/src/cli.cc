@@ -74,6 +74,8 @@ int RunCli(int argc, const char* const* argv, const CliEnvironment& environment)
   run->add_option("--workers", run_options.workers, "number of local segtune-worker processes")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  run->add_option("--metrics-listen", run_options.metrics_listen,
+                  "serve the embedded coordinator's Prometheus /metrics on HOST:PORT (default: off)");
   run->add_option("--dir", run_options.dir, "directory for the database and the worker logs")
       ->capture_default_str();
   AddOutputOption(run, &format, {"table", "json"});

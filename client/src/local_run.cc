@@ -18,6 +18,7 @@
 #include "segtune/client/live_view.h"
 #include "segtune/client/tuner_client.h"
 #include "segtune/client/worker_processes.h"
+#include "segtune/common/listen_address.h"
 
 namespace segtune::client {
 namespace {
@@ -83,6 +84,11 @@ absl::Status RunLocal(const LocalRunOptions& options, const Output& output) {
       options.spec_yaml ? absl::StatusOr<std::string>(*options.spec_yaml) : ReadSpecFile(options.spec_path);
   if (!spec.ok()) return spec.status();
   if (options.workers < 1) return absl::InvalidArgumentError("--workers: must be at least 1");
+  if (!options.metrics_listen.empty()) {
+    if (absl::Status valid = common::ValidateListenAddress("--metrics-listen", options.metrics_listen); !valid.ok()) {
+      return valid;
+    }
+  }
   const char* path_env = std::getenv("PATH");
   absl::StatusOr<std::string> worker_binary = FindWorkerBinary(SelfExecutable(), path_env ? path_env : "");
   if (!worker_binary.ok()) return worker_binary.status();
@@ -106,6 +112,7 @@ absl::Status RunLocal(const LocalRunOptions& options, const Output& output) {
   coordinator_options.lease_ms = kLeaseMs;
   coordinator_options.heartbeat_interval_ms = kHeartbeatIntervalMs;
   coordinator_options.max_acquire_wait_ms = kMaxAcquireWaitMs;
+  coordinator_options.metrics_listen = options.metrics_listen;
   absl::StatusOr<std::unique_ptr<api::Coordinator>> coordinator = api::Coordinator::Start(coordinator_options);
   if (!coordinator.ok()) {
     return absl::InternalError(absl::StrCat("cannot start the local coordinator (database ",
@@ -114,6 +121,11 @@ absl::Status RunLocal(const LocalRunOptions& options, const Output& output) {
   }
   guard.coordinator = *std::move(coordinator);
   const std::string address = guard.coordinator->address();
+  if (guard.coordinator->metrics_port() > 0) {
+    const std::string& listen = options.metrics_listen;
+    output.progress_stream() << "Prometheus metrics on http://" << listen.substr(0, listen.rfind(':')) << ":"
+                             << guard.coordinator->metrics_port() << "/metrics\n";
+  }
 
   TunerClient client(address, options.timeout);
   absl::Status leftovers = CancelLeftoverSweeps(client, options.dir, output);

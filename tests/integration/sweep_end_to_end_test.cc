@@ -3,12 +3,14 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -390,6 +392,30 @@ TEST_F(EndToEnd, LocalModeRunsASweepToTheEnd) {
   EXPECT_EQ(best.at("epoch"), 1);
   EXPECT_TRUE(fs::exists(Path("local/segtune.db")));
   EXPECT_TRUE(fs::exists(Path("local/checkpoints/" + best.at("trial_id").get<std::string>() + "/epoch-1")));
+}
+
+TEST_F(EndToEnd, LocalModeServesTheCoordinatorsMetricsWhileItRuns) {
+  CommandResult malformed = RunCommand({BinDir() + "/segtune", "run", WriteSpec("bad.yaml", kFourTrials),
+                                        "--metrics-listen", "9464", "--dir", Path("bad")},
+                                       dir_.string());
+  EXPECT_EQ(malformed.exit_code, 2);
+  EXPECT_NE(malformed.err.find("--metrics-listen '9464'"), std::string::npos) << malformed.err;
+
+  const int port = FreePort();
+  Process run({BinDir() + "/segtune", "run", WriteSpec("metrics.yaml", kFourTrials), "--workers", "2",
+               "--metrics-listen", "127.0.0.1:" + std::to_string(port), "--dir", Path("metrics")},
+              Path("metrics.out"), Path("metrics.err"));
+  // Scrape until a page shows the sweep running (or the run ends).
+  std::string page;
+  while (run.Running() && page.find("segtune_running_sweeps 1") == std::string::npos) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    page = segtune::testing::HttpGet(port, "/metrics");
+  }
+  EXPECT_EQ(run.Wait(), 0) << ReadFile(Path("metrics.err"));
+  EXPECT_NE(page.find("segtune_running_sweeps 1"), std::string::npos) << page;
+  EXPECT_NE(page.find("segtune_sweep_trials{state=\"PENDING\""), std::string::npos) << page;
+  EXPECT_NE(ReadFile(Path("metrics.out")).find("Prometheus metrics on http://127.0.0.1:" + std::to_string(port)),
+            std::string::npos);
 }
 
 // Three SGD learning rates under asha: one rung, at epoch 1 of 3, so the

@@ -52,6 +52,8 @@ struct LocalRunOptions {
   int workers = 2;
   std::string dir = "./segtune-data";
   std::chrono::milliseconds timeout{10000};  // deadline of each unary RPC
+  // The embedded coordinator's Prometheus /metrics, HOST:PORT; empty: off.
+  std::string metrics_listen;
   // Unset: PrintRunResults (the leaderboard and the best configuration).
   ResultPrinter print_results;
 };
