@@ -16,6 +16,7 @@
 #include "segtune/client/json_output.h"
 #include "segtune/client/params.h"
 #include "segtune/client/table.h"
+#include "segtune/common/ranking.h"
 
 namespace segtune::client {
 namespace {
@@ -138,20 +139,6 @@ std::vector<std::string> RunningSection(const v1::SweepUpdate& update, int max_r
   return lines;
 }
 
-// True when trial `a` ranks above `b`, as the coordinator ranks them for
-// `segtune best`: better value, then earlier best epoch, then sweep order. A
-// NaN value ranks last.
-bool RanksAbove(const v1::Trial& a, const v1::Trial& b, bool maximize) {
-  const bool a_nan = std::isnan(a.best_value());
-  const bool b_nan = std::isnan(b.best_value());
-  if (a_nan != b_nan) return b_nan;
-  if (!a_nan && a.best_value() != b.best_value()) {
-    return maximize ? a.best_value() > b.best_value() : a.best_value() < b.best_value();
-  }
-  if (a.best_epoch() != b.best_epoch()) return a.best_epoch() < b.best_epoch();
-  return a.index() < b.index();
-}
-
 std::vector<std::string> TopSection(const v1::SweepUpdate& update) {
   const v1::Sweep& sweep = update.sweep();
   std::vector<const v1::Trial*> ranked;
@@ -162,8 +149,10 @@ std::vector<std::string> TopSection(const v1::SweepUpdate& update) {
   if (ranked.empty()) return {absl::StrCat(heading, " no ", sweep.objective_metric(), " reported yet")};
 
   const bool maximize = sweep.objective_mode() != "min";
-  std::stable_sort(ranked.begin(), ranked.end(),
-                   [maximize](const v1::Trial* a, const v1::Trial* b) { return RanksAbove(*a, *b, maximize); });
+  std::stable_sort(ranked.begin(), ranked.end(), [maximize](const v1::Trial* a, const v1::Trial* b) {
+    return common::RanksAbove({a->best_value(), a->best_epoch(), a->index()},
+                              {b->best_value(), b->best_epoch(), b->index()}, maximize);
+  });
   if (static_cast<int>(ranked.size()) > kLiveTopK) ranked.resize(kLiveTopK);
   Table table({"RANK", "TRIAL", absl::AsciiStrToUpper(sweep.objective_metric()), "EPOCH", "CONFIG"});
   table.SetAlign(0, Table::Align::kRight).SetAlign(2, Table::Align::kRight).SetAlign(3, Table::Align::kRight);

@@ -16,6 +16,7 @@
 #include "segtune/client/params.h"
 #include "segtune/client/report_svg.h"
 #include "segtune/client/table_output.h"
+#include "segtune/common/ranking.h"
 
 namespace segtune::client {
 namespace {
@@ -741,13 +742,10 @@ std::vector<const ReportTrial*> Leaderboard(const std::vector<ReportTrial>& tria
   for (const ReportTrial& trial : trials) {
     if (HasResult(trial)) ranked.push_back(&trial);
   }
-  const bool minimize = mode == "min";
-  std::stable_sort(ranked.begin(), ranked.end(), [minimize](const ReportTrial* a, const ReportTrial* b) {
-    if (*a->best_value != *b->best_value) {
-      return minimize ? *a->best_value < *b->best_value : *a->best_value > *b->best_value;
-    }
-    if (a->best_epoch != b->best_epoch) return a->best_epoch < b->best_epoch;
-    return a->index < b->index;
+  const bool maximize = mode != "min";
+  std::stable_sort(ranked.begin(), ranked.end(), [maximize](const ReportTrial* a, const ReportTrial* b) {
+    return common::RanksAbove({*a->best_value, a->best_epoch, a->index}, {*b->best_value, b->best_epoch, b->index},
+                              maximize);
   });
   return ranked;
 }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "segtune/common/ranking.h"
+
 namespace segtune::api {
 
 v1::TrialState ToProto(store::TrialState state) {
@@ -121,9 +123,8 @@ std::vector<v1::BestTrial> RankTrials(const v1::SweepUpdate& view, int top_k) {
     if (trial.has_best()) ranked.push_back(&trial);
   }
   std::stable_sort(ranked.begin(), ranked.end(), [&](const v1::Trial* a, const v1::Trial* b) {
-    if (a->best_value() != b->best_value()) return Better(a->best_value(), b->best_value(), maximize);
-    if (a->best_epoch() != b->best_epoch()) return a->best_epoch() < b->best_epoch();
-    return a->index() < b->index();
+    return common::RanksAbove({a->best_value(), a->best_epoch(), a->index()},
+                              {b->best_value(), b->best_epoch(), b->index()}, maximize);
   });
   if (top_k > 0 && static_cast<int>(ranked.size()) > top_k) ranked.resize(top_k);
   std::vector<v1::BestTrial> best;
