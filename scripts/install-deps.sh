@@ -13,9 +13,11 @@ packages=(
   libmuparser-dev
   libpng-dev libjpeg-dev  # image decoding for the voc and folder datasets
   libgtest-dev libgmock-dev
+  clang libclang-rt-14-dev  # the spec fuzz target (scripts/fuzz.sh): clang and libFuzzer's runtime
   python3-torch  # the PyTorch reference of the parity tests and benchmarks
   prometheus  # the real server (and promtool) the dashboard and alert tests run against
   chromium fonts-dejavu-core  # renders segtune report's HTML in a test
+  openssl  # makes the certificates of the TLS tests (docs/security.md has the recipe)
 )
 
 sudo_cmd=()

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -21,7 +22,9 @@
 #include "absl/strings/str_cat.h"
 #include "segtune/agent/agent.h"
 #include "segtune/agent/device.h"
+#include "segtune/common/channel.h"
 #include "segtune/optim/trace.h"
+#include "segtune/simulate/simulated_trial.h"
 #include "segtune/worker_metrics/worker_metrics.h"
 
 namespace {
@@ -85,16 +88,41 @@ int main(int argc, char** argv) {
   int threads = 0;  // 0 until given: cores / slots
   std::string name;
   std::string metrics_listen;  // empty: no /metrics
+  bool simulate = false;
+  double simulate_epoch_seconds = segtune::simulate::SimulateOptions().epoch_seconds;
 
   CLI::App app("segtune-worker: trains the trials a segtune coordinator leases to it");
   app.add_option("--coordinator", coordinator, "coordinator address, HOST:PORT")->capture_default_str();
-  app.add_option("--device", device_flag, "auto, cpu, cuda or cuda:N (auto: cuda:0 when available)")
-      ->capture_default_str();
+  CLI::Option* device_option =
+      app.add_option("--device", device_flag, "auto, cpu, cuda or cuda:N (auto: cuda:0 when available)")
+          ->capture_default_str();
   app.add_option("--slots", slots, "trials trained at once")->capture_default_str();
-  app.add_option("--threads", threads, "LibTorch threads per trial (default: cores / slots, at least 1)");
+  CLI::Option* threads_option =
+      app.add_option("--threads", threads, "LibTorch threads per trial (default: cores / slots, at least 1)");
+  // Simulated trials train nothing, so the device and thread flags would
+  // only mislead: they are rejected rather than ignored.
+  CLI::Option* simulate_option =
+      app.add_flag("--simulate", simulate,
+                   "report synthetic learning curves instead of training (docs/simulate.md); "
+                   "no LibTorch device is used")
+          ->excludes(device_option)
+          ->excludes(threads_option);
+  app.add_option("--simulate-epoch-seconds", simulate_epoch_seconds,
+                 "with --simulate: wall-clock seconds per simulated epoch (>= 0; 0: as fast as possible)")
+      ->capture_default_str()
+      ->needs(simulate_option);
   app.add_option("--name", name, "worker name shown by `segtune workers` (default: HOSTNAME-PID)");
   app.add_option("--metrics-listen", metrics_listen,
                  "serve Prometheus /metrics on HOST:PORT (port 0: any free one; default: off)");
+  // No --token: argv is visible to every user of the machine (docs/security.md).
+  segtune::common::ClientSecurityFlags security_flags;
+  app.add_option("--token-file", security_flags.token_file,
+                 "file holding the worker token (default: $SEGTUNE_TOKEN, else the file $SEGTUNE_TOKEN_FILE names)");
+  app.add_option("--tls-ca", security_flags.tls_ca, "connect with TLS, trusting this PEM CA");
+  app.add_option("--tls-cert", security_flags.tls_cert, "client certificate (PEM) for TLS; needs --tls-key");
+  app.add_option("--tls-key", security_flags.tls_key, "private key (PEM) of --tls-cert");
+  app.add_option("--tls-server-name", security_flags.tls_server_name,
+                 "name to verify in the coordinator's certificate (default: the --coordinator host)");
   CLI::App* optim_trace = app.add_subcommand(
       "optim-trace",
       "read one optimizer trace case (JSON) on stdin, print its trajectory (JSON) on stdout; "
@@ -112,6 +140,9 @@ int main(int argc, char** argv) {
     return OptimTrace();
   }
 
+  const absl::StatusOr<segtune::common::ClientSecurity> security =
+      segtune::common::LoadClientSecurity(security_flags, segtune::common::ProcessEnvironment());
+  if (!security.ok()) return ExitWith(kExitUsage, security.status());
   if (slots < 1) {
     spdlog::error("--slots {}: must be at least 1", slots);
     return kExitUsage;
@@ -121,8 +152,14 @@ int main(int argc, char** argv) {
     spdlog::error("--threads {}: must be at least 1", threads);
     return kExitUsage;
   }
+  if (!(std::isfinite(simulate_epoch_seconds) && simulate_epoch_seconds >= 0)) {
+    spdlog::error("--simulate-epoch-seconds {}: must be >= 0 and finite", simulate_epoch_seconds);
+    return kExitUsage;
+  }
+  // In simulate mode nothing asks LibTorch about devices (CUDA included).
   const absl::StatusOr<std::string> device =
-      segtune::agent::ResolveDevice(device_flag, segtune::agent::CudaDeviceCount());
+      simulate ? absl::StatusOr<std::string>("simulated")
+               : segtune::agent::ResolveDevice(device_flag, segtune::agent::CudaDeviceCount());
   if (!device.ok()) return ExitWith(kExitUsage, device.status());
   // Declared before the agent, which records into it until it is destroyed.
   std::unique_ptr<segtune::worker_metrics::WorkerMetrics> metrics;
@@ -135,18 +172,27 @@ int main(int argc, char** argv) {
     }
     metrics = std::move(*started);
   }
-  segtune::agent::ConfigureAllocator();
-  if (const absl::Status status = segtune::agent::ConfigureTorchThreads(threads); !status.ok()) {
-    return ExitWith(kExitFailed, status);
+  if (!simulate) {
+    segtune::agent::ConfigureAllocator();
+    if (const absl::Status status = segtune::agent::ConfigureTorchThreads(threads); !status.ok()) {
+      return ExitWith(kExitFailed, status);
+    }
   }
 
   segtune::agent::AgentOptions options;
   options.coordinator = coordinator;
+  options.security = *security;
   options.device = *device;
   options.slots = slots;
   options.hostname = Hostname();
   options.name = name.empty() ? absl::StrCat(options.hostname, "-", getpid()) : name;
   options.metrics = metrics.get();
+  if (simulate) {
+    segtune::simulate::SimulateOptions simulate_options;
+    simulate_options.epoch_seconds = simulate_epoch_seconds;
+    options.run_trial = segtune::simulate::SimulatedTrialFunction(simulate_options);
+    spdlog::info("simulating trials at {} s per epoch: nothing is trained", simulate_epoch_seconds);
+  }
 
   spdlog::info("segtune-worker {}: coordinator {}, device {}, {} slot(s), {} LibTorch thread(s) each, metrics {}",
                options.name, options.coordinator, options.device, slots, threads,

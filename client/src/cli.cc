@@ -9,6 +9,7 @@
 #include "segtune/client/errors.h"
 #include "segtune/client/lr_find.h"
 #include "segtune/client/tuner_client.h"
+#include "segtune/common/channel.h"
 
 namespace segtune::client {
 namespace {
@@ -21,7 +22,9 @@ constexpr char kDescription[] =
 
 constexpr char kFooter[] =
     "Global options (may also follow the verb): --server HOST:PORT (else $SEGTUNE_SERVER,\n"
-    "else 127.0.0.1:50051), --timeout SECONDS (each request's deadline, default 10).\n"
+    "else 127.0.0.1:50051), --timeout SECONDS (each request's deadline, default 10),\n"
+    "--token-file PATH (else $SEGTUNE_TOKEN or $SEGTUNE_TOKEN_FILE), --tls-ca FILE,\n"
+    "--tls-cert FILE, --tls-key FILE, --tls-server-name NAME (docs/security.md).\n"
     "Exit codes: 0 ok, 1 the operation failed, 2 usage error or invalid spec,\n"
     "            3 cannot reach the coordinator, 130 interrupted.\n"
     "Run `segtune VERB --help` for a verb's options; docs/cli.md has the output formats.";
@@ -56,6 +59,16 @@ int RunCli(int argc, const char* const* argv, const CliEnvironment& environment)
   app.add_option("--timeout", timeout_seconds, "deadline of each request to the coordinator, in seconds")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  // No --token: a token on the command line is visible to every user of the machine.
+  common::ClientSecurityFlags security_flags;
+  app.add_option("--token-file", security_flags.token_file,
+                 "file holding the bearer token to present (default: $SEGTUNE_TOKEN, else the file "
+                 "$SEGTUNE_TOKEN_FILE names)");
+  app.add_option("--tls-ca", security_flags.tls_ca, "connect with TLS, trusting this PEM CA");
+  app.add_option("--tls-cert", security_flags.tls_cert, "client certificate (PEM) for TLS; needs --tls-key");
+  app.add_option("--tls-key", security_flags.tls_key, "private key (PEM) of --tls-cert");
+  app.add_option("--tls-server-name", security_flags.tls_server_name,
+                 "name to verify in the coordinator's certificate (default: the --server host)");
 
   std::string format = "table";
   std::string spec_path;
@@ -228,6 +241,13 @@ int RunCli(int argc, const char* const* argv, const CliEnvironment& environment)
 
   std::optional<std::string> server_flag;
   if (server_option->count() > 0) server_flag = server;
+  // Local mode's embedded coordinator needs none of it; a remote one may.
+  const auto connect = [&](const std::string& address) -> absl::StatusOr<std::unique_ptr<TunerClient>> {
+    absl::StatusOr<common::ClientSecurity> security =
+        common::LoadClientSecurity(security_flags, common::ProcessEnvironment());
+    if (!security.ok()) return security.status();
+    return std::make_unique<TunerClient>(address, timeout, *security);
+  };
 
   if (lr_find->parsed()) {
     const bool on_server = server_flag.has_value() || environment.server_env.has_value();
@@ -251,12 +271,15 @@ int RunCli(int argc, const char* const* argv, const CliEnvironment& environment)
     }
     absl::StatusOr<std::string> address = ResolveServerAddress(server_flag, environment.server_env);
     if (!address.ok()) return finish(address.status());
-    TunerClient client(*address, timeout);
-    return finish(LrFindOnServer(client, spec_path, *spec, output));
+    absl::StatusOr<std::unique_ptr<TunerClient>> client = connect(*address);
+    if (!client.ok()) return finish(client.status());
+    return finish(LrFindOnServer(**client, spec_path, *spec, output));
   }
   absl::StatusOr<std::string> address = ResolveServerAddress(server_flag, environment.server_env);
   if (!address.ok()) return finish(address.status());
-  TunerClient client(*address, timeout);
+  absl::StatusOr<std::unique_ptr<TunerClient>> connected = connect(*address);
+  if (!connected.ok()) return finish(connected.status());
+  TunerClient& client = **connected;
 
   if (submit->parsed()) return finish(Submit(client, spec_path, output));
   if (sweeps->parsed()) return finish(ListSweeps(client, output));

@@ -172,6 +172,12 @@ absl::StatusOr<std::string> ReadSpecFile(const std::string& path) {
 absl::StatusOr<v1::SubmitSweepResponse> SubmitSpec(TunerClient& client, const std::string& spec_path,
                                                    const std::string& spec_yaml) {
   absl::StatusOr<v1::SubmitSweepResponse> response = client.SubmitSweep(spec_yaml);
+  if (response.status().code() == absl::StatusCode::kResourceExhausted) {
+    // Over the coordinator's message size (gRPC's own check): the user's
+    // input, like an invalid spec.
+    return absl::InvalidArgumentError(absl::StrCat("spec ", spec_path, " is too large for the coordinator (",
+                                                   spec_yaml.size(), " bytes): ", response.status().message()));
+  }
   if (response.status().code() != absl::StatusCode::kInvalidArgument) return response;
   // The coordinator lists every problem of the spec, one per line.
   std::string message = absl::StrCat("spec ", spec_path, " is invalid:");
@@ -219,6 +225,20 @@ absl::Status ShowStatus(TunerClient& client, const std::string& sweep_id, const 
   return absl::OkStatus();
 }
 
+// A trial's attempts, oldest first, for `segtune trials -o json`.
+Json AttemptsJson(const v1::Trial& trial) {
+  Json attempts = Json::array();
+  for (const v1::TrialAttempt& attempt : trial.attempts()) {
+    attempts.push_back({{"attempt", attempt.attempt()},
+                        {"worker_id", attempt.worker_id()},
+                        {"state", v1::TrialState_Name(attempt.state())},
+                        {"reason", attempt.reason()},
+                        {"started_unix_ms", attempt.started_unix_ms()},
+                        {"ended_unix_ms", attempt.ended_unix_ms()}});
+  }
+  return attempts;
+}
+
 absl::Status ListTrials(TunerClient& client, const std::string& sweep_id, const Output& output) {
   absl::StatusOr<v1::ListTrialsResponse> trials = client.ListTrials(sweep_id);
   if (!trials.ok()) return trials.status();
@@ -227,6 +247,7 @@ absl::Status ListTrials(TunerClient& client, const std::string& sweep_id, const 
     for (const v1::Trial& trial : trials->trials()) {
       absl::StatusOr<Json> json = TrialJson(trial);
       if (!json.ok()) return json.status();
+      (*json)["attempts"] = AttemptsJson(trial);
       array.push_back(*std::move(json));
     }
     PrintJson(output, array);

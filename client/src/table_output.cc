@@ -158,11 +158,16 @@ std::string RenderTrials(const v1::Sweep& sweep, const v1::ListTrialsResponse& t
   const bool with_lineage = std::any_of(trials.trials().begin(), trials.trials().end(), [](const v1::Trial& trial) {
     return !LineageSummary(trial.lineage_json()).empty();
   });
+  // Only retried, resumed or promoted trials make the attempt count worth a column.
+  const bool with_attempts = std::any_of(trials.trials().begin(), trials.trials().end(),
+                                         [](const v1::Trial& trial) { return trial.attempt() > 1; });
   std::vector<std::string> header = {"TRIAL", "STATE", "PARAMS", "EPOCHS", Upper(sweep.objective_metric())};
+  if (with_attempts) header.push_back("ATTEMPTS");
   if (with_lineage) header.push_back("LINEAGE");
   header.push_back("NOTE");
   Table table(header);
   table.SetAlign(3, Table::Align::kRight).SetAlign(4, Table::Align::kRight);
+  if (with_attempts) table.SetAlign(5, Table::Align::kRight);
   for (const v1::Trial& trial : trials.trials()) {
     std::string note = trial.state() == v1::RUNNING && !trial.worker_id().empty()
                            ? "on " + trial.worker_id()
@@ -171,6 +176,7 @@ std::string RenderTrials(const v1::Sweep& sweep, const v1::ListTrialsResponse& t
                                     ParamsJsonSummary(trial.params_json()),
                                     absl::StrCat(trial.epochs_done(), "/", sweep.epochs()),
                                     trial.has_best() ? FormatMetric(trial.best_value()) : "-"};
+    if (with_attempts) row.push_back(absl::StrCat(trial.attempt()));
     if (with_lineage) row.push_back(LineageSummary(trial.lineage_json()));
     row.push_back(std::move(note));
     table.AddRow(row);

@@ -7,13 +7,21 @@
 
 namespace segtune::client {
 
-TunerClient::TunerClient(std::string address, std::chrono::milliseconds timeout)
+TunerClient::TunerClient(std::string address, std::chrono::milliseconds timeout,
+                         const common::ClientSecurity& security)
     : address_(std::move(address)),
       timeout_(timeout),
-      channel_(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials())),
+      channel_(common::MakeChannel(address_, security)),
       stub_(v1::Tuner::NewStub(channel_)) {}
 
 absl::Status TunerClient::Convert(const grpc::Status& status) {
+  // Said here rather than in FromGrpcStatus: only this client sends tokens.
+  if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+      status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                        "the coordinator at " + address_ + " refused this token: " + status.error_message() +
+                            " (see --token-file in docs/security.md)");
+  }
   // A channel that is READY (or was, and went IDLE) reached the server.
   grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/false);
   bool reached = state == GRPC_CHANNEL_READY || state == GRPC_CHANNEL_IDLE;

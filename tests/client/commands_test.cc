@@ -72,6 +72,14 @@ TEST_F(CommandsTest, InvalidSpecListsEveryProblem) {
   EXPECT_EQ(out_.str(), "");
 }
 
+TEST_F(CommandsTest, SpecOverTheMessageLimitIsAUsageErrorNamingTheFile) {
+  std::string spec = WriteSpec("big.yaml", "name: huge\n");
+  absl::Status status = Submit(client_, spec, MakeOutput(OutputFormat::kTable));
+  EXPECT_EQ(ExitCodeFor(status), kExitUsage);
+  EXPECT_EQ(status.message(), "spec " + spec + " is too large for the coordinator (11 bytes): "
+                              "Received message larger than max (9000000 vs. 8388608)");
+}
+
 TEST_F(CommandsTest, UnreadableSpecNamesTheFile) {
   std::string missing = (spec_dir_ / "missing.yaml").string();
   absl::Status status = Submit(client_, missing, MakeOutput(OutputFormat::kTable));
@@ -89,6 +97,21 @@ TEST_F(CommandsTest, TrialsJsonIsAnArrayWithParsedParams) {
   EXPECT_EQ(trials[0]["params"]["optimizer"]["lr"], 0.05);
   EXPECT_EQ(trials[1]["state"], "RUNNING");
   EXPECT_EQ(trials[1]["worker_id"], "w-1");
+}
+
+TEST_F(CommandsTest, TrialsJsonListsEveryAttemptWithItsReason) {
+  ASSERT_TRUE(ListTrials(client_, "s1", MakeOutput(OutputFormat::kJson)).ok());
+  json trials = json::parse(out_.str());
+  ASSERT_EQ(trials[0]["attempts"].size(), 2u);
+  EXPECT_EQ(trials[0]["attempts"][0], json::parse(R"({"attempt": 1, "worker_id": "w-2", "state": "FAILED",
+      "reason": "CUDA out of memory", "started_unix_ms": 1714564984123, "ended_unix_ms": 1714564990000})"));
+  EXPECT_EQ(trials[0]["attempts"][1]["state"], "COMPLETED");
+  EXPECT_EQ(trials[1]["attempts"], json::array());
+}
+
+TEST_F(CommandsTest, TrialsTableShowsAttemptsOnceATrialHadSeveral) {
+  ASSERT_TRUE(ListTrials(client_, "s1", MakeOutput(OutputFormat::kTable)).ok());
+  EXPECT_THAT(out_.str(), HasSubstr("ATTEMPTS"));
 }
 
 TEST_F(CommandsTest, TrialsTableNamesTheObjective) {

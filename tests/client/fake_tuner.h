@@ -28,6 +28,10 @@ class FakeTuner final : public v1::Tuner::Service {
  public:
   grpc::Status SubmitSweep(grpc::ServerContext*, const v1::SubmitSweepRequest* request,
                            v1::SubmitSweepResponse* response) override {
+    if (request->spec_yaml().find("huge") != std::string::npos) {
+      // What gRPC answers for a message over the server's limit.
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "Received message larger than max (9000000 vs. 8388608)");
+    }
     if (request->spec_yaml().find("invalid") != std::string::npos) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "search.space.optimizer[0].lr: must be >= 0\nbudget.epochs: must be > 0");
@@ -71,7 +75,23 @@ class FakeTuner final : public v1::Tuner::Service {
   grpc::Status ListTrials(grpc::ServerContext*, const v1::ListTrialsRequest* request,
                           v1::ListTrialsResponse* response) override {
     if (request->sweep_id() != "s1") return NotFound(request->sweep_id());
-    *response->add_trials() = CompletedSgdTrial();
+    v1::Trial* completed = response->add_trials();
+    *completed = CompletedSgdTrial();
+    // Its first attempt failed; the second completed.
+    completed->set_attempt(2);
+    v1::TrialAttempt* failed = completed->add_attempts();
+    failed->set_attempt(1);
+    failed->set_worker_id("w-2");
+    failed->set_state(v1::FAILED);
+    failed->set_reason("CUDA out of memory");
+    failed->set_started_unix_ms(1714564984123);
+    failed->set_ended_unix_ms(1714564990000);
+    v1::TrialAttempt* done = completed->add_attempts();
+    done->set_attempt(2);
+    done->set_worker_id("w-1");
+    done->set_state(v1::COMPLETED);
+    done->set_started_unix_ms(1714564991000);
+    done->set_ended_unix_ms(1714565000000);
     *response->add_trials() = RunningAdamTrial();
     return grpc::Status::OK;
   }

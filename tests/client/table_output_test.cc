@@ -25,6 +25,18 @@ TEST(TableOutputTest, TrialsShowStateParamsEpochsAndBest) {
   EXPECT_EQ(RenderTrials(testing::MakeSweep(), v1::ListTrialsResponse()), "no trials\n");
 }
 
+TEST(TableOutputTest, TrialsShowTheAttemptCountOnlyWhenATrialHadSeveral) {
+  v1::ListTrialsResponse trials;
+  *trials.add_trials() = testing::CompletedSgdTrial();
+  EXPECT_THAT(RenderTrials(testing::MakeSweep(), trials), Not(HasSubstr("ATTEMPTS")));
+  v1::Trial retried = testing::RunningAdamTrial();
+  retried.set_attempt(3);
+  *trials.add_trials() = retried;
+  const std::string text = RenderTrials(testing::MakeSweep(), trials);
+  EXPECT_THAT(text, HasSubstr("  VAL_MIOU  ATTEMPTS  NOTE\n"));
+  EXPECT_THAT(text, HasSubstr("    0.4100         3  on w-1\n"));
+}
+
 TEST(TableOutputTest, LeaderboardRanksBestFirst) {
   v1::GetBestResponse best;
   *best.mutable_sweep() = testing::MakeSweep();

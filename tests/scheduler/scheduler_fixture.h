@@ -47,7 +47,6 @@ class SchedulerTest : public ::testing::Test {
     checkpoints_ = std::move(*checkpoints);
     SchedulerOptions options;
     options.lease_ms = 30000;
-    options.max_attempts = 3;
     options.now_ms = [this] { return now_ms_; };
     options.checkpoints = checkpoints_.get();
     options.on_trial_scheduled = [this](double seconds) { scheduled_seconds_.push_back(seconds); };

@@ -8,10 +8,13 @@
 namespace segtune::scheduler {
 namespace {
 
-std::string Spec(int parallelism = 0, const std::string& mode = "max") {
+// A FAILED report ends a trial at once unless `max_retries` says otherwise
+// (retries are retry_test.cc's).
+std::string Spec(int parallelism = 0, const std::string& mode = "max", int max_retries = 0) {
   return "name: stats-test\n"
          "objective: {metric: val_miou, mode: " + mode + "}\n"
-         "budget: {epochs: 2, parallelism: " + std::to_string(parallelism) + "}\n"
+         "budget: {epochs: 2, max_retries: " + std::to_string(max_retries) +
+         ", parallelism: " + std::to_string(parallelism) + "}\n"
          "data: {dataset: shapes, image_size: 16, train_size: 8, val_size: 4}\n"
          "model: {arch: unet, base_channels: 4, depth: 2}\n"
          "search:\n"
@@ -119,7 +122,7 @@ TEST_F(SchedulerTest, BestSoFarAndRunningTrialsSurviveARestart) {
 }
 
 TEST_F(SchedulerTest, ARequeuedTrialShowsItsLastDurableEpochOnItsNextLease) {
-  ASSERT_TRUE(scheduler_->Submit(Spec()).ok());
+  ASSERT_TRUE(scheduler_->Submit(Spec(0, "max", /*max_retries=*/1)).ok());
   const std::string lost = Register();
   const Assignment a = Acquire(lost);
   ASSERT_TRUE(scheduler_->ReportEpoch(lost, a.trial_id, a.attempt, 1, Report(0.6)).ok());

@@ -206,6 +206,24 @@ TEST(ParseSpecTest, LargeGridNeedsMaxTrials) {
   EXPECT_TRUE(limited.ok()) << limited.ErrorText();
 }
 
+TEST(ParseSpecTest, MaxRetriesDefaultsToTwoAndIsRangeChecked) {
+  const std::string space = "    optimizer: {name: adam}\n";
+  ParseResult defaulted = ParseSpec(WithSpace(space));
+  ASSERT_TRUE(defaulted.ok()) << defaulted.ErrorText();
+  EXPECT_EQ(defaulted.spec.budget.max_retries, 2);
+
+  ParseResult none = ParseSpec(WithSpace(space, "", "{epochs: 2, max_retries: 0}"));
+  ASSERT_TRUE(none.ok()) << none.ErrorText();
+  EXPECT_EQ(none.spec.budget.max_retries, 0);
+
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace(space, "", "{epochs: 2, max_retries: -1}")), "budget.max_retries",
+                       "0 to 100"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace(space, "", "{epochs: 2, max_retries: 101}")), "budget.max_retries",
+                       "0 to 100"));
+  EXPECT_TRUE(HasError(ParseSpec(WithSpace(space, "", "{epochs: 2, max_retries: two}")), "budget.max_retries",
+                       "integer"));
+}
+
 TEST(ParseSpecTest, RandomSearchNeedsMaxTrials) {
   std::string space = "    optimizer: {name: SGD, lr: {loguniform: [0.001, 0.1]}}\n";
   EXPECT_TRUE(HasError(ParseSpec(WithSpace(space, "  algorithm: random\n")), "budget.max_trials",

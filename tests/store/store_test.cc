@@ -490,7 +490,8 @@ TEST_F(StoreTest, InsertEpochValidatesFields) {
 TEST_F(StoreTest, VersionOneDatabaseGainsEmptyLineages) {
   CreateSweep("s1", 2);
   store_.reset();
-  // What a version 1 database looked like: no lineage column.
+  // What a version 1 database looked like: no lineage column, no attempts.
+  RawDatabase(path_).Exec("DROP TABLE attempts");
   RawDatabase(path_).Exec("ALTER TABLE trials DROP COLUMN lineage_json");
   RawDatabase(path_).Exec("PRAGMA user_version = 1");
 
@@ -501,6 +502,36 @@ TEST_F(StoreTest, VersionOneDatabaseGainsEmptyLineages) {
   ASSERT_EQ(trials->size(), 2u);
   EXPECT_EQ(trials->at(1).params_json, R"({"lr": 2})");
   EXPECT_EQ(trials->at(1).lineage_json, "[]");
+}
+
+TEST_F(StoreTest, VersionTwoDatabaseGainsAttemptsOfItsRunningTrials) {
+  CreateSweep("s1", 3);
+  TrialRecord running = *store_->GetTrial("s1-0001");
+  running.state = TrialState::kRunning;
+  running.attempt = 2;
+  running.worker_id = "w1";
+  ASSERT_TRUE(store_->UpdateTrial(running).ok());
+  TrialRecord done = *store_->GetTrial("s1-0002");
+  done.state = TrialState::kCompleted;
+  done.attempt = 1;
+  ASSERT_TRUE(store_->UpdateTrial(done).ok());
+  store_.reset();
+  // What a version 2 database looked like: no attempts table.
+  RawDatabase(path_).Exec("DROP TABLE attempts");
+  RawDatabase(path_).Exec("PRAGMA user_version = 2");
+
+  OpenStore();
+  EXPECT_EQ(RawDatabase(path_).Int("PRAGMA user_version"), kSchemaVersion);
+  // The running attempt gets its row, so its end is recorded; attempts that
+  // ended before the upgrade were never recorded.
+  auto attempts = store_->ListSweepAttempts("s1");
+  ASSERT_TRUE(attempts.ok()) << attempts.status();
+  ASSERT_EQ(attempts->size(), 1u);
+  const AttemptRecord& attempt = attempts->at("s1-0001").at(0);
+  EXPECT_EQ(attempt.attempt, 2);
+  EXPECT_EQ(attempt.worker_id, "w1");
+  EXPECT_EQ(attempt.state, TrialState::kRunning);
+  EXPECT_EQ(attempt.ended_unix_ms, 0);
 }
 
 TEST_F(StoreTest, ReopenKeepsDataAndDoesNotRemigrate) {
@@ -522,19 +553,87 @@ TEST_F(StoreTest, ReopenKeepsDataAndDoesNotRemigrate) {
   EXPECT_EQ(*store_->InsertEpoch(MakeEpoch("s1-0001", 1, 1, 0.5)), EpochInsert::kDuplicate);
 }
 
+// ------------------------------------------------------------ attempts --
+
+// The trial leased as `attempt` to `worker`, with its attempt row.
+void Lease(Store& store, const std::string& trial_id, int attempt, const std::string& worker,
+           std::int64_t now) {
+  TrialRecord trial = *store.GetTrial(trial_id);
+  trial.state = TrialState::kRunning;
+  trial.attempt = attempt;
+  trial.worker_id = worker;
+  ASSERT_TRUE(store.UpdateTrialAndAttempt(trial, {trial_id, attempt, worker, TrialState::kRunning, "", now, 0})
+                  .ok());
+}
+
+TEST_F(StoreTest, AttemptsKeepEveryEndWithItsReason) {
+  CreateSweep("s1", 2);
+  Lease(*store_, "s1-0000", 1, "w1", 10);
+  // It failed and went back to the queue: the attempt ends, the trial waits.
+  TrialRecord trial = *store_->GetTrial("s1-0000");
+  trial.state = TrialState::kPending;
+  trial.worker_id.clear();
+  trial.reason = "retrying";
+  // The end's worker and start are ignored: the started row keeps its own.
+  ASSERT_TRUE(store_->UpdateTrialAndAttempt(trial, {"s1-0000", 1, "", TrialState::kFailed, "CUDA out of memory", 0, 20})
+                  .ok());
+  Lease(*store_, "s1-0000", 2, "w2", 30);
+
+  auto attempts = store_->ListAttempts("s1-0000");
+  ASSERT_TRUE(attempts.ok()) << attempts.status();
+  ASSERT_EQ(attempts->size(), 2u);
+  const AttemptRecord& first = attempts->at(0);
+  EXPECT_EQ(first.attempt, 1);
+  EXPECT_EQ(first.worker_id, "w1");
+  EXPECT_EQ(first.state, TrialState::kFailed);
+  EXPECT_EQ(first.reason, "CUDA out of memory");
+  EXPECT_EQ(first.started_unix_ms, 10);
+  EXPECT_EQ(first.ended_unix_ms, 20);
+  const AttemptRecord& second = attempts->at(1);
+  EXPECT_EQ(second.attempt, 2);
+  EXPECT_EQ(second.worker_id, "w2");
+  EXPECT_EQ(second.state, TrialState::kRunning);
+  EXPECT_EQ(store_->GetTrial("s1-0000")->attempt, 2);
+
+  auto by_trial = store_->ListSweepAttempts("s1");
+  ASSERT_TRUE(by_trial.ok()) << by_trial.status();
+  EXPECT_EQ(by_trial->size(), 1u);  // s1-0001 was never leased
+  EXPECT_EQ(by_trial->at("s1-0000").size(), 2u);
+  EXPECT_TRUE(store_->ListAttempts("s1-0001")->empty());
+  EXPECT_EQ(store_->ListAttempts("nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ListSweepAttempts("nope").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(StoreTest, UpdateTrialAndAttemptIsAllOrNothing) {
+  CreateSweep("s1", 1);
+  TrialRecord trial = *store_->GetTrial("s1-0000");
+  trial.state = TrialState::kRunning;
+  trial.attempt = 1;
+  EXPECT_EQ(store_->UpdateTrialAndAttempt(trial, {"s1-0000", 0, "w1", TrialState::kRunning, "", 1, 0}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->UpdateTrialAndAttempt(trial, {"s1-0009", 1, "w1", TrialState::kRunning, "", 1, 0}).code(),
+            absl::StatusCode::kInvalidArgument);
+  TrialRecord unknown = trial;
+  unknown.trial_id = "s1-0009";
+  EXPECT_EQ(store_->UpdateTrialAndAttempt(unknown, {"s1-0009", 1, "w1", TrialState::kRunning, "", 1, 0}).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetTrial("s1-0000")->state, TrialState::kPending);
+  EXPECT_TRUE(store_->ListSweepAttempts("s1")->empty());
+}
+
 TEST_F(StoreTest, CancelSweepEndsUnfinishedTrialsAndTheSweepTogether) {
   CreateSweep("s1", 3);
-  TrialRecord running = *store_->GetTrial("s1-0001");
-  running.state = TrialState::kRunning;
-  running.attempt = 1;
-  running.worker_id = "w1";
-  ASSERT_TRUE(store_->UpdateTrial(running).ok());
+  Lease(*store_, "s1-0001", 1, "w1", 5);
   TrialRecord done = *store_->GetTrial("s1-0002");
   done.state = TrialState::kCompleted;
   done.attempt = 1;
   ASSERT_TRUE(store_->UpdateTrial(done).ok());
 
   ASSERT_TRUE(store_->CancelSweep("s1", "sweep cancelled", 777).ok());
+  const AttemptRecord attempt = store_->ListAttempts("s1-0001")->at(0);
+  EXPECT_EQ(attempt.state, TrialState::kCancelled);
+  EXPECT_EQ(attempt.reason, "sweep cancelled");
+  EXPECT_EQ(attempt.ended_unix_ms, 777);
   EXPECT_EQ(store_->GetSweep("s1")->state, SweepState::kCancelled);
   EXPECT_EQ(store_->GetSweep("s1")->finished_unix_ms, 777);
   EXPECT_EQ(store_->GetTrial("s1-0000")->state, TrialState::kCancelled);
@@ -721,6 +820,57 @@ TEST_F(StoreTest, CommitObserverSeesEveryCommit) {
   worker.worker_id = "w1";
   ASSERT_TRUE(store_->UpsertWorker(worker).ok());
   EXPECT_EQ(commits.size(), 5u);
+}
+
+
+// Group commit: one transaction, one flush, an outcome per epoch.
+TEST_F(StoreTest, InsertEpochsWritesABatchInOneCommitWithAnOutcomeEach) {
+  CreateSweep("s1", 2);
+  ASSERT_TRUE(store_->InsertEpoch(MakeEpoch("s1-0001", 1, 2, 0.5)).ok());
+  store_.reset();
+  int commits = 0;
+  StoreOptions options;
+  options.on_commit = [&commits](double) { commits++; };
+  absl::StatusOr<std::unique_ptr<Store>> reopened = Store::Open(path_, options);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  store_ = *std::move(reopened);
+
+  EpochRecord invalid = MakeEpoch("s1-0000", 0, 1, 0.1);
+  auto outcomes = store_->InsertEpochs({
+      MakeEpoch("s1-0000", 1, 1, 0.1),  // new
+      MakeEpoch("s1-0000", 1, 1, 0.9),  // the same report again, in the same batch
+      MakeEpoch("s1-0000", 2, 1, 0.2),  // new
+      MakeEpoch("s1-0001", 1, 1, 0.3),  // older attempt than the stored row's
+      MakeEpoch("s1-0001", 2, 2, 0.4),  // new
+      MakeEpoch("nope-0000", 1, 1, 0.4),
+      invalid,
+  });
+  ASSERT_TRUE(outcomes.ok()) << outcomes.status();
+  ASSERT_EQ(outcomes->size(), 7u);
+  EXPECT_EQ((*outcomes)[0].value(), EpochInsert::kInserted);
+  EXPECT_EQ((*outcomes)[1].value(), EpochInsert::kDuplicate);
+  EXPECT_EQ((*outcomes)[2].value(), EpochInsert::kInserted);
+  EXPECT_EQ((*outcomes)[3].status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*outcomes)[4].value(), EpochInsert::kInserted);
+  EXPECT_EQ((*outcomes)[5].status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ((*outcomes)[6].status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(commits, 1) << "one durable flush for the whole batch";
+
+  auto first = store_->ListEpochs("s1-0000");
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_DOUBLE_EQ((*first)[0].metrics.at("val_miou"), 0.1) << "the first copy stands";
+  auto second = store_->ListEpochs("s1-0001");
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->size(), 2u);
+  EXPECT_DOUBLE_EQ((*second)[0].metrics.at("val_miou"), 0.5) << "the newer attempt's row was kept";
+
+  // A batch of retries alone writes nothing and needs no flush.
+  auto retries = store_->InsertEpochs({MakeEpoch("s1-0000", 1, 1, 0.1), MakeEpoch("s1-0000", 2, 1, 0.2)});
+  ASSERT_TRUE(retries.ok());
+  EXPECT_EQ((*retries)[0].value(), EpochInsert::kDuplicate);
+  EXPECT_EQ((*retries)[1].value(), EpochInsert::kDuplicate);
+  EXPECT_EQ(commits, 1);
 }
 
 }  // namespace

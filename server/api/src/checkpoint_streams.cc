@@ -25,8 +25,8 @@ absl::Status CheckEpoch(int epoch, int epochs) {
 // the stream ended with every byte and a matching checksum.
 class UploadReactor final : public grpc::ServerReadReactor<v1::CheckpointChunk> {
  public:
-  UploadReactor(scheduler::Scheduler* scheduler, store::CheckpointStore* checkpoints)
-      : scheduler_(scheduler), checkpoints_(checkpoints) {
+  UploadReactor(scheduler::Scheduler* scheduler, store::CheckpointStore* checkpoints, StreamLimit::Slot slot)
+      : scheduler_(scheduler), checkpoints_(checkpoints), slot_(std::move(slot)) {
     StartRead(&chunk_);
   }
 
@@ -97,6 +97,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::CheckpointChunk> 
   v1::CheckpointChunk chunk_;
   v1::CheckpointHeader header_;
   std::unique_ptr<store::CheckpointWriter> writer_;
+  const StreamLimit::Slot slot_;
 };
 
 // Streams `first`, then the reader's bytes, at most kCheckpointChunkBytes
@@ -106,8 +107,9 @@ class ChunkStreamReactor final : public grpc::ServerWriteReactor<Message> {
  public:
   using Fill = void (*)(std::string data, Message* message);
 
-  ChunkStreamReactor(Message first, std::unique_ptr<store::CheckpointReader> reader, Fill fill)
-      : message_(std::move(first)), reader_(std::move(reader)), fill_(fill) {
+  ChunkStreamReactor(Message first, std::unique_ptr<store::CheckpointReader> reader, Fill fill,
+                     StreamLimit::Slot slot)
+      : message_(std::move(first)), reader_(std::move(reader)), fill_(fill), slot_(std::move(slot)) {
     this->StartWrite(&message_);
   }
 
@@ -136,6 +138,7 @@ class ChunkStreamReactor final : public grpc::ServerWriteReactor<Message> {
   Message message_;
   const std::unique_ptr<store::CheckpointReader> reader_;
   const Fill fill_;
+  const StreamLimit::Slot slot_;
 };
 
 absl::StatusOr<std::unique_ptr<store::CheckpointReader>> OpenDownload(scheduler::Scheduler* scheduler,
@@ -227,13 +230,15 @@ absl::StatusOr<Export> OpenExport(store::Store& store, store::CheckpointStore& c
 }  // namespace
 
 grpc::ServerReadReactor<v1::CheckpointChunk>* NewUploadReactor(scheduler::Scheduler* scheduler,
-                                                             store::CheckpointStore* checkpoints) {
-  return new UploadReactor(scheduler, checkpoints);
+                                                             store::CheckpointStore* checkpoints,
+                                                             StreamLimit::Slot slot) {
+  return new UploadReactor(scheduler, checkpoints, std::move(slot));
 }
 
 grpc::ServerWriteReactor<v1::CheckpointChunk>* NewDownloadReactor(scheduler::Scheduler* scheduler,
                                                                 store::CheckpointStore* checkpoints,
-                                                                const v1::DownloadCheckpointRequest& request) {
+                                                                const v1::DownloadCheckpointRequest& request,
+                                                                StreamLimit::Slot slot) {
   auto reader = OpenDownload(scheduler, checkpoints, request);
   if (!reader.ok()) return FailedStream<v1::CheckpointChunk>(ToGrpcStatus(reader.status()));
   const store::CheckpointInfo& info = (*reader)->info();
@@ -248,31 +253,21 @@ grpc::ServerWriteReactor<v1::CheckpointChunk>* NewDownloadReactor(scheduler::Sch
   header->set_crc32(info.crc32());
   return new ChunkStreamReactor<v1::CheckpointChunk>(
       std::move(first), *std::move(reader),
-      [](std::string data, v1::CheckpointChunk* chunk) { chunk->set_data(std::move(data)); });
+      [](std::string data, v1::CheckpointChunk* chunk) { chunk->set_data(std::move(data)); }, std::move(slot));
 }
 
 grpc::ServerWriteReactor<v1::ExportWeightsResponse>* NewExportReactor(store::Store* store,
                                                                     store::CheckpointStore* checkpoints,
-                                                                    const v1::ExportWeightsRequest& request) {
+                                                                    const v1::ExportWeightsRequest& request,
+                                                                    StreamLimit::Slot slot) {
   auto opened = OpenExport(*store, *checkpoints, request);
   if (!opened.ok()) return FailedStream<v1::ExportWeightsResponse>(ToGrpcStatus(opened.status()));
   v1::ExportWeightsResponse first;
   *first.mutable_metadata() = std::move(opened->metadata);
   return new ChunkStreamReactor<v1::ExportWeightsResponse>(
       std::move(first), std::move(opened->reader),
-      [](std::string data, v1::ExportWeightsResponse* message) { message->set_data(std::move(data)); });
-}
-
-absl::Status RetainCheckpoints(store::Store& store, store::CheckpointStore& checkpoints, const std::string& trial_id,
-                               int epoch, int keep_every) {
-  auto trial = store.GetTrial(trial_id);
-  if (!trial.ok()) return trial.status();
-  auto sweep = store.GetSweep(trial->sweep_id);
-  if (!sweep.ok()) return sweep.status();
-  auto epochs = store.ListEpochs(trial_id);
-  if (!epochs.ok()) return epochs.status();
-  const v1::Trial view = TrialView(*trial, *epochs, sweep->objective_metric, sweep->maximize);
-  return checkpoints.Retain(trial_id, epoch, view.has_best() ? view.best_epoch() : 0, keep_every);
+      [](std::string data, v1::ExportWeightsResponse* message) { message->set_data(std::move(data)); },
+      std::move(slot));
 }
 
 }  // namespace segtune::api

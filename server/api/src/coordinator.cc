@@ -13,7 +13,10 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "segtune/metrics/coordinator_metrics.h"
+#include "auth.h"
+#include "checkpoint_streams.h"
 #include "rpc_timing.h"
 #include "services.h"
 
@@ -23,6 +26,22 @@ namespace {
 // How often the dispatcher looks at leases and long polls when nothing changes.
 constexpr std::int64_t kDispatchIntervalMs = 200;
 
+// TLS with the server's certificate when one is configured; with a client CA,
+// clients must present a certificate it signed.
+std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const ServerTls& tls) {
+  if (tls.cert_pem.empty()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions options(tls.client_ca_pem.empty()
+                                                ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                                : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  options.pem_root_certs = tls.client_ca_pem;
+  options.pem_key_cert_pairs.push_back({tls.key_pem, tls.cert_pem});
+  return grpc::SslServerCredentials(options);
+}
+
+bool IsLoopback(const std::string& host) {
+  return host == "localhost" || host == "[::1]" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
 class CoordinatorImpl final : public Coordinator {
  public:
   CoordinatorImpl(const CoordinatorOptions& options, std::unique_ptr<metrics::CoordinatorMetrics> metrics,
@@ -31,12 +50,13 @@ class CoordinatorImpl final : public Coordinator {
         metrics_(std::move(metrics)),
         store_(std::move(store)),
         checkpoints_(std::move(checkpoints)),
+        auth_(options.tokens),
         scheduler_(store_.get(),
                    scheduler::SchedulerOptions{
-                       options.lease_ms, 3, nullptr, checkpoints_.get(),
+                       options.lease_ms, options.limits.max_trials_per_sweep, nullptr, checkpoints_.get(),
                        [metrics = metrics_.get()](double seconds) { metrics->ObserveSchedulingLatency(seconds); }}),
-        tuner_(store_.get(), checkpoints_.get(), &scheduler_, &stopping_),
-        hub_(store_.get(), checkpoints_.get(), &scheduler_, options.heartbeat_interval_ms,
+        tuner_(store_.get(), checkpoints_.get(), &scheduler_, &stopping_, &auth_),
+        hub_(store_.get(), checkpoints_.get(), &scheduler_, &auth_, options.heartbeat_interval_ms,
              options.max_acquire_wait_ms) {}
 
   ~CoordinatorImpl() override { Shutdown(); }
@@ -51,10 +71,13 @@ class CoordinatorImpl final : public Coordinator {
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
+    builder.AddListeningPort(options_.listen, ServerCredentials(options_.tls), &port);
+    tuner_.ApplyLimits(options_.limits);
+    hub_.ApplyLimits(options_.limits);
     builder.RegisterService(&tuner_);
     builder.RegisterService(&hub_);
-    builder.SetMaxReceiveMessageSize(8 << 20);
+    builder.SetMaxReceiveMessageSize(options_.limits.max_message_bytes);
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options_.limits.max_streams_per_connection);
     if (!options_.metrics_listen.empty()) {
       std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
       interceptors.push_back(std::make_unique<RpcTimingInterceptorFactory>(metrics_.get()));
@@ -66,6 +89,7 @@ class CoordinatorImpl final : public Coordinator {
     }
     const std::string host = options_.listen.substr(0, options_.listen.rfind(':'));
     address_ = absl::StrCat(host, ":", port);
+    WarnAboutExposure(host);
     dispatcher_ = std::thread([this] { Dispatch(); });
     return absl::OkStatus();
   }
@@ -98,6 +122,19 @@ class CoordinatorImpl final : public Coordinator {
   }
 
  private:
+  // Beyond this machine, calls without tokens are anyone's, and tokens
+  // without TLS can be read on the network.
+  void WarnAboutExposure(const std::string& host) const {
+    if (IsLoopback(host)) return;
+    if (!auth_.enabled()) {
+      spdlog::warn("listening on {} without tokens: anyone who can reach it may submit, cancel and read sweeps "
+                   "(see --tokens-file in docs/security.md)", address_);
+    } else if (options_.tls.cert_pem.empty()) {
+      spdlog::warn("listening on {} with tokens but without TLS: tokens cross the network in clear text "
+                   "(see --tls-cert in docs/security.md)", address_);
+    }
+  }
+
   // Expires leases and answers long polls, whenever the scheduler changes and
   // at least every kDispatchIntervalMs.
   void Dispatch() {
@@ -132,6 +169,7 @@ class CoordinatorImpl final : public Coordinator {
   std::unique_ptr<metrics::CoordinatorMetrics> metrics_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<store::CheckpointStore> checkpoints_;
+  const Authorizer auth_;
   scheduler::Scheduler scheduler_;
   std::atomic<bool> stopping_{false};
   TunerService tuner_;
@@ -148,7 +186,37 @@ class CoordinatorImpl final : public Coordinator {
 
 }  // namespace
 
+absl::Status ValidateLimits(const Limits& limits) {
+  const std::pair<const char*, int> positive[] = {
+      {"max_message_bytes", limits.max_message_bytes},
+      {"max_spec_bytes", limits.max_spec_bytes},
+      {"max_trials_per_sweep", limits.max_trials_per_sweep},
+      {"max_watch_streams", limits.max_watch_streams},
+      {"max_checkpoint_streams", limits.max_checkpoint_streams},
+      {"max_streams_per_connection", limits.max_streams_per_connection},
+  };
+  for (const auto& [name, value] : positive) {
+    if (value < 1) return absl::InvalidArgumentError(absl::StrCat("limits.", name, ": must be >= 1, got ", value));
+  }
+  if (limits.max_spec_bytes > limits.max_message_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("limits.max_spec_bytes: must be at most max_message_bytes (",
+                                                   limits.max_message_bytes, "), got ", limits.max_spec_bytes));
+  }
+  // A checkpoint chunk and its header must fit in one message.
+  if (static_cast<std::size_t>(limits.max_message_bytes) < 2 * kCheckpointChunkBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("limits.max_message_bytes: must be at least ",
+                                                   2 * kCheckpointChunkBytes,
+                                                   " (twice a checkpoint chunk), got ", limits.max_message_bytes));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const CoordinatorOptions& options) {
+  // Debian's Abseil keeps absl::Mutex's deadlock detection on, and gRPC locks
+  // absl::Mutexes on every call: the lock graph it maintains cost a few
+  // percent of the coordinator's CPU under load (bench/coordinator_load).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  if (absl::Status s = ValidateLimits(options.limits); !s.ok()) return s;
   if (options.lease_ms < 1000) return absl::InvalidArgumentError("lease_ms: must be >= 1000");
   if (options.heartbeat_interval_ms < 100 || options.heartbeat_interval_ms * 2 > options.lease_ms) {
     return absl::InvalidArgumentError("heartbeat_interval_ms: must be >= 100 and at most half the lease");

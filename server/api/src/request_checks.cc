@@ -6,7 +6,50 @@ namespace segtune::api {
 
 absl::Status RequireId(const std::string& value, const char* field) {
   if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
-  if (value.size() > 256) return absl::InvalidArgumentError(absl::StrCat(field, ": longer than 256 characters"));
+  return CheckLength(value, field, kMaxIdLength);
+}
+
+absl::Status CheckLength(const std::string& value, const char* field, std::size_t max) {
+  if (value.size() <= max) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": longer than ", max, " characters (", value.size(), ")"));
+}
+
+absl::Status CheckRegistration(const v1::RegisterWorkerRequest& request) {
+  if (request.slots() < 1 || request.slots() > kMaxSlots) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("slots: must be in [1, ", kMaxSlots, "], got ", request.slots()));
+  }
+  if (absl::Status s = CheckLength(request.name(), "name", kMaxWorkerNameLength); !s.ok()) return s;
+  if (absl::Status s = CheckLength(request.hostname(), "hostname", kMaxWorkerNameLength); !s.ok()) return s;
+  return CheckLength(request.device(), "device", kMaxDeviceLength);
+}
+
+absl::Status CheckMetrics(const google::protobuf::Map<std::string, double>& metrics) {
+  if (metrics.size() > static_cast<std::size_t>(kMaxMetricsPerReport)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics: more than ", kMaxMetricsPerReport, " entries (", metrics.size(), ")"));
+  }
+  for (const auto& [name, value] : metrics) {
+    if (name.empty()) return absl::InvalidArgumentError("metrics: a metric name is empty");
+    if (name.size() > kMaxMetricNameLength) {
+      // The name itself may be huge: show its start only.
+      return absl::InvalidArgumentError(absl::StrCat("metrics.", name.substr(0, 32), "...: name longer than ",
+                                                     kMaxMetricNameLength, " characters (", name.size(), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckHeartbeat(const v1::HeartbeatRequest& request) {
+  if (absl::Status s = RequireId(request.worker_id(), "worker_id"); !s.ok()) return s;
+  if (request.running_size() > kMaxSlots) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("running: more than ", kMaxSlots, " trials (", request.running_size(), ")"));
+  }
+  for (const v1::RunningTrial& trial : request.running()) {
+    if (absl::Status s = RequireId(trial.trial_id(), "running.trial_id"); !s.ok()) return s;
+  }
   return absl::OkStatus();
 }
 

@@ -38,16 +38,18 @@ absl::StatusOr<store::TrialState> FromProto(v1::TrialState state) {
   }
 }
 
-constexpr std::size_t kMaxSpecBytes = 1 << 20;
-
 // Streams a sweep's state: one update at the start, then one per change,
 // ending after the update that shows the sweep finished. A thread per stream
 // waits for scheduler changes; writes are serialized through OnWriteDone.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::SweepUpdate> {
  public:
   WatchReactor(store::Store* store, scheduler::Scheduler* scheduler, const std::atomic<bool>* stopping,
-               std::string sweep_id)
-      : store_(store), scheduler_(scheduler), stopping_(stopping), sweep_id_(std::move(sweep_id)) {
+               std::string sweep_id, StreamLimit::Slot slot)
+      : store_(store),
+        scheduler_(scheduler),
+        stopping_(stopping),
+        sweep_id_(std::move(sweep_id)),
+        slot_(std::move(slot)) {
     thread_ = std::thread([this] { Run(); });
   }
 
@@ -117,6 +119,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SweepUpdate> {
   scheduler::Scheduler* const scheduler_;
   const std::atomic<bool>* const stopping_;
   const std::string sweep_id_;
+  const StreamLimit::Slot slot_;
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -132,9 +135,12 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SweepUpdate> {
 grpc::ServerUnaryReactor* TunerService::SubmitSweep(grpc::CallbackServerContext* ctx,
                                                     const v1::SubmitSweepRequest* request,
                                                     v1::SubmitSweepResponse* response) {
+  if (absl::Status s = auth_->Check(*ctx, "/segtune.v1.Tuner/SubmitSweep"); !s.ok()) return Done(ctx, s);
   if (request->spec_yaml().empty()) return Done(ctx, absl::InvalidArgumentError("spec_yaml: required"));
-  if (request->spec_yaml().size() > kMaxSpecBytes) {
-    return Done(ctx, absl::InvalidArgumentError(absl::StrCat("spec_yaml: larger than ", kMaxSpecBytes, " bytes")));
+  if (request->spec_yaml().size() > max_spec_bytes_) {
+    return Done(ctx, absl::InvalidArgumentError(absl::StrCat("spec_yaml: ", request->spec_yaml().size(),
+                                                             " bytes, larger than the limit of ", max_spec_bytes_,
+                                                             " bytes (--max-spec-bytes)")));
   }
   auto submitted = scheduler_->Submit(request->spec_yaml());
   if (!submitted.ok()) return Done(ctx, submitted.status());
@@ -145,6 +151,7 @@ grpc::ServerUnaryReactor* TunerService::SubmitSweep(grpc::CallbackServerContext*
 
 grpc::ServerUnaryReactor* TunerService::GetSweep(grpc::CallbackServerContext* ctx,
                                                  const v1::GetSweepRequest* request, v1::Sweep* response) {
+  if (absl::Status s = auth_->Check(*ctx, "/segtune.v1.Tuner/GetSweep"); !s.ok()) return Done(ctx, s);
   if (absl::Status s = RequireId(request->sweep_id(), "sweep_id"); !s.ok()) return Done(ctx, s);
   auto view = LoadSweepView(*store_, request->sweep_id());
   if (!view.ok()) return Done(ctx, view.status());
@@ -155,6 +162,7 @@ grpc::ServerUnaryReactor* TunerService::GetSweep(grpc::CallbackServerContext* ct
 grpc::ServerUnaryReactor* TunerService::ListSweeps(grpc::CallbackServerContext* ctx,
                                                    const v1::ListSweepsRequest* request,
                                                    v1::ListSweepsResponse* response) {
+  if (absl::Status s = auth_->Check(*ctx, "/segtune.v1.Tuner/ListSweeps"); !s.ok()) return Done(ctx, s);
   auto sweeps = store_->ListSweeps();
   if (!sweeps.ok()) return Done(ctx, sweeps.status());
   for (const store::SweepRecord& sweep : *sweeps) {
@@ -169,6 +177,7 @@ grpc::ServerUnaryReactor* TunerService::ListSweeps(grpc::CallbackServerContext* 
 
 grpc::ServerUnaryReactor* TunerService::CancelSweep(grpc::CallbackServerContext* ctx,
                                                     const v1::CancelSweepRequest* request, v1::Sweep* response) {
+  if (absl::Status s = auth_->Check(*ctx, "/segtune.v1.Tuner/CancelSweep"); !s.ok()) return Done(ctx, s);
   if (absl::Status s = RequireId(request->sweep_id(), "sweep_id"); !s.ok()) return Done(ctx, s);
   if (absl::Status s = scheduler_->Cancel(request->sweep_id()); !s.ok()) return Done(ctx, s);
   auto view = LoadSweepView(*store_, request->sweep_id());
@@ -180,16 +189,26 @@ grpc::ServerUnaryReactor* TunerService::CancelSweep(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* TunerService::ListTrials(grpc::CallbackServerContext* ctx,
                                                    const v1::ListTrialsRequest* request,
                                                    v1::ListTrialsResponse* response) {
+  if (absl::Status s = auth_->Check(*ctx, "/segtune.v1.Tuner/ListTrials"); !s.ok()) return Done(ctx, s);
   if (absl::Status s = RequireId(request->sweep_id(), "sweep_id"); !s.ok()) return Done(ctx, s);
   auto view = LoadSweepView(*store_, request->sweep_id());
   if (!view.ok()) return Done(ctx, view.status());
+  // Attempts read after the trials: a trial never shows fewer attempts than its count.
+  auto attempts = store_->ListSweepAttempts(request->sweep_id());
+  if (!attempts.ok()) return Done(ctx, attempts.status());
   *response->mutable_trials() = view->trials();
+  for (v1::Trial& trial : *response->mutable_trials()) {
+    auto trial_attempts = attempts->find(trial.trial_id());
+    if (trial_attempts == attempts->end()) continue;
+    for (const store::AttemptRecord& attempt : trial_attempts->second) *trial.add_attempts() = AttemptView(attempt);
+  }
   return Done(ctx, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* TunerService::GetTrialMetrics(grpc::CallbackServerContext* ctx,
                                                         const v1::GetTrialMetricsRequest* request,
                                                         v1::GetTrialMetricsResponse* response) {
+  if (absl::Status s = auth_->Check(*ctx, "/segtune.v1.Tuner/GetTrialMetrics"); !s.ok()) return Done(ctx, s);
   if (absl::Status s = RequireId(request->trial_id(), "trial_id"); !s.ok()) return Done(ctx, s);
   auto trial = store_->GetTrial(request->trial_id());
   if (!trial.ok()) return Done(ctx, trial.status());
@@ -204,6 +223,7 @@ grpc::ServerUnaryReactor* TunerService::GetTrialMetrics(grpc::CallbackServerCont
 
 grpc::ServerUnaryReactor* TunerService::GetBest(grpc::CallbackServerContext* ctx, const v1::GetBestRequest* request,
                                                 v1::GetBestResponse* response) {
+  if (absl::Status s = auth_->Check(*ctx, "/segtune.v1.Tuner/GetBest"); !s.ok()) return Done(ctx, s);
   if (absl::Status s = RequireId(request->sweep_id(), "sweep_id"); !s.ok()) return Done(ctx, s);
   if (request->top_k() < 0) return Done(ctx, absl::InvalidArgumentError("top_k: must be >= 0"));
   auto view = LoadSweepView(*store_, request->sweep_id());
@@ -217,15 +237,19 @@ grpc::ServerUnaryReactor* TunerService::GetBest(grpc::CallbackServerContext* ctx
 
 grpc::ServerWriteReactor<v1::SweepUpdate>* TunerService::WatchSweep(grpc::CallbackServerContext* ctx,
                                                                    const v1::WatchSweepRequest* request) {
+  if (absl::Status s = auth_->Check(*ctx, "/segtune.v1.Tuner/WatchSweep"); !s.ok()) return FailedStream<v1::SweepUpdate>(ToGrpcStatus(s));
   if (absl::Status s = RequireId(request->sweep_id(), "sweep_id"); !s.ok()) {
     return FailedStream<v1::SweepUpdate>(ToGrpcStatus(s));
   }
-  return new WatchReactor(store_, scheduler_, stopping_, request->sweep_id());
+  auto slot = watch_streams_.Acquire();
+  if (!slot.ok()) return FailedStream<v1::SweepUpdate>(ToGrpcStatus(slot.status()));
+  return new WatchReactor(store_, scheduler_, stopping_, request->sweep_id(), *std::move(slot));
 }
 
 grpc::ServerUnaryReactor* TunerService::ListWorkers(grpc::CallbackServerContext* ctx,
                                                     const v1::ListWorkersRequest* request,
                                                     v1::ListWorkersResponse* response) {
+  if (absl::Status s = auth_->Check(*ctx, "/segtune.v1.Tuner/ListWorkers"); !s.ok()) return Done(ctx, s);
   auto workers = store_->ListWorkers();
   if (!workers.ok()) return Done(ctx, workers.status());
   // The scheduler knows who is alive now; the store remembers everyone.
@@ -251,7 +275,16 @@ grpc::ServerUnaryReactor* TunerService::ListWorkers(grpc::CallbackServerContext*
 
 grpc::ServerWriteReactor<v1::ExportWeightsResponse>* TunerService::ExportWeights(
     grpc::CallbackServerContext* ctx, const v1::ExportWeightsRequest* request) {
-  return NewExportReactor(store_, checkpoints_, *request);
+  if (absl::Status s = auth_->Check(*ctx, "/segtune.v1.Tuner/ExportWeights"); !s.ok()) return FailedStream<v1::ExportWeightsResponse>(ToGrpcStatus(s));
+  auto slot = export_streams_.Acquire();
+  if (!slot.ok()) return FailedStream<v1::ExportWeightsResponse>(ToGrpcStatus(slot.status()));
+  return NewExportReactor(store_, checkpoints_, *request, *std::move(slot));
+}
+
+void TunerService::ApplyLimits(const Limits& limits) {
+  max_spec_bytes_ = static_cast<std::size_t>(limits.max_spec_bytes);
+  watch_streams_.set_max(limits.max_watch_streams);
+  export_streams_.set_max(limits.max_checkpoint_streams);
 }
 
 // -------------------------------------------------------------- WorkerHub --
@@ -259,12 +292,8 @@ grpc::ServerWriteReactor<v1::ExportWeightsResponse>* TunerService::ExportWeights
 grpc::ServerUnaryReactor* WorkerHubService::RegisterWorker(grpc::CallbackServerContext* ctx,
                                                            const v1::RegisterWorkerRequest* request,
                                                            v1::RegisterWorkerResponse* response) {
-  if (request->slots() < 1 || request->slots() > 1024) {
-    return Done(ctx, absl::InvalidArgumentError("slots: must be in [1, 1024]"));
-  }
-  if (request->name().size() > 256 || request->hostname().size() > 256 || request->device().size() > 64) {
-    return Done(ctx, absl::InvalidArgumentError("name, hostname or device: too long"));
-  }
+  if (absl::Status s = auth_->Check(*ctx, "/segtune.v1.WorkerHub/RegisterWorker"); !s.ok()) return Done(ctx, s);
+  if (absl::Status s = CheckRegistration(*request); !s.ok()) return Done(ctx, s);
   store::WorkerRecord worker;
   worker.name = request->name();
   worker.hostname = request->hostname();
@@ -296,6 +325,7 @@ absl::StatusOr<bool> WorkerHubService::TryAssign(const std::string& worker_id, v
 grpc::ServerUnaryReactor* WorkerHubService::AcquireTrial(grpc::CallbackServerContext* ctx,
                                                          const v1::AcquireTrialRequest* request,
                                                          v1::AcquireTrialResponse* response) {
+  if (absl::Status s = auth_->Check(*ctx, "/segtune.v1.WorkerHub/AcquireTrial"); !s.ok()) return Done(ctx, s);
   if (absl::Status s = RequireId(request->worker_id(), "worker_id"); !s.ok()) return Done(ctx, s);
   if (request->wait_ms() < 0) return Done(ctx, absl::InvalidArgumentError("wait_ms: must be >= 0"));
   auto assigned = TryAssign(request->worker_id(), response);
@@ -347,7 +377,8 @@ void WorkerHubService::ServeWaiters(bool shutting_down) {
 grpc::ServerUnaryReactor* WorkerHubService::Heartbeat(grpc::CallbackServerContext* ctx,
                                                       const v1::HeartbeatRequest* request,
                                                       v1::HeartbeatResponse* response) {
-  if (absl::Status s = RequireId(request->worker_id(), "worker_id"); !s.ok()) return Done(ctx, s);
+  if (absl::Status s = auth_->Check(*ctx, "/segtune.v1.WorkerHub/Heartbeat"); !s.ok()) return Done(ctx, s);
+  if (absl::Status s = CheckHeartbeat(*request); !s.ok()) return Done(ctx, s);
   std::vector<scheduler::RunningTrialRef> running;
   for (const v1::RunningTrial& trial : request->running()) running.push_back({trial.trial_id(), trial.attempt()});
   auto stop = scheduler_->Heartbeat(request->worker_id(), running);
@@ -359,51 +390,77 @@ grpc::ServerUnaryReactor* WorkerHubService::Heartbeat(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* WorkerHubService::ReportEpoch(grpc::CallbackServerContext* ctx,
                                                         const v1::ReportEpochRequest* request,
                                                         v1::ReportEpochResponse* response) {
+  if (absl::Status s = auth_->Check(*ctx, "/segtune.v1.WorkerHub/ReportEpoch"); !s.ok()) return Done(ctx, s);
   if (absl::Status s = RequireId(request->worker_id(), "worker_id"); !s.ok()) return Done(ctx, s);
   if (absl::Status s = RequireId(request->trial_id(), "trial_id"); !s.ok()) return Done(ctx, s);
-  if (request->metrics().size() > 256) return Done(ctx, absl::InvalidArgumentError("metrics: more than 256 entries"));
+  if (absl::Status s = CheckMetrics(request->metrics()); !s.ok()) return Done(ctx, s);
   std::map<std::string, double> metrics(request->metrics().begin(), request->metrics().end());
-  auto decision = scheduler_->ReportEpoch(request->worker_id(), request->trial_id(), request->attempt(),
-                                          request->epoch(), metrics);
-  if (!decision.ok()) return Done(ctx, decision.status());
-  // The epoch is durable: older checkpoints can go. A failure here costs
-  // disk space only, so the worker still gets its answer.
-  if (absl::Status s = RetainCheckpoints(*store_, *checkpoints_, request->trial_id(), request->epoch(),
-                                         scheduler_->CheckpointsKeptEvery(request->trial_id())); !s.ok()) {
-    spdlog::warn("trial {}: cannot delete checkpoints older than epoch {}: {}", request->trial_id(),
-                 request->epoch(), s.ToString());
-  }
-  response->set_decision(decision->stop ? v1::STOP : v1::CONTINUE);
-  response->set_reason(decision->reason);
-  return Done(ctx, absl::OkStatus());
+  // Answered from the scheduler's committer thread once the epoch is durable
+  // (group commit), so no gRPC thread waits for the disk.
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  scheduler_->ReportEpochAsync(
+      request->worker_id(), request->trial_id(), request->attempt(), request->epoch(), metrics,
+      [this, reactor, request, response](absl::StatusOr<scheduler::EpochDecision> decision) {
+        if (!decision.ok()) {
+          reactor->Finish(ToGrpcStatus(decision.status()));
+          return;
+        }
+        // The epoch is durable: older checkpoints can go. A failure here costs
+        // disk space only, so the worker still gets its answer.
+        if (decision->best_epoch > 0) {
+          if (absl::Status s = checkpoints_->Retain(request->trial_id(), request->epoch(), decision->best_epoch,
+                                                    scheduler_->CheckpointsKeptEvery(request->trial_id()));
+              !s.ok()) {
+            spdlog::warn("trial {}: cannot delete checkpoints older than epoch {}: {}", request->trial_id(),
+                         request->epoch(), s.ToString());
+          }
+        }
+        response->set_decision(decision->stop ? v1::STOP : v1::CONTINUE);
+        response->set_reason(decision->reason);
+        reactor->Finish(grpc::Status::OK);
+      });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* WorkerHubService::FinishTrial(grpc::CallbackServerContext* ctx,
                                                         const v1::FinishTrialRequest* request,
                                                         v1::FinishTrialResponse* response) {
+  if (absl::Status s = auth_->Check(*ctx, "/segtune.v1.WorkerHub/FinishTrial"); !s.ok()) return Done(ctx, s);
   if (absl::Status s = RequireId(request->worker_id(), "worker_id"); !s.ok()) return Done(ctx, s);
   if (absl::Status s = RequireId(request->trial_id(), "trial_id"); !s.ok()) return Done(ctx, s);
   auto state = FromProto(request->state());
   if (!state.ok()) return Done(ctx, state.status());
+  if (absl::Status s = CheckLength(request->reason(), "reason", kMaxReasonLength); !s.ok()) return Done(ctx, s);
   return Done(ctx, scheduler_->FinishTrial(request->worker_id(), request->trial_id(), request->attempt(), *state,
-                                           request->reason().substr(0, 4096)));
+                                           request->reason()));
 }
 
 grpc::ServerUnaryReactor* WorkerHubService::DeregisterWorker(grpc::CallbackServerContext* ctx,
                                                              const v1::DeregisterWorkerRequest* request,
                                                              v1::DeregisterWorkerResponse* response) {
+  if (absl::Status s = auth_->Check(*ctx, "/segtune.v1.WorkerHub/DeregisterWorker"); !s.ok()) return Done(ctx, s);
   if (absl::Status s = RequireId(request->worker_id(), "worker_id"); !s.ok()) return Done(ctx, s);
   return Done(ctx, scheduler_->DeregisterWorker(request->worker_id()));
 }
 
 grpc::ServerReadReactor<v1::CheckpointChunk>* WorkerHubService::UploadCheckpoint(
     grpc::CallbackServerContext* ctx, v1::UploadCheckpointResponse* response) {
-  return NewUploadReactor(scheduler_, checkpoints_);
+  if (absl::Status s = auth_->Check(*ctx, "/segtune.v1.WorkerHub/UploadCheckpoint"); !s.ok()) return FailedReadStream<v1::CheckpointChunk>(ToGrpcStatus(s));
+  auto slot = checkpoint_streams_.Acquire();
+  if (!slot.ok()) return FailedReadStream<v1::CheckpointChunk>(ToGrpcStatus(slot.status()));
+  return NewUploadReactor(scheduler_, checkpoints_, *std::move(slot));
 }
 
 grpc::ServerWriteReactor<v1::CheckpointChunk>* WorkerHubService::DownloadCheckpoint(
     grpc::CallbackServerContext* ctx, const v1::DownloadCheckpointRequest* request) {
-  return NewDownloadReactor(scheduler_, checkpoints_, *request);
+  if (absl::Status s = auth_->Check(*ctx, "/segtune.v1.WorkerHub/DownloadCheckpoint"); !s.ok()) return FailedStream<v1::CheckpointChunk>(ToGrpcStatus(s));
+  auto slot = checkpoint_streams_.Acquire();
+  if (!slot.ok()) return FailedStream<v1::CheckpointChunk>(ToGrpcStatus(slot.status()));
+  return NewDownloadReactor(scheduler_, checkpoints_, *request, *std::move(slot));
+}
+
+void WorkerHubService::ApplyLimits(const Limits& limits) {
+  checkpoint_streams_.set_max(limits.max_checkpoint_streams);
 }
 
 }  // namespace segtune::api

@@ -11,18 +11,21 @@
 #include <list>
 #include <mutex>
 
+#include "auth.h"
+#include "segtune/api/coordinator.h"
 #include "segtune/scheduler/scheduler.h"
 #include "segtune/store/checkpoint_store.h"
 #include "segtune/store/store.h"
 #include "segtune/v1/segtune.grpc.pb.h"
+#include "stream_limit.h"
 
 namespace segtune::api {
 
 class TunerService final : public v1::Tuner::CallbackService {
  public:
   TunerService(store::Store* store, store::CheckpointStore* checkpoints, scheduler::Scheduler* scheduler,
-               const std::atomic<bool>* stopping)
-      : store_(store), checkpoints_(checkpoints), scheduler_(scheduler), stopping_(stopping) {}
+               const std::atomic<bool>* stopping, const Authorizer* auth)
+      : store_(store), checkpoints_(checkpoints), scheduler_(scheduler), stopping_(stopping), auth_(auth) {}
 
   grpc::ServerUnaryReactor* SubmitSweep(grpc::CallbackServerContext* ctx, const v1::SubmitSweepRequest* request,
                                         v1::SubmitSweepResponse* response) override;
@@ -46,20 +49,28 @@ class TunerService final : public v1::Tuner::CallbackService {
   grpc::ServerWriteReactor<v1::ExportWeightsResponse>* ExportWeights(grpc::CallbackServerContext* ctx,
                                                                      const v1::ExportWeightsRequest* request) override;
 
+  // Call before the service is registered with the server.
+  void ApplyLimits(const Limits& limits);
+
  private:
   store::Store* const store_;
   store::CheckpointStore* const checkpoints_;
   scheduler::Scheduler* const scheduler_;
   const std::atomic<bool>* const stopping_;
+  const Authorizer* const auth_;
+  std::size_t max_spec_bytes_ = Limits{}.max_spec_bytes;
+  StreamLimit watch_streams_{"WatchSweep streams (--max-watch-streams)", Limits{}.max_watch_streams};
+  StreamLimit export_streams_{"weight exports (--max-checkpoint-streams)", Limits{}.max_checkpoint_streams};
 };
 
 class WorkerHubService final : public v1::WorkerHub::CallbackService {
  public:
   WorkerHubService(store::Store* store, store::CheckpointStore* checkpoints, scheduler::Scheduler* scheduler,
-                   int heartbeat_interval_ms, int max_acquire_wait_ms)
+                   const Authorizer* auth, int heartbeat_interval_ms, int max_acquire_wait_ms)
       : store_(store),
         checkpoints_(checkpoints),
         scheduler_(scheduler),
+        auth_(auth),
         heartbeat_interval_ms_(heartbeat_interval_ms),
         max_acquire_wait_ms_(max_acquire_wait_ms) {}
 
@@ -82,6 +93,9 @@ class WorkerHubService final : public v1::WorkerHub::CallbackService {
   grpc::ServerWriteReactor<v1::CheckpointChunk>* DownloadCheckpoint(
       grpc::CallbackServerContext* ctx, const v1::DownloadCheckpointRequest* request) override;
 
+  // Call before the service is registered with the server.
+  void ApplyLimits(const Limits& limits);
+
   // Answers long polls that can be served now or whose wait ran out. The
   // coordinator's dispatcher thread calls it whenever the scheduler changes
   // and periodically. With `shutting_down`, answers every waiter (no trial).
@@ -101,8 +115,11 @@ class WorkerHubService final : public v1::WorkerHub::CallbackService {
   store::Store* const store_;
   store::CheckpointStore* const checkpoints_;
   scheduler::Scheduler* const scheduler_;
+  const Authorizer* const auth_;
   const int heartbeat_interval_ms_;
   const int max_acquire_wait_ms_;
+  StreamLimit checkpoint_streams_{"checkpoint uploads and downloads (--max-checkpoint-streams)",
+                                  Limits{}.max_checkpoint_streams};
   std::mutex waiters_mu_;
   std::list<Waiter> waiters_;   // GUARDED_BY(waiters_mu_), oldest first
   bool shutting_down_ = false;  // GUARDED_BY(waiters_mu_)

@@ -44,6 +44,17 @@ v1::EpochMetrics EpochView(const store::EpochRecord& epoch) {
   return view;
 }
 
+v1::TrialAttempt AttemptView(const store::AttemptRecord& attempt) {
+  v1::TrialAttempt view;
+  view.set_attempt(attempt.attempt);
+  view.set_worker_id(attempt.worker_id);
+  view.set_state(ToProto(attempt.state));
+  view.set_reason(attempt.reason);
+  view.set_started_unix_ms(attempt.started_unix_ms);
+  view.set_ended_unix_ms(attempt.ended_unix_ms);
+  return view;
+}
+
 v1::Trial TrialView(const store::TrialRecord& trial, const std::vector<store::EpochRecord>& epochs,
                     const std::string& metric, bool maximize) {
   v1::Trial view;

@@ -24,5 +24,6 @@ v1::Trial TrialView(const store::TrialRecord& trial, const std::vector<store::Ep
                     const std::string& metric, bool maximize);
 v1::TrialState ToProto(store::TrialState state);
 v1::EpochMetrics EpochView(const store::EpochRecord& epoch);
+v1::TrialAttempt AttemptView(const store::AttemptRecord& attempt);
 
 }  // namespace segtune::api

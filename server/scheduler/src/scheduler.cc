@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <future>
 #include <random>
 #include <tuple>
 
@@ -108,6 +109,12 @@ RunningTrialStats TrialLabels(const store::TrialRecord& trial, int epochs) {
   return stats;
 }
 
+// The end of `trial`'s current attempt (read before the trial changes).
+store::AttemptRecord AttemptEnd(const store::TrialRecord& trial, TrialState state, const std::string& reason,
+                                std::int64_t now_ms) {
+  return store::AttemptRecord{trial.trial_id, trial.attempt, trial.worker_id, state, reason, 0, now_ms};
+}
+
 // Monitoring's view of a trial after the epoch `epoch` reported `metrics`.
 void RecordEpoch(RunningTrialStats& stats, int epoch, const std::map<std::string, double>& metrics) {
   stats.epoch = epoch;
@@ -121,6 +128,16 @@ void RecordEpoch(RunningTrialStats& stats, int epoch, const std::map<std::string
 Scheduler::Scheduler(store::Store* store, SchedulerOptions options)
     : store_(store), options_(std::move(options)) {
   if (!options_.now_ms) const_cast<SchedulerOptions&>(options_).now_ms = SystemNowMs;
+  committer_ = std::thread([this] { CommitReports(); });
+}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard<std::mutex> lock(commit_mu_);
+    stop_committing_ = true;
+  }
+  commit_wanted_.notify_all();
+  committer_.join();
 }
 
 absl::Status Scheduler::LoadSweep(const store::SweepRecord& sweep,
@@ -215,7 +232,10 @@ absl::Status Scheduler::Recover() {
       QueueLocked(trial.sweep_id, trial.trial_id, /*front=*/false);
       continue;
     }
-    AddLeaseLocked(trial, trial.worker_id, now + options_.lease_ms);
+    // Two lease periods: the workers were cut off for as long as this
+    // restart took, and reconnect with backoff (chaos test: with one, a
+    // worker that outlived two quick restarts lost trials it was training).
+    AddLeaseLocked(trial, trial.worker_id, now + 2 * options_.lease_ms);
     if (absl::Status s = RecordDurableEpochLocked(trial.trial_id); !s.ok()) return s;
   }
   // A crash between a promotion being due and the trial being requeued, or
@@ -239,6 +259,14 @@ absl::StatusOr<SubmitResult> Scheduler::Submit(const std::string& spec_yaml) {
   // the whole sweep durable at submission; the others create theirs as slots
   // free up (TryAcquire).
   const bool lazy = (*searcher)->TotalTrials() < 0;
+  const int planned = lazy ? parsed.spec.budget.max_trials : (*searcher)->TotalTrials();
+  if (planned > options_.max_trials_per_sweep) {
+    // budget.max_trials sets the count when given; otherwise the space does.
+    const char* field = parsed.spec.budget.max_trials > 0 ? "budget.max_trials" : "search.space";
+    return absl::InvalidArgumentError(absl::StrCat(field, ": the sweep would create ", planned,
+                                                   " trials, more than this coordinator's limit of ",
+                                                   options_.max_trials_per_sweep, " per sweep"));
+  }
   std::vector<nlohmann::json> params = (*searcher)->Suggest(std::max(0, (*searcher)->TotalTrials()));
   if (!lazy && params.empty()) return absl::InvalidArgumentError("search.space: the space yields no trials");
   std::vector<std::string> params_json;
@@ -314,7 +342,7 @@ absl::Status Scheduler::DeregisterWorker(const std::string& worker_id) {
   // Whatever it still held goes back to the queue right away.
   const std::set<std::string> held = it->second.trials;
   for (const std::string& trial_id : held) {
-    if (absl::Status s = RequeueLocked(trial_id, "worker deregistered", /*lease_lost=*/false); !s.ok()) return s;
+    if (absl::Status s = RequeueLocked(trial_id, "worker deregistered"); !s.ok()) return s;
   }
   it->second.record.deregistered = true;
   it->second.record.last_seen_unix_ms = options_.now_ms();
@@ -403,7 +431,9 @@ absl::StatusOr<Assignment> Scheduler::LeaseLocked(store::TrialRecord trial, cons
   trial.reason.clear();
   trial.finished_unix_ms = 0;
   if (trial.started_unix_ms == 0) trial.started_unix_ms = options_.now_ms();
-  if (absl::Status s = store_->UpdateTrial(trial); !s.ok()) return s;
+  const store::AttemptRecord attempt{trial.trial_id, trial.attempt, worker_id, TrialState::kRunning, "",
+                                     options_.now_ms(), 0};
+  if (absl::Status s = store_->UpdateTrialAndAttempt(trial, attempt); !s.ok()) return s;
   AddLeaseLocked(trial, worker_id, options_.now_ms() + options_.lease_ms);
   if (last_durable->has_value()) {
     RecordEpoch(leases_.at(trial.trial_id).stats, (*last_durable)->epoch, (*last_durable)->metrics);
@@ -490,67 +520,188 @@ absl::StatusOr<std::vector<std::string>> Scheduler::Heartbeat(
 absl::StatusOr<EpochDecision> Scheduler::ReportEpoch(const std::string& worker_id,
                                                      const std::string& trial_id, int attempt, int epoch,
                                                      const std::map<std::string, double>& metrics) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto trial = store_->GetTrial(trial_id);
-  if (!trial.ok()) return trial.status();
-  auto sweep_record = store_->GetSweep(trial->sweep_id);
-  if (!sweep_record.ok()) return sweep_record.status();
-  if (epoch < 1 || epoch > sweep_record->epochs) {
-    return absl::InvalidArgumentError(absl::StrCat("epoch: must be in [1, ", sweep_record->epochs, "], got ", epoch));
+  std::promise<absl::StatusOr<EpochDecision>> answer;
+  std::future<absl::StatusOr<EpochDecision>> answered = answer.get_future();
+  ReportEpochAsync(worker_id, trial_id, attempt, epoch, metrics,
+                   [&answer](absl::StatusOr<EpochDecision> decision) { answer.set_value(std::move(decision)); });
+  return answered.get();
+}
+
+void Scheduler::ReportEpochAsync(const std::string& worker_id, const std::string& trial_id, int attempt,
+                                 int epoch, const std::map<std::string, double>& metrics, EpochReportDone done) {
+  absl::StatusOr<PendingReport> report;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    report = PrepareReportLocked(worker_id, trial_id, attempt, epoch, metrics);
+    if (report.ok()) {
+      // Queued under mu_, so reports reach the committer in the order they
+      // were checked in.
+      report->done = std::move(done);
+      {
+        std::lock_guard<std::mutex> commit_lock(commit_mu_);
+        pending_reports_.push_back(*std::move(report));
+      }
+      commit_wanted_.notify_one();
+      return;
+    }
+  }
+  done(report.status());
+}
+
+void Scheduler::CommitReports() {
+  std::vector<PendingReport> batch;
+  std::vector<store::EpochRecord> records;
+  std::vector<absl::StatusOr<EpochDecision>> answers;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(commit_mu_);
+      commit_wanted_.wait(lock, [&] { return !pending_reports_.empty() || stop_committing_; });
+      if (pending_reports_.empty()) return;  // stopping, and every report was answered
+      batch.swap(pending_reports_);
+    }
+    records.clear();
+    for (const PendingReport& report : batch) records.push_back(report.record);
+    // Without mu_: the disk sync must not hold up leases, polls and reads.
+    const auto inserted = store_->InsertEpochs(records);
+    answers.clear();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        answers.push_back(inserted.ok() ? CompleteReportLocked(batch[i], (*inserted)[i])
+                                        : absl::StatusOr<EpochDecision>(inserted.status()));
+      }
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(answers[i]));
+    batch.clear();
+  }
+}
+
+absl::StatusOr<Scheduler::PendingReport> Scheduler::PrepareReportLocked(
+    const std::string& worker_id, const std::string& trial_id, int attempt, int epoch,
+    const std::map<std::string, double>& metrics) {
+  PendingReport report;
+  report.worker_id = worker_id;
+  int epochs = 0;
+  std::string objective_metric;
+  bool holds_lease = false;
+  auto lease = leases_.find(trial_id);
+  const auto sweep = lease == leases_.end() ? sweeps_.end() : sweeps_.find(lease->second.stats.sweep_id);
+  if (sweep != sweeps_.end()) {
+    // The common case, answered from memory.
+    holds_lease = lease->second.worker_id == worker_id && lease->second.attempt == attempt;
+    epochs = sweep->second.spec.budget.epochs;
+    objective_metric = sweep->second.spec.objective.metric;
+  } else {
+    auto trial = store_->GetTrial(trial_id);
+    if (!trial.ok()) return trial.status();
+    auto sweep_record = store_->GetSweep(trial->sweep_id);
+    if (!sweep_record.ok()) return sweep_record.status();
+    epochs = sweep_record->epochs;
+    objective_metric = sweep_record->objective_metric;
+    // The trial may have been cancelled while this epoch ran.
+    report.cancelled =
+        trial->state == TrialState::kCancelled && trial->attempt == attempt && trial->worker_id == worker_id;
+  }
+  if (epoch < 1 || epoch > epochs) {
+    return absl::InvalidArgumentError(absl::StrCat("epoch: must be in [1, ", epochs, "], got ", epoch));
   }
   for (const auto& [name, value] : metrics) {
     if (!std::isfinite(value)) {
       return absl::InvalidArgumentError(absl::StrCat("metrics.", name, ": must be finite"));
     }
   }
-  auto objective = metrics.find(sweep_record->objective_metric);
-  if (objective == metrics.end()) {
+  if (metrics.count(objective_metric) == 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("metrics: the objective metric ", sweep_record->objective_metric, " is missing"));
+        absl::StrCat("metrics: the objective metric ", objective_metric, " is missing"));
   }
-  const store::EpochRecord record{trial_id, epoch, attempt, metrics, options_.now_ms()};
-
-  auto lease = leases_.find(trial_id);
-  if (lease == leases_.end() || lease->second.worker_id != worker_id || lease->second.attempt != attempt) {
-    // The trial may have been cancelled while this epoch ran: keep the epoch
-    // (never lose a metric) and tell the worker to stop.
-    if (trial->state == TrialState::kCancelled && trial->attempt == attempt && trial->worker_id == worker_id) {
-      if (auto inserted = store_->InsertEpoch(record); !inserted.ok()) return inserted.status();
-      return EpochDecision{true, "sweep cancelled"};
-    }
+  if (!holds_lease && !report.cancelled) {
     return absl::FailedPreconditionError(
         absl::StrCat("trial ", trial_id, " attempt ", attempt, " no longer holds a lease"));
   }
-  auto inserted = store_->InsertEpoch(record);
+  report.record = store::EpochRecord{trial_id, epoch, attempt, metrics, options_.now_ms()};
+  return report;
+}
+
+absl::StatusOr<EpochDecision> Scheduler::CompleteReportLocked(const PendingReport& report,
+                                                              const absl::StatusOr<store::EpochInsert>& inserted) {
   if (!inserted.ok()) return inserted.status();
+  const store::EpochRecord& record = report.record;
+  if (report.cancelled) return EpochDecision{true, "sweep cancelled"};
+  auto lease = leases_.find(record.trial_id);
+  if (lease == leases_.end() || lease->second.worker_id != report.worker_id ||
+      lease->second.attempt != record.attempt) {
+    // The lease ended between the check and the commit. The row stays: it
+    // is this attempt's, and a newer attempt's report of the same epoch
+    // replaces it.
+    auto trial = store_->GetTrial(record.trial_id);
+    if (!trial.ok()) return trial.status();
+    if (trial->state == TrialState::kCancelled && trial->attempt == record.attempt &&
+        trial->worker_id == report.worker_id) {
+      return EpochDecision{true, "sweep cancelled"};
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat("trial ", record.trial_id, " attempt ", record.attempt, " no longer holds a lease"));
+  }
   lease->second.expires_ms = options_.now_ms() + options_.lease_ms;
-  if (absl::Status s = TouchWorkerLocked(worker_id); !s.ok()) return s;
+  if (absl::Status s = TouchWorkerLocked(report.worker_id); !s.ok()) return s;
   if (*inserted == store::EpochInsert::kDuplicate) {
     // A retry whose first reply was lost: answer what was answered then.
-    auto last = last_decisions_.find(trial_id);
-    if (last != last_decisions_.end() && last->second.attempt == attempt && last->second.epoch == epoch) {
+    auto last = last_decisions_.find(record.trial_id);
+    if (last != last_decisions_.end() && last->second.attempt == record.attempt &&
+        last->second.epoch == record.epoch) {
       return last->second.decision;
     }
     return EpochDecision{};
   }
   epochs_reported_++;
   ChangedLocked();
-  const double oriented = sweep_record->maximize ? objective->second : -objective->second;
-  SweepRuntime& sweep = sweeps_.at(trial->sweep_id);
+  const std::string sweep_id = lease->second.stats.sweep_id;
+  SweepRuntime& sweep = sweeps_.at(sweep_id);
+  const double objective = record.metrics.at(sweep.spec.objective.metric);
+  const double oriented = sweep.spec.objective.maximize ? objective : -objective;
   sweep.epochs_reported++;
   if (!sweep.best_oriented || oriented > *sweep.best_oriented) sweep.best_oriented = oriented;
-  RecordEpoch(lease->second.stats, epoch, metrics);
-  search::Verdict verdict = sweep.searcher->OnEpoch(trial->index, epoch, oriented);
+  RecordEpoch(lease->second.stats, record.epoch, record.metrics);
+  if (absl::Status s = TrackBestEpochLocked(lease->second, sweep, record.epoch, oriented); !s.ok()) return s;
+  const int best_epoch = lease->second.best_epoch;
+  search::Verdict verdict = sweep.searcher->OnEpoch(lease->second.index, record.epoch, oriented);
   // May end the sweep (and its runtime) when this was its last trial.
-  auto decision = ApplyVerdictLocked(*std::move(trial), epoch, std::move(verdict));
+  auto decision = ApplyVerdictLocked(record.trial_id, sweep_id, record.epoch, std::move(verdict));
   if (!decision.ok()) return decision.status();
-  if (leases_.count(trial_id) > 0) last_decisions_[trial_id] = LastDecision{attempt, epoch, *decision};
+  decision->best_epoch = best_epoch;
+  if (leases_.count(record.trial_id) > 0) {
+    last_decisions_[record.trial_id] = LastDecision{record.attempt, record.epoch, *decision};
+  }
   return decision;
 }
 
-absl::StatusOr<EpochDecision> Scheduler::ApplyVerdictLocked(store::TrialRecord trial, int epoch,
+absl::Status Scheduler::TrackBestEpochLocked(Lease& lease, const SweepRuntime& sweep, int epoch, double oriented) {
+  if (lease.best_epoch > 0) {
+    if (oriented > lease.best_oriented) {
+      lease.best_epoch = epoch;
+      lease.best_oriented = oriented;
+    }
+    return absl::OkStatus();
+  }
+  // The lease's first report: earlier attempts' epochs count too. Read once
+  // per lease, so a report costs no read of the trial's whole history.
+  auto epochs = store_->ListEpochs(lease.stats.trial_id);
+  if (!epochs.ok()) return epochs.status();
+  for (const store::EpochRecord& stored : *epochs) {
+    auto value = stored.metrics.find(sweep.spec.objective.metric);
+    if (value == stored.metrics.end()) continue;
+    const double stored_oriented = sweep.spec.objective.maximize ? value->second : -value->second;
+    if (lease.best_epoch == 0 || stored_oriented > lease.best_oriented) {
+      lease.best_epoch = stored.epoch;
+      lease.best_oriented = stored_oriented;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<EpochDecision> Scheduler::ApplyVerdictLocked(const std::string& trial_id,
+                                                            const std::string& sweep_id, int epoch,
                                                             search::Verdict verdict) {
-  const std::string sweep_id = trial.sweep_id;
   switch (verdict.decision) {
     case search::Decision::kContinue:
       break;
@@ -558,21 +709,24 @@ absl::StatusOr<EpochDecision> Scheduler::ApplyVerdictLocked(store::TrialRecord t
       // The worker ends the attempt as STOPPED (FinishTrial) with this reason.
       return EpochDecision{true, verdict.reason.empty() ? "stopped early by the searcher" : verdict.reason};
     case search::Decision::kPause: {
+      auto trial = store_->GetTrial(trial_id);
+      if (!trial.ok()) return trial.status();
       if (verdict.exploit) {
-        auto exploited = ExploitLocked(trial, *verdict.exploit);
+        auto exploited = ExploitLocked(*trial, *verdict.exploit);
         if (!exploited.ok()) return exploited.status();
         if (*exploited) return EpochDecision{true, verdict.reason};
         // The member keeps its own weights and params.
-        sweeps_.at(sweep_id).searcher->OnExploitFailed(trial.index, epoch);
+        sweeps_.at(sweep_id).searcher->OnExploitFailed(trial->index, epoch);
         break;
       }
       // Paused in its rung: STOPPED until the searcher promotes it. The
       // worker's own STOPPED report that follows finds it ended already.
-      trial.state = TrialState::kStopped;
-      trial.reason = verdict.reason;
-      trial.finished_unix_ms = options_.now_ms();
-      if (absl::Status s = store_->UpdateTrial(trial); !s.ok()) return s;
-      DropLeaseLocked(trial.trial_id, sweep_id);
+      const store::AttemptRecord attempt = AttemptEnd(*trial, TrialState::kStopped, verdict.reason, options_.now_ms());
+      trial->state = TrialState::kStopped;
+      trial->reason = verdict.reason;
+      trial->finished_unix_ms = options_.now_ms();
+      if (absl::Status s = store_->UpdateTrialAndAttempt(*trial, attempt); !s.ok()) return s;
+      DropLeaseLocked(trial_id, sweep_id);
       // Counted as it stands: most paused trials are never promoted.
       trials_finished_[TrialState::kStopped]++;
       ChangedLocked();
@@ -602,12 +756,14 @@ absl::StatusOr<bool> Scheduler::ExploitLocked(store::TrialRecord& trial, const s
   nlohmann::json entry = exploit.lineage_entry;
   entry["resume"] = exploit.resume;
   lineage.push_back(std::move(entry));
+  const std::string reason = "exploiting trial " + donor;
+  const store::AttemptRecord attempt = AttemptEnd(trial, TrialState::kStopped, reason, options_.now_ms());
   trial.params_json = exploit.params.dump();
   trial.lineage_json = lineage.dump();
   trial.state = TrialState::kPending;
   trial.worker_id.clear();
-  trial.reason = "exploiting trial " + donor;
-  if (absl::Status s = store_->UpdateTrial(trial); !s.ok()) {
+  trial.reason = reason;
+  if (absl::Status s = store_->UpdateTrialAndAttempt(trial, attempt); !s.ok()) {
     // The member's checkpoint of this epoch is the donor's now, but the
     // worker trains on from its own weights in memory; its retried report
     // is answered "continue".
@@ -703,9 +859,11 @@ absl::Status Scheduler::FinishTrial(const std::string& worker_id, const std::str
     // Ending a trial that already ended (cancelled, paused, or a retried
     // Finish) is fine, and so is the STOPPED that answers a searcher's pause
     // or exploit after the searcher requeued the trial (asha promotion,
-    // pbt); the sweep may still need closing if the first try failed midway.
-    const bool requeued_by_searcher = trial->state == TrialState::kPending && state == TrialState::kStopped;
-    if ((store::IsFinal(trial->state) || requeued_by_searcher) && trial->attempt == attempt) {
+    // pbt), and the FAILED whose trial was requeued for a retry; the sweep
+    // may still need closing if the first try failed midway.
+    const bool requeued = trial->state == TrialState::kPending &&
+                          (state == TrialState::kStopped || state == TrialState::kFailed);
+    if ((store::IsFinal(trial->state) || requeued) && trial->attempt == attempt) {
       return MaybeCompleteSweepLocked(trial->sweep_id);
     }
     return absl::FailedPreconditionError(
@@ -715,10 +873,19 @@ absl::Status Scheduler::FinishTrial(const std::string& worker_id, const std::str
     return absl::InvalidArgumentError("state: RUNNING does not end a trial");
   }
   if (state == TrialState::kPending) {
-    return RequeueLocked(trial_id, reason.empty() ? "released" : reason, /*lease_lost=*/false);
+    return RequeueLocked(trial_id, reason.empty() ? "released" : reason);
   }
   auto trial = store_->GetTrial(trial_id);
   if (!trial.ok()) return trial.status();
+  if (state == TrialState::kFailed) {
+    // A training exception may be the worker's (out of memory, a bad disk):
+    // another attempt may succeed, up to budget.max_retries.
+    if (absl::Status s = RetryOrFailLocked(*std::move(trial), reason.empty() ? "failed" : reason); !s.ok()) {
+      return s;
+    }
+    ChangedLocked();
+    return absl::OkStatus();
+  }
   if (state == TrialState::kCompleted) {
     auto durable = DurableEpochsLocked(trial_id);
     if (!durable.ok()) return durable.status();
@@ -728,7 +895,7 @@ absl::Status Scheduler::FinishTrial(const std::string& worker_id, const std::str
                                                      " reported, but only 1..", *durable, " are"));
     }
   }
-  if (absl::Status s = FinishLocked(*trial, state, reason); !s.ok()) return s;
+  if (absl::Status s = FinishLocked(*trial, state, reason, reason); !s.ok()) return s;
   if (absl::Status s = MaybeCompleteSweepLocked(trial->sweep_id); !s.ok()) return s;
   ChangedLocked();
   return absl::OkStatus();
@@ -737,7 +904,8 @@ absl::Status Scheduler::FinishTrial(const std::string& worker_id, const std::str
 void Scheduler::AddLeaseLocked(const store::TrialRecord& trial, const std::string& worker_id,
                                std::int64_t expires_ms) {
   SweepRuntime& sweep = sweeps_.at(trial.sweep_id);
-  leases_[trial.trial_id] = Lease{worker_id, trial.attempt, expires_ms, TrialLabels(trial, sweep.spec.budget.epochs)};
+  leases_[trial.trial_id] =
+      Lease{worker_id, trial.attempt, expires_ms, trial.index, TrialLabels(trial, sweep.spec.budget.epochs)};
   WorkerRuntime& worker = workers_[worker_id];
   worker.trials.insert(trial.trial_id);
   if (!worker.free_slots_since_ms.empty()) worker.free_slots_since_ms.erase(worker.free_slots_since_ms.begin());
@@ -772,11 +940,13 @@ void Scheduler::QueueLocked(const std::string& sweep_id, const std::string& tria
 // Store first, memory after: a failed write leaves the lease as it was, so
 // Tick or the worker's retry tries again, and no trial is ever in neither the
 // queue nor the leases.
-absl::Status Scheduler::FinishLocked(store::TrialRecord trial, TrialState state, const std::string& reason) {
+absl::Status Scheduler::FinishLocked(store::TrialRecord trial, TrialState state, const std::string& reason,
+                                     const std::string& attempt_reason) {
+  const store::AttemptRecord attempt = AttemptEnd(trial, state, attempt_reason, options_.now_ms());
   trial.state = state;
   trial.reason = reason;
   trial.finished_unix_ms = options_.now_ms();
-  if (absl::Status s = store_->UpdateTrial(trial); !s.ok()) return s;
+  if (absl::Status s = store_->UpdateTrialAndAttempt(trial, attempt); !s.ok()) return s;
   DropLeaseLocked(trial.trial_id, trial.sweep_id);
   trials_finished_[state]++;
   auto sweep = sweeps_.find(trial.sweep_id);
@@ -786,22 +956,42 @@ absl::Status Scheduler::FinishLocked(store::TrialRecord trial, TrialState state,
   return ResumePromotedLocked(trial.sweep_id);
 }
 
-absl::Status Scheduler::RequeueLocked(const std::string& trial_id, const std::string& why, bool lease_lost) {
+absl::Status Scheduler::RetryOrFailLocked(store::TrialRecord trial, const std::string& why) {
+  // Failures are counted from the attempts table, so a restart keeps them;
+  // pauses, exploits and releases are not failures.
+  auto attempts = store_->ListAttempts(trial.trial_id);
+  if (!attempts.ok()) return attempts.status();
+  const int failures = 1 + static_cast<int>(std::count_if(
+                               attempts->begin(), attempts->end(), [&](const store::AttemptRecord& a) {
+                                 return a.state == TrialState::kFailed && a.attempt != trial.attempt;
+                               }));
+  auto sweep = sweeps_.find(trial.sweep_id);
+  const int max_retries = sweep == sweeps_.end() ? 0 : sweep->second.spec.budget.max_retries;
+  if (failures > max_retries) {
+    const std::string summary = absl::StrCat("failed ", failures, failures == 1 ? " time" : " times", "; last: ", why);
+    if (absl::Status s = FinishLocked(trial, TrialState::kFailed, summary, why); !s.ok()) return s;
+    return MaybeCompleteSweepLocked(trial.sweep_id);
+  }
+  return RequeueAttemptLocked(std::move(trial), TrialState::kFailed, why,
+                              absl::StrCat("retry ", failures, " of ", max_retries, " after: ", why));
+}
+
+absl::Status Scheduler::RequeueLocked(const std::string& trial_id, const std::string& why) {
   auto trial = store_->GetTrial(trial_id);
   if (!trial.ok()) return trial.status();
-  if (lease_lost && trial->attempt >= options_.max_attempts) {
-    absl::Status s = FinishLocked(*trial, TrialState::kFailed,
-                                  absl::StrCat("lost its worker ", trial->attempt, " times (last: ", why, ")"));
-    if (!s.ok()) return s;
-    return MaybeCompleteSweepLocked(trial->sweep_id);
-  }
-  trial->state = TrialState::kPending;
-  trial->worker_id.clear();
-  trial->reason = why;
-  if (absl::Status s = store_->UpdateTrial(*trial); !s.ok()) return s;
-  DropLeaseLocked(trial_id, trial->sweep_id);
+  return RequeueAttemptLocked(*std::move(trial), TrialState::kPending, why, why);
+}
+
+absl::Status Scheduler::RequeueAttemptLocked(store::TrialRecord trial, TrialState attempt_state,
+                                             const std::string& attempt_reason, const std::string& trial_reason) {
+  const store::AttemptRecord attempt = AttemptEnd(trial, attempt_state, attempt_reason, options_.now_ms());
+  trial.state = TrialState::kPending;
+  trial.worker_id.clear();
+  trial.reason = trial_reason;
+  if (absl::Status s = store_->UpdateTrialAndAttempt(trial, attempt); !s.ok()) return s;
+  DropLeaseLocked(trial.trial_id, trial.sweep_id);
   // Retried trials go first: they were started before anything still queued.
-  QueueLocked(trial->sweep_id, trial_id, /*front=*/true);
+  QueueLocked(trial.sweep_id, trial.trial_id, /*front=*/true);
   ChangedLocked();
   return absl::OkStatus();
 }
@@ -812,10 +1002,13 @@ absl::Status Scheduler::MaybeCompleteSweepLocked(const std::string& sweep_id) {
   if (runtime != sweeps_.end() && runtime->second.trials_created < runtime->second.trials_planned) {
     return absl::OkStatus();
   }
-  auto trials = store_->ListTrials(sweep_id);
-  if (!trials.ok()) return trials.status();
-  for (const store::TrialRecord& trial : *trials) {
-    if (!store::IsFinal(trial.state)) return absl::OkStatus();
+  // A leased trial is RUNNING: known without a read, and true of almost
+  // every call while a sweep is busy (this runs whenever a trial ends).
+  if (runtime != sweeps_.end() && runtime->second.running > 0) return absl::OkStatus();
+  auto counts = store_->CountTrials(sweep_id);
+  if (!counts.ok()) return counts.status();
+  for (const auto& [state, count] : *counts) {
+    if (count > 0 && !store::IsFinal(state)) return absl::OkStatus();
   }
   // Trials paused in a rung that nothing can promote any more stay STOPPED.
   sweeps_.erase(sweep_id);
@@ -832,8 +1025,10 @@ absl::Status Scheduler::Tick() {
   for (const std::string& trial_id : expired) {
     const std::string worker_id = leases_[trial_id].worker_id;
     leases_expired_++;
+    auto trial = store_->GetTrial(trial_id);
+    if (!trial.ok()) return trial.status();
     // A failed write leaves the lease in place, so the next tick retries it.
-    absl::Status s = RequeueLocked(trial_id, absl::StrCat("lease expired on worker ", worker_id), /*lease_lost=*/true);
+    absl::Status s = RetryOrFailLocked(*std::move(trial), absl::StrCat("lease expired on worker ", worker_id));
     if (!s.ok()) return s;
   }
   // A worker silent for a whole lease holds nothing any more (its leases just

@@ -26,8 +26,10 @@ std::size_t EditDistance(std::string_view a, std::string_view b) {
 }  // namespace
 
 std::string Key(const std::string& path, std::string_view key) {
-  if (path.empty()) return std::string(key);
-  return path + "." + std::string(key);
+  // An empty key is shown quoted, so that the path still names it.
+  const std::string name = key.empty() ? "\"\"" : std::string(key);
+  if (path.empty()) return name;
+  return path + "." + name;
 }
 
 std::string Index(const std::string& path, std::size_t index) {

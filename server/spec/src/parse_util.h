@@ -33,7 +33,8 @@ class Problems {
   std::vector<SpecError> errors_;
 };
 
-// "budget" + "epochs" -> "budget.epochs"; "" + "name" -> "name".
+// "budget" + "epochs" -> "budget.epochs"; "" + "name" -> "name"; an empty
+// key reads "budget.\"\"".
 std::string Key(const std::string& path, std::string_view key);
 // "search.space.optimizer" + 2 -> "search.space.optimizer[2]".
 std::string Index(const std::string& path, std::size_t index);

@@ -223,8 +223,11 @@ class SpaceParser {
     std::set<std::string> broken_args;
     for (const auto& [key, arg_value] : value.items()) {
       if (key == "name") continue;
+      // C++17 lambdas cannot capture a structured binding (clang rejects it).
       auto arg = std::find_if(algorithm.args.begin(), algorithm.args.end(),
-                              [&](const optim::ArgSpec& spec) { return spec.name == key; });
+                              [&name = key](const optim::ArgSpec& spec) {
+                                return spec.name == name;
+                              });
       if (arg == algorithm.args.end()) {
         std::string suggestion = DidYouMean(key, arg_names);
         if (suggestion.empty()) suggestion = " (arguments: " + JoinNames(arg_names) + ")";
@@ -482,8 +485,13 @@ std::vector<Candidate> Candidates(const Domain& domain, const std::string& path)
     case Domain::Kind::kInt: {
       std::string bounds = Key(path, DistributionKey(domain.kind));
       auto bound = [&](double value) {
-        return domain.kind == Domain::Kind::kInt ? Json(static_cast<std::int64_t>(value))
-                                                 : Json(value);
+        // Past 2^53 a double holds no exact integer (and past 2^63 the cast
+        // is undefined): such a bound stays a double, which the integer
+        // range checks reject.
+        if (domain.kind == Domain::Kind::kInt && std::fabs(value) <= 9007199254740992.0) {
+          return Json(static_cast<std::int64_t>(value));
+        }
+        return Json(value);
       };
       candidates.push_back({bound(domain.low), Index(bounds, 0)});
       candidates.push_back({bound(domain.high), Index(bounds, 1)});

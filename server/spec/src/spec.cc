@@ -152,7 +152,7 @@ class SpecParser {
   }
 
   void ParseBudget(const Tree& section) {
-    internal::CheckKeys(section, "budget", {"epochs", "max_trials", "parallelism"}, problems_);
+    internal::CheckKeys(section, "budget", {"epochs", "max_trials", "parallelism", "max_retries"}, problems_);
     budget_valid_ = true;
     // An LR range test counts steps, not epochs (search.iterations).
     std::optional<std::int64_t> no_epochs;
@@ -167,6 +167,9 @@ class SpecParser {
     }
     if (auto parallelism = ReadInt(section, "budget", "parallelism", {0, 10000}, 0)) {
       spec_.budget.parallelism = static_cast<int>(*parallelism);
+    }
+    if (auto max_retries = ReadInt(section, "budget", "max_retries", {0, kMaxMaxRetries}, kDefaultMaxRetries)) {
+      spec_.budget.max_retries = static_cast<int>(*max_retries);
     }
   }
 

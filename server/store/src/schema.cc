@@ -82,6 +82,25 @@ CREATE TABLE workers (
     {2, R"sql(
 ALTER TABLE trials ADD COLUMN lineage_json TEXT NOT NULL DEFAULT '[]';
 )sql"},
+    // Every attempt's end, so repeated failures keep their reasons
+    // (budget.max_retries). Attempts running at the upgrade get their row
+    // now; the history of earlier attempts was never recorded.
+    {3, R"sql(
+CREATE TABLE attempts (
+  trial_id        TEXT NOT NULL REFERENCES trials (trial_id) ON DELETE CASCADE,
+  attempt         INTEGER NOT NULL CHECK (attempt >= 1),
+  worker_id       TEXT NOT NULL,
+  state           TEXT NOT NULL CHECK (state IN ('PENDING', 'RUNNING', 'COMPLETED', 'STOPPED',
+                                                 'FAILED', 'DIVERGED', 'CANCELLED')),
+  reason          TEXT NOT NULL,
+  started_unix_ms INTEGER NOT NULL,
+  ended_unix_ms   INTEGER NOT NULL,
+  PRIMARY KEY (trial_id, attempt)
+) STRICT, WITHOUT ROWID;
+INSERT INTO attempts (trial_id, attempt, worker_id, state, reason, started_unix_ms, ended_unix_ms)
+  SELECT trial_id, attempt, worker_id, 'RUNNING', '', 0, 0 FROM trials
+  WHERE state = 'RUNNING' AND attempt >= 1;
+)sql"},
 };
 
 static_assert(std::size(kMigrations) == kSchemaVersion,

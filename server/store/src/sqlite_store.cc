@@ -72,6 +72,33 @@ absl::Status ValidateEpoch(const EpochRecord& epoch) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateTrial(const TrialRecord& trial) {
+  if (trial.attempt < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("trial.attempt: must be >= 0, got ", trial.attempt));
+  }
+  const nlohmann::json params =
+      nlohmann::json::parse(trial.params_json, nullptr, /*allow_exceptions=*/false);
+  if (!params.is_object()) return absl::InvalidArgumentError("trial.params_json: must be a JSON object");
+  const nlohmann::json lineage =
+      nlohmann::json::parse(trial.lineage_json, nullptr, /*allow_exceptions=*/false);
+  if (!lineage.is_array()) {
+    return absl::InvalidArgumentError("trial.lineage_json: must be a JSON array");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateAttempt(const TrialRecord& trial, const AttemptRecord& attempt) {
+  if (attempt.trial_id != trial.trial_id) {
+    return absl::InvalidArgumentError(absl::StrCat("attempt.trial_id: \"", attempt.trial_id,
+                                                   "\" is not the trial's \"", trial.trial_id, "\""));
+  }
+  if (attempt.attempt < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("attempt.attempt: must be >= 1, got ", attempt.attempt));
+  }
+  return absl::OkStatus();
+}
+
 // ------------------------------------------------------- metrics as JSON --
 
 // JSON has no NaN or infinity, yet a diverged trial reports exactly those, so
@@ -169,6 +196,25 @@ absl::StatusOr<TrialRecord> ReadTrial(const Query& row) {
   return trial;
 }
 
+// Columns: trial_id, attempt, worker_id, state, reason, started_unix_ms,
+// ended_unix_ms.
+absl::StatusOr<AttemptRecord> ReadAttempt(const Query& row) {
+  AttemptRecord attempt;
+  attempt.trial_id = row.Text(0);
+  attempt.attempt = row.Int(1);
+  attempt.worker_id = row.Text(2);
+  absl::StatusOr<TrialState> state = ParseTrialState(row.Text(3));
+  if (!state.ok()) {
+    return absl::DataLossError(absl::StrCat("attempt ", attempt.attempt, " of trial \"", attempt.trial_id,
+                                            "\": ", state.status().message()));
+  }
+  attempt.state = *state;
+  attempt.reason = row.Text(4);
+  attempt.started_unix_ms = row.Int64(5);
+  attempt.ended_unix_ms = row.Int64(6);
+  return attempt;
+}
+
 // Columns: trial_id, epoch, attempt, metrics_json, reported_unix_ms.
 absl::StatusOr<EpochRecord> ReadEpoch(const Query& row) {
   EpochRecord epoch;
@@ -257,7 +303,14 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<TrialRecord>> ListUnfinishedTrials() override;
   absl::Status UpdateTrial(const TrialRecord& trial) override;
 
+  absl::Status UpdateTrialAndAttempt(const TrialRecord& trial, const AttemptRecord& attempt) override;
+  absl::StatusOr<std::vector<AttemptRecord>> ListAttempts(const std::string& trial_id) override;
+  absl::StatusOr<std::map<std::string, std::vector<AttemptRecord>>> ListSweepAttempts(
+      const std::string& sweep_id) override;
+
   absl::StatusOr<EpochInsert> InsertEpoch(const EpochRecord& epoch) override;
+  absl::StatusOr<std::vector<absl::StatusOr<EpochInsert>>> InsertEpochs(
+      const std::vector<EpochRecord>& epochs) override;
   absl::StatusOr<std::vector<EpochRecord>> ListEpochs(const std::string& trial_id) override;
   absl::StatusOr<std::map<std::string, std::vector<EpochRecord>>> ListSweepEpochs(
       const std::string& sweep_id) override;
@@ -271,12 +324,17 @@ class SqliteStore final : public Store {
   absl::Status InsertTrialsLocked(const std::string& sweep_id, int first_index,
                                   const std::vector<std::string>& trial_params_json,
                                   absl::string_view operation);
+  // The UPDATE of `trial`'s row, bound and ready to run.
+  // REQUIRES: write_mutex_ held.
+  absl::StatusOr<Query> PrepareTrialUpdateLocked(const TrialRecord& trial, absl::string_view operation);
   // The attempt that wrote the stored row for this epoch, if there is one.
   // REQUIRES: write_mutex_ held.
   absl::StatusOr<std::optional<int>> StoredEpochAttemptLocked(const EpochRecord& epoch);
-  // REQUIRES: write_mutex_ held.
-  absl::StatusOr<EpochInsert> InsertEpochLocked(const EpochRecord& epoch,
-                                                const std::string& metrics_json);
+  // Writes one epoch. The outer status is a failure of the database (the
+  // transaction must roll back), the inner one the epoch's own outcome.
+  // REQUIRES: write_mutex_ held, inside a transaction.
+  absl::StatusOr<absl::StatusOr<EpochInsert>> WriteEpochLocked(const EpochRecord& epoch,
+                                                               const std::string& metrics_json);
 
   // Serializes every write: SQLite allows one writer at a time anyway, and a
   // single connection lets the statement cache serve every write.
@@ -457,6 +515,17 @@ absl::Status SqliteStore::CancelSweep(const std::string& sweep_id, const std::st
       .Bind(5, ToString(TrialState::kPending))
       .Bind(6, ToString(TrialState::kRunning));
   STORE_RETURN_IF_ERROR(trials->Run());
+  absl::StatusOr<Query> attempts = writer_->Prepare(
+      "UPDATE attempts SET state = ?, reason = ?, ended_unix_ms = ? "
+      "WHERE state = ? AND trial_id IN (SELECT trial_id FROM trials WHERE sweep_id = ?)",
+      kOperation);
+  if (!attempts.ok()) return attempts.status();
+  attempts->Bind(1, ToString(TrialState::kCancelled))
+      .Bind(2, reason)
+      .Bind(3, now_unix_ms)
+      .Bind(4, ToString(TrialState::kRunning))
+      .Bind(5, sweep_id);
+  STORE_RETURN_IF_ERROR(attempts->Run());
   return transaction->Commit();
 }
 
@@ -546,26 +615,13 @@ absl::StatusOr<std::vector<TrialRecord>> SqliteStore::ListUnfinishedTrials() {
   return ReadAll(*query, &ReadTrial);
 }
 
-absl::Status SqliteStore::UpdateTrial(const TrialRecord& trial) {
-  constexpr absl::string_view kOperation = "UpdateTrial";
-  if (trial.attempt < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("trial.attempt: must be >= 0, got ", trial.attempt));
-  }
-  const nlohmann::json params =
-      nlohmann::json::parse(trial.params_json, nullptr, /*allow_exceptions=*/false);
-  if (!params.is_object()) return absl::InvalidArgumentError("trial.params_json: must be a JSON object");
-  const nlohmann::json lineage =
-      nlohmann::json::parse(trial.lineage_json, nullptr, /*allow_exceptions=*/false);
-  if (!lineage.is_array()) {
-    return absl::InvalidArgumentError("trial.lineage_json: must be a JSON array");
-  }
-  std::lock_guard<std::mutex> lock(write_mutex_);
+absl::StatusOr<Query> SqliteStore::PrepareTrialUpdateLocked(const TrialRecord& trial,
+                                                          absl::string_view operation) {
   absl::StatusOr<Query> update = writer_->Prepare(
       "UPDATE trials SET state = ?, attempt = ?, worker_id = ?, reason = ?, "
       "started_unix_ms = ?, finished_unix_ms = ?, params_json = ?, lineage_json = ? "
       "WHERE trial_id = ?",
-      kOperation);
+      operation);
   if (!update.ok()) return update.status();
   update->Bind(1, ToString(trial.state))
       .Bind(2, trial.attempt)
@@ -576,18 +632,143 @@ absl::Status SqliteStore::UpdateTrial(const TrialRecord& trial) {
       .Bind(7, trial.params_json)
       .Bind(8, trial.lineage_json)
       .Bind(9, trial.trial_id);
+  return update;
+}
+
+absl::Status SqliteStore::UpdateTrial(const TrialRecord& trial) {
+  constexpr absl::string_view kOperation = "UpdateTrial";
+  STORE_RETURN_IF_ERROR(ValidateTrial(trial));
+  std::lock_guard<std::mutex> lock(write_mutex_);
+  absl::StatusOr<Query> update = PrepareTrialUpdateLocked(trial, kOperation);
+  if (!update.ok()) return update.status();
   STORE_RETURN_IF_ERROR(writer_->RunCommitted(*update));
   if (writer_->changes() == 0) return TrialNotFound(kOperation, trial.trial_id);
   return absl::OkStatus();
 }
 
+// ---------------------------------------------------------------- attempts --
+
+absl::Status SqliteStore::UpdateTrialAndAttempt(const TrialRecord& trial, const AttemptRecord& attempt) {
+  constexpr absl::string_view kOperation = "UpdateTrialAndAttempt";
+  STORE_RETURN_IF_ERROR(ValidateTrial(trial));
+  STORE_RETURN_IF_ERROR(ValidateAttempt(trial, attempt));
+  std::lock_guard<std::mutex> lock(write_mutex_);
+  absl::StatusOr<Transaction> transaction = Transaction::Begin(*writer_, kOperation);
+  if (!transaction.ok()) return transaction.status();
+  absl::StatusOr<Query> update = PrepareTrialUpdateLocked(trial, kOperation);
+  if (!update.ok()) return update.status();
+  STORE_RETURN_IF_ERROR(update->Run());
+  if (writer_->changes() == 0) return TrialNotFound(kOperation, trial.trial_id);
+  // The row written when the attempt started knows its worker and start.
+  absl::StatusOr<Query> upsert = writer_->Prepare(
+      "INSERT INTO attempts (trial_id, attempt, worker_id, state, reason, started_unix_ms, ended_unix_ms) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?) "
+      "ON CONFLICT (trial_id, attempt) DO UPDATE SET state = excluded.state, reason = excluded.reason, "
+      "ended_unix_ms = excluded.ended_unix_ms",
+      kOperation);
+  if (!upsert.ok()) return upsert.status();
+  upsert->Bind(1, attempt.trial_id)
+      .Bind(2, attempt.attempt)
+      .Bind(3, attempt.worker_id)
+      .Bind(4, ToString(attempt.state))
+      .Bind(5, attempt.reason)
+      .Bind(6, attempt.started_unix_ms)
+      .Bind(7, attempt.ended_unix_ms);
+  STORE_RETURN_IF_ERROR(upsert->Run());
+  return transaction->Commit();
+}
+
+absl::StatusOr<std::vector<AttemptRecord>> SqliteStore::ListAttempts(const std::string& trial_id) {
+  constexpr absl::string_view kOperation = "ListAttempts";
+  absl::StatusOr<sqlite::ReaderPool::Lease> reader = readers_.Acquire();
+  if (!reader.ok()) return reader.status();
+  absl::StatusOr<std::vector<AttemptRecord>> attempts;
+  {
+    absl::StatusOr<Query> query = (*reader)->Prepare(
+        "SELECT trial_id, attempt, worker_id, state, reason, started_unix_ms, ended_unix_ms "
+        "FROM attempts WHERE trial_id = ? ORDER BY attempt",
+        kOperation);
+    if (!query.ok()) return query.status();
+    query->Bind(1, trial_id);
+    attempts = ReadAll(*query, &ReadAttempt);
+  }
+  if (attempts.ok() && attempts->empty()) {
+    absl::StatusOr<bool> exists = Exists(**reader, kTrialExistsSql, trial_id, kOperation);
+    if (!exists.ok()) return exists.status();
+    if (!*exists) return TrialNotFound(kOperation, trial_id);
+  }
+  return attempts;
+}
+
+absl::StatusOr<std::map<std::string, std::vector<AttemptRecord>>> SqliteStore::ListSweepAttempts(
+    const std::string& sweep_id) {
+  constexpr absl::string_view kOperation = "ListSweepAttempts";
+  absl::StatusOr<sqlite::ReaderPool::Lease> reader = readers_.Acquire();
+  if (!reader.ok()) return reader.status();
+  absl::StatusOr<std::vector<AttemptRecord>> attempts;
+  {
+    absl::StatusOr<Query> query = (*reader)->Prepare(
+        "SELECT a.trial_id, a.attempt, a.worker_id, a.state, a.reason, a.started_unix_ms, a.ended_unix_ms "
+        "FROM trials AS t JOIN attempts AS a ON a.trial_id = t.trial_id "
+        "WHERE t.sweep_id = ? ORDER BY t.trial_index, a.attempt",
+        kOperation);
+    if (!query.ok()) return query.status();
+    query->Bind(1, sweep_id);
+    attempts = ReadAll(*query, &ReadAttempt);
+  }
+  if (!attempts.ok()) return attempts.status();
+  if (attempts->empty()) {
+    absl::StatusOr<bool> exists = Exists(**reader, kSweepExistsSql, sweep_id, kOperation);
+    if (!exists.ok()) return exists.status();
+    if (!*exists) return SweepNotFound(kOperation, sweep_id);
+  }
+  std::map<std::string, std::vector<AttemptRecord>> by_trial;
+  for (AttemptRecord& attempt : *attempts) {
+    std::string trial_id = attempt.trial_id;
+    by_trial[trial_id].push_back(std::move(attempt));  // rows arrive by attempt
+  }
+  return by_trial;
+}
+
 // ----------------------------------------------------------------- epochs --
 
 absl::StatusOr<EpochInsert> SqliteStore::InsertEpoch(const EpochRecord& epoch) {
-  STORE_RETURN_IF_ERROR(ValidateEpoch(epoch));
-  const std::string metrics_json = MetricsToJson(epoch.metrics);  // outside the lock
+  auto outcomes = InsertEpochs({epoch});
+  if (!outcomes.ok()) return outcomes.status();
+  return std::move(outcomes->front());
+}
+
+absl::StatusOr<std::vector<absl::StatusOr<EpochInsert>>> SqliteStore::InsertEpochs(
+    const std::vector<EpochRecord>& epochs) {
+  constexpr absl::string_view kOperation = "InsertEpoch";
+  std::vector<absl::StatusOr<EpochInsert>> outcomes(epochs.size(), EpochInsert::kDuplicate);
+  std::vector<std::string> metrics_json(epochs.size());  // built outside the lock
+  bool any_valid = false;
+  for (std::size_t i = 0; i < epochs.size(); ++i) {
+    if (absl::Status s = ValidateEpoch(epochs[i]); !s.ok()) {
+      outcomes[i] = s;
+      continue;
+    }
+    metrics_json[i] = MetricsToJson(epochs[i].metrics);
+    any_valid = true;
+  }
+  if (!any_valid) return outcomes;
+
   std::lock_guard<std::mutex> lock(write_mutex_);
-  return InsertEpochLocked(epoch, metrics_json);
+  absl::StatusOr<Transaction> transaction = Transaction::Begin(*writer_, kOperation);
+  if (!transaction.ok()) return transaction.status();
+  bool any_written = false;
+  for (std::size_t i = 0; i < epochs.size(); ++i) {
+    if (!outcomes[i].ok()) continue;
+    auto written = WriteEpochLocked(epochs[i], metrics_json[i]);
+    if (!written.ok()) return written.status();  // rolls the whole batch back
+    if (written->ok() && **written != EpochInsert::kDuplicate) any_written = true;
+    outcomes[i] = *std::move(written);
+  }
+  // Nothing to flush when every epoch was a retry or refused: the
+  // transaction rolls back having written nothing.
+  if (any_written) STORE_RETURN_IF_ERROR(transaction->Commit());  // durable from here (synchronous=FULL)
+  return outcomes;
 }
 
 absl::StatusOr<std::optional<int>> SqliteStore::StoredEpochAttemptLocked(const EpochRecord& epoch) {
@@ -601,26 +782,22 @@ absl::StatusOr<std::optional<int>> SqliteStore::StoredEpochAttemptLocked(const E
   return std::optional<int>(query->Int(0));
 }
 
-absl::StatusOr<EpochInsert> SqliteStore::InsertEpochLocked(const EpochRecord& epoch,
-                                                           const std::string& metrics_json) {
+absl::StatusOr<absl::StatusOr<EpochInsert>> SqliteStore::WriteEpochLocked(const EpochRecord& epoch,
+                                                                           const std::string& metrics_json) {
   constexpr absl::string_view kOperation = "InsertEpoch";
-  absl::StatusOr<Transaction> transaction = Transaction::Begin(*writer_, kOperation);
-  if (!transaction.ok()) return transaction.status();
-
   absl::StatusOr<std::optional<int>> stored_attempt = StoredEpochAttemptLocked(epoch);
   if (!stored_attempt.ok()) return stored_attempt.status();
 
   EpochInsert outcome;
   if (stored_attempt->has_value()) {
     const int stored = **stored_attempt;
-    // A retry of a report that is already durable: the first copy stands
-    // (the transaction rolls back having written nothing).
-    if (stored == epoch.attempt) return EpochInsert::kDuplicate;
+    // A retry of a report that is already durable: the first copy stands.
+    if (stored == epoch.attempt) return absl::StatusOr<EpochInsert>(EpochInsert::kDuplicate);
     if (stored > epoch.attempt) {
-      return absl::FailedPreconditionError(
+      return absl::StatusOr<EpochInsert>(absl::FailedPreconditionError(
           absl::StrCat(kOperation, ": trial \"", epoch.trial_id, "\" epoch ", epoch.epoch,
                        " is stored from attempt ", stored,
-                       "; refusing a report from older attempt ", epoch.attempt));
+                       "; refusing a report from older attempt ", epoch.attempt)));
     }
     absl::StatusOr<Query> update = writer_->Prepare(
         "UPDATE epochs SET attempt = ?, metrics_json = ?, reported_unix_ms = ? "
@@ -639,7 +816,7 @@ absl::StatusOr<EpochInsert> SqliteStore::InsertEpochLocked(const EpochRecord& ep
     absl::StatusOr<bool> trial_exists =
         Exists(*writer_, kTrialExistsSql, epoch.trial_id, kOperation);
     if (!trial_exists.ok()) return trial_exists.status();
-    if (!*trial_exists) return TrialNotFound(kOperation, epoch.trial_id);
+    if (!*trial_exists) return absl::StatusOr<EpochInsert>(TrialNotFound(kOperation, epoch.trial_id));
 
     absl::StatusOr<Query> insert = writer_->Prepare(
         "INSERT INTO epochs (trial_id, epoch, attempt, metrics_json, reported_unix_ms) "
@@ -654,8 +831,7 @@ absl::StatusOr<EpochInsert> SqliteStore::InsertEpochLocked(const EpochRecord& ep
     STORE_RETURN_IF_ERROR(insert->Run());
     outcome = EpochInsert::kInserted;
   }
-  STORE_RETURN_IF_ERROR(transaction->Commit());  // durable from here (synchronous=FULL)
-  return outcome;
+  return absl::StatusOr<EpochInsert>(outcome);
 }
 
 absl::StatusOr<std::vector<EpochRecord>> SqliteStore::ListEpochs(const std::string& trial_id) {

@@ -24,6 +24,9 @@ using std::chrono::milliseconds;
 constexpr int kAcquireDeadlineSlackMs = 5000;
 // The shortest deadline worth sending while the shutdown grace runs out.
 constexpr milliseconds kMinCallTimeout(100);
+// The longest gRPC waits between two attempts to reconnect to the
+// coordinator (see Start).
+constexpr milliseconds kMaxReconnectBackoff(1000);
 // The most data one CheckpointChunk carries (segtune.proto).
 constexpr std::size_t kCheckpointChunkBytes = std::size_t{1} << 20;
 // Checkpoint transfers get one second more than rpc_timeout_ms per this many
@@ -32,6 +35,19 @@ constexpr std::uint64_t kTransferBytesPerSecond = std::uint64_t{16} << 20;
 
 // Failures worth retrying: the coordinator is down, restarting, overloaded,
 // or lost the call. Everything else is an answer.
+// The coordinator refuses FinishTrial reasons longer than this (its
+// kMaxReasonLength); a long exception message is cut to fit, at a UTF-8
+// character boundary, so that the trial's end is still recorded.
+constexpr std::size_t kMaxReasonBytes = 4096;
+
+std::string FitReason(const std::string& reason) {
+  if (reason.size() <= kMaxReasonBytes) return reason;
+  constexpr absl::string_view kCut = " [...]";
+  std::size_t keep = kMaxReasonBytes - kCut.size();
+  while (keep > 0 && (static_cast<unsigned char>(reason[keep]) & 0xC0) == 0x80) --keep;
+  return absl::StrCat(absl::string_view(reason).substr(0, keep), kCut);
+}
+
 bool IsTransient(grpc::StatusCode code) {
   switch (code) {
     case grpc::StatusCode::UNAVAILABLE:
@@ -47,6 +63,11 @@ bool IsTransient(grpc::StatusCode code) {
   }
 }
 
+// How the coordinator says that it will not take this worker's token.
+bool IsTokenRefused(grpc::StatusCode code) {
+  return code == grpc::StatusCode::UNAUTHENTICATED || code == grpc::StatusCode::PERMISSION_DENIED;
+}
+
 // How the coordinator says that this attempt no longer holds the trial.
 bool IsLeaseLost(grpc::StatusCode code) {
   return code == grpc::StatusCode::FAILED_PRECONDITION || code == grpc::StatusCode::NOT_FOUND;
@@ -59,6 +80,11 @@ std::string Describe(const grpc::Status& status) {
 }
 
 absl::Status ToAbsl(const std::string& what, const grpc::Status& status) {
+  if (IsTokenRefused(status.error_code())) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                        absl::StrCat("the coordinator refused this worker's token (", what, ": ",
+                                     status.error_message(), "); see --token-file in docs/security.md"));
+  }
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
                       absl::StrCat(what, ": ", status.error_message()));
 }
@@ -200,15 +226,20 @@ absl::Status Agent::Start() {
   }
   started_ = true;
 
-  // gRPC's own reconnect backoff grows to two minutes by default; keeping it
-  // within ours lets the worker notice a restarted coordinator as soon as the
-  // agent's own retries do.
+  // gRPC's own reconnect backoff grows to two minutes by default, and while
+  // it waits every call fails at once, heartbeats included. A coordinator
+  // that restarts keeps the running trials' leases for one lease period
+  // (2 s at the shortest), so the channel must be back within that: it
+  // retries the connection every kMaxReconnectBackoff at the longest (plus
+  // gRPC's 20% jitter), whatever the agent's own retries wait.
+  const int max_reconnect_ms =
+      std::min(options_.max_backoff_ms, static_cast<int>(kMaxReconnectBackoff.count()));
+  const int min_reconnect_ms = std::min(options_.initial_backoff_ms, max_reconnect_ms);
   grpc::ChannelArguments channel_args;
-  channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, options_.initial_backoff_ms);
-  channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, options_.initial_backoff_ms);
-  channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, options_.max_backoff_ms);
-  stub_ = v1::WorkerHub::NewStub(
-      grpc::CreateCustomChannel(options_.coordinator, grpc::InsecureChannelCredentials(), channel_args));
+  channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, min_reconnect_ms);
+  channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, min_reconnect_ms);
+  channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_reconnect_ms);
+  stub_ = v1::WorkerHub::NewStub(common::MakeChannel(options_.coordinator, options_.security, channel_args));
 
   session_thread_ = std::thread([this] { SessionLoop(); });
   for (int slot = 0; slot < options_.slots; ++slot) slot_threads_.emplace_back([this, slot] { SlotLoop(slot); });
@@ -355,6 +386,10 @@ void Agent::SendHeartbeat(const std::string& worker_id) {
   const grpc::Status status = stub_->Heartbeat(&context, request, &response);
   if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
     ForgetWorker(worker_id);
+    return;
+  }
+  if (IsTokenRefused(status.error_code())) {
+    Fail(ToAbsl("Heartbeat", status));
     return;
   }
   if (!status.ok()) {
@@ -729,7 +764,7 @@ void Agent::FinishTrial(const ActiveTrial& trial, const Ending& ending) {
   request.set_trial_id(trial.trial_id);
   request.set_attempt(trial.attempt);
   request.set_state(ending.state);
-  request.set_reason(ending.reason);
+  request.set_reason(FitReason(ending.reason));
   v1::FinishTrialResponse response;
   const std::optional<grpc::Status> status = CallUntilAnswered(
       "FinishTrial", [&](grpc::ClientContext* context) { return stub_->FinishTrial(context, request, &response); });
@@ -762,6 +797,7 @@ std::optional<grpc::Status> Agent::CallUntilAnswered(const char* what, const Cal
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + CallTimeout(extra));
     const grpc::Status status = call(&context);
+    if (IsTokenRefused(status.error_code())) Fail(ToAbsl(what, status));
     if (!IsTransient(status.error_code())) return status;
     if (ShutdownGraceExpired()) {
       spdlog::warn("{}: giving up, coordinator at {} still failing while shutting down ({})", what,

@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "segtune/common/channel.h"
 #include "segtune/v1/segtune.grpc.pb.h"
 
 namespace segtune::client {
@@ -22,8 +23,9 @@ namespace segtune::client {
 class TunerClient {
  public:
   // `timeout` is the deadline of every unary call. The channel connects
-  // lazily, on the first call.
-  TunerClient(std::string address, std::chrono::milliseconds timeout);
+  // lazily, on the first call, presenting `security` (token, TLS).
+  TunerClient(std::string address, std::chrono::milliseconds timeout,
+              const common::ClientSecurity& security = common::ClientSecurity());
 
   const std::string& address() const { return address_; }
 

@@ -9,7 +9,9 @@
 //
 // Thread-safety: every public method is thread-safe (one mutex; store writes
 // happen with it held, so scheduling decisions and their records never
-// disagree).
+// disagree). The one exception is the epoch rows themselves: a committer
+// thread writes them in batches without the mutex (group commit), and only
+// acts on them, with the mutex, once they are durable.
 #pragma once
 
 #include <condition_variable>
@@ -22,6 +24,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -35,7 +38,8 @@ namespace segtune::scheduler {
 
 struct SchedulerOptions {
   std::int64_t lease_ms = 30000;  // silence after which a trial is requeued
-  int max_attempts = 3;           // leases a trial may lose before it FAILS
+  // Submit refuses a sweep that would create more trials than this.
+  int max_trials_per_sweep = 10000;
   // Milliseconds since the epoch; injectable so tests control time.
   std::function<std::int64_t()> now_ms;
   // Where pbt copies a donor's checkpoint over the member that exploits it.
@@ -64,7 +68,14 @@ struct RunningTrialRef {
 struct EpochDecision {
   bool stop = false;  // the attempt ends: stopped early, paused or exploiting (pbt)
   std::string reason;
+  // The trial's best epoch so far (the earliest of equals), whose checkpoint
+  // must be kept; 0 when the answer does not know it (keep them all).
+  int best_epoch = 0;
 };
+
+// Gets the answer to an epoch report: the decision once the epoch is durable,
+// or why it was refused.
+using EpochReportDone = std::function<void(absl::StatusOr<EpochDecision>)>;
 
 // The metrics of an epoch report that monitoring follows per running trial.
 inline constexpr const char* kMonitoredTrialMetrics[] = {"train_loss", "val_loss", "val_miou", "lr"};
@@ -118,9 +129,15 @@ struct SubmitResult {
 class Scheduler {
  public:
   Scheduler(store::Store* store, SchedulerOptions options);
+  // Answers the epoch reports still waiting for their commit, then stops the
+  // committer thread.
+  ~Scheduler();
+
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
 
   // Rebuilds queue, leases and searchers from the store. Trials RUNNING at the
-  // time of a crash keep their lease for one more lease period, so workers that
+  // time of a crash keep their lease for two more lease periods, so workers that
   // outlived the coordinator carry on; silent ones are requeued by Tick.
   absl::Status Recover();
 
@@ -140,9 +157,18 @@ class Scheduler {
                                                      const std::vector<RunningTrialRef>& running);
   // Stores the epoch (idempotent) and returns the searcher's decision.
   // FailedPrecondition when the attempt no longer holds the trial's lease.
+  // Blocks until the epoch is durable: ReportEpochAsync, waited for.
   absl::StatusOr<EpochDecision> ReportEpoch(const std::string& worker_id, const std::string& trial_id,
                                             int attempt, int epoch,
                                             const std::map<std::string, double>& metrics);
+  // ReportEpoch without blocking. A report that can be refused at once is
+  // answered before this returns; the others are queued for the committer
+  // thread, which writes every report queued while the previous commit was
+  // being flushed in one transaction (group commit: one disk sync serves
+  // them all), then gives each its decision, in arrival order. `done` is
+  // called exactly once, without any of the scheduler's locks held.
+  void ReportEpochAsync(const std::string& worker_id, const std::string& trial_id, int attempt, int epoch,
+                        const std::map<std::string, double>& metrics, EpochReportDone done);
   // Whether `attempt` of `trial_id` may store or fetch a checkpoint: it holds
   // the trial's lease on `worker_id`, or it is the attempt that was running
   // when the trial was cancelled (its last epoch is still kept, like its
@@ -205,7 +231,12 @@ class Scheduler {
     std::string worker_id;
     int attempt = 0;
     std::int64_t expires_ms = 0;
+    int index = 0;            // the trial's index in its sweep (the searcher's name for it)
     RunningTrialStats stats;  // labels and the last epoch, for monitoring
+    // The trial's best durable epoch and its oriented objective (larger is
+    // better); best_epoch 0 until the first report of the lease reads them.
+    int best_epoch = 0;
+    double best_oriented = 0;
   };
   struct WorkerRuntime {
     store::WorkerRecord record;     // last_seen_unix_ms is kept current here
@@ -221,8 +252,30 @@ class Scheduler {
     int epoch = 0;
     EpochDecision decision;
   };
+  // An epoch report checked against the lease and waiting for its commit.
+  struct PendingReport {
+    store::EpochRecord record;
+    std::string worker_id;
+    // The trial was cancelled while this epoch ran: the epoch is still kept
+    // (never lose a metric) and the worker is told to stop.
+    bool cancelled = false;
+    EpochReportDone done;
+  };
+
+  // The committer thread's loop (see ReportEpochAsync).
+  void CommitReports();
 
   // All REQUIRES: mu_ held.
+  // Checks a report against the lease and the sweep's spec before its commit.
+  absl::StatusOr<PendingReport> PrepareReportLocked(const std::string& worker_id, const std::string& trial_id,
+                                                    int attempt, int epoch,
+                                                    const std::map<std::string, double>& metrics);
+  // Acts on a report whose row was just written (`inserted`): extends the
+  // lease and asks the searcher.
+  absl::StatusOr<EpochDecision> CompleteReportLocked(const PendingReport& report,
+                                                     const absl::StatusOr<store::EpochInsert>& inserted);
+  // Brings the lease's best epoch up to date with `epoch`, now durable.
+  absl::Status TrackBestEpochLocked(Lease& lease, const SweepRuntime& sweep, int epoch, double oriented);
   // Builds the sweep's runtime; `trials` (its stored trials) restore the
   // searcher's state after a restart.
   absl::Status LoadSweep(const store::SweepRecord& sweep, const std::vector<store::TrialRecord>& trials);
@@ -238,18 +291,30 @@ class Scheduler {
   // Creates the sweep's next trial and queues it; false when its searcher
   // suggested none.
   absl::StatusOr<bool> CreateLazyTrialLocked(const std::string& sweep_id);
-  // Acts on a searcher's verdict about `trial`'s epoch.
-  absl::StatusOr<EpochDecision> ApplyVerdictLocked(store::TrialRecord trial, int epoch, search::Verdict verdict);
+  // Acts on a searcher's verdict about the trial's epoch. Reads the trial's
+  // record only for a verdict that changes it.
+  absl::StatusOr<EpochDecision> ApplyVerdictLocked(const std::string& trial_id, const std::string& sweep_id,
+                                                   int epoch, search::Verdict verdict);
   // PBT: `trial` takes its donor's checkpoint and the perturbed params, and
   // goes back to the queue. False (and nothing changed) when the donor's
   // checkpoint cannot be copied.
   absl::StatusOr<bool> ExploitLocked(store::TrialRecord& trial, const search::Exploit& exploit);
   // Requeues the paused trials the sweep's searcher promotes now.
   absl::Status ResumePromotedLocked(const std::string& sweep_id);
-  absl::Status FinishLocked(store::TrialRecord trial, store::TrialState state, const std::string& reason);
-  // `lease_lost`: the worker went silent (counts toward max_attempts);
-  // otherwise the trial was released on purpose (a draining worker).
-  absl::Status RequeueLocked(const std::string& trial_id, const std::string& why, bool lease_lost);
+  // Ends the trial as `state` with `reason`; its attempt ends the same way
+  // with `attempt_reason`.
+  absl::Status FinishLocked(store::TrialRecord trial, store::TrialState state, const std::string& reason,
+                            const std::string& attempt_reason);
+  // The leased attempt failed (its worker reported FAILED or went silent):
+  // the trial goes back to the queue, or FAILS once it has failed
+  // budget.max_retries + 1 times.
+  absl::Status RetryOrFailLocked(store::TrialRecord trial, const std::string& why);
+  // The trial was released on purpose (a draining or deregistered worker):
+  // back to the queue, not counted as a failure.
+  absl::Status RequeueLocked(const std::string& trial_id, const std::string& why);
+  // Ends the leased attempt as `attempt_state` and queues the trial (front).
+  absl::Status RequeueAttemptLocked(store::TrialRecord trial, store::TrialState attempt_state,
+                                    const std::string& attempt_reason, const std::string& trial_reason);
   // Remembers the lease in memory (after the store write) and takes one of
   // the worker's free slots.
   void AddLeaseLocked(const store::TrialRecord& trial, const std::string& worker_id, std::int64_t expires_ms);
@@ -282,6 +347,13 @@ class Scheduler {
   std::uint64_t epochs_reported_ = 0;
   std::map<store::TrialState, std::uint64_t> trials_finished_;
   std::uint64_t leases_expired_ = 0;
+
+  // Lock order: mu_ before commit_mu_; the committer never holds both.
+  std::mutex commit_mu_;
+  std::condition_variable commit_wanted_;
+  std::vector<PendingReport> pending_reports_;  // GUARDED_BY(commit_mu_), in arrival order
+  bool stop_committing_ = false;                // GUARDED_BY(commit_mu_)
+  std::thread committer_;                       // last: starts once everything above exists
 };
 
 }  // namespace segtune::scheduler

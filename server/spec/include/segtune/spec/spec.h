@@ -20,10 +20,16 @@ struct Objective {
   bool maximize = true;             // mode: max | min
 };
 
+inline constexpr int kDefaultMaxRetries = 2;  // 3 attempts in all
+inline constexpr int kMaxMaxRetries = 100;
+
 struct Budget {
   int epochs = 0;         // per trial, > 0
   int max_trials = 0;     // 0 = every grid point (grid); required > 0 for random
   int parallelism = 0;    // max trials of this sweep running at once; 0 = no cap
+  // New attempts a trial gets after attempts that failed (the worker reported
+  // FAILED or went silent); the failure after the last retry makes it FAILED.
+  int max_retries = kDefaultMaxRetries;
 };
 
 // Settings of the search algorithms (docs/spec.md "Search algorithms"). The

@@ -46,7 +46,7 @@ std::string TrialId(std::string_view sweep_id, int index);
 // The database schema version this build writes and reads (PRAGMA
 // user_version). Store::Open migrates older databases up to it and refuses
 // newer ones.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 struct SweepRecord {
   std::string sweep_id;
@@ -76,6 +76,22 @@ struct TrialRecord {
   // A JSON array: where pbt copied this trial's weights and hyperparameters
   // from, oldest first (search::Exploit::lineage_entry); [] for other trials.
   std::string lineage_json = "[]";
+};
+
+// One attempt of a trial: a lease to one worker, from its start to its end.
+// `state` is RUNNING while it runs, then how it ended: the trial's final
+// state (COMPLETED, STOPPED, FAILED, DIVERGED, CANCELLED), STOPPED for an
+// asha pause or a pbt exploit, FAILED for a worker that reported FAILED or
+// went silent (the failures budget.max_retries counts, also when the trial
+// is retried), PENDING for a release by a draining worker.
+struct AttemptRecord {
+  std::string trial_id;
+  int attempt = 0;             // from 1, as TrialRecord::attempt
+  std::string worker_id;
+  TrialState state = TrialState::kRunning;
+  std::string reason;
+  std::int64_t started_unix_ms = 0;  // 0: unknown (started before schema version 3)
+  std::int64_t ended_unix_ms = 0;    // 0 while it runs
 };
 
 struct EpochRecord {
@@ -138,7 +154,8 @@ class Store {
                                      std::int64_t finished_unix_ms) = 0;
   // In one transaction: every PENDING or RUNNING trial of the sweep becomes
   // CANCELLED with `reason` (worker and attempt kept, so a late report from
-  // the attempt that ran can still be recognized), and the sweep CANCELLED.
+  // the attempt that ran can still be recognized), so does every attempt
+  // still running, and the sweep CANCELLED.
   // NotFound for an unknown sweep; FailedPrecondition when it already ended.
   virtual absl::Status CancelSweep(const std::string& sweep_id, const std::string& reason,
                                    std::int64_t now_unix_ms) = 0;
@@ -158,6 +175,22 @@ class Store {
   // lineage that is not a JSON array.
   virtual absl::Status UpdateTrial(const TrialRecord& trial) = 0;
 
+  // ---- attempts
+  // UpdateTrial and a write of the attempt's row in one transaction, so the
+  // trial's state and its attempt history never disagree. A new (trial,
+  // attempt) row is inserted as given; an existing one keeps its worker and
+  // start time and takes `attempt`'s state, reason and end time. Errors as
+  // UpdateTrial; InvalidArgument unless attempt.attempt >= 1 and
+  // attempt.trial_id is the trial's.
+  virtual absl::Status UpdateTrialAndAttempt(const TrialRecord& trial, const AttemptRecord& attempt) = 0;
+  // The trial's attempts by number (none for a trial never leased). NotFound
+  // for an unknown trial.
+  virtual absl::StatusOr<std::vector<AttemptRecord>> ListAttempts(const std::string& trial_id) = 0;
+  // Every attempt of the sweep's trials, keyed by trial id, each by number;
+  // trials never leased have no entry. NotFound for an unknown sweep.
+  virtual absl::StatusOr<std::map<std::string, std::vector<AttemptRecord>>> ListSweepAttempts(
+      const std::string& sweep_id) = 0;
+
   // ---- epochs
   // Durable when this returns OK. Idempotent on (trial, attempt, epoch); a
   // report from a newer attempt replaces the older attempt's row, so each
@@ -165,6 +198,13 @@ class Store {
   // the stored row's is FailedPrecondition; an unknown trial is NotFound.
   // InvalidArgument unless epoch >= 1 and attempt >= 1.
   virtual absl::StatusOr<EpochInsert> InsertEpoch(const EpochRecord& epoch) = 0;
+  // Group commit: InsertEpoch for each of `epochs`, in order, in one
+  // transaction, so one durable flush serves them all. Each gets its own
+  // outcome (as InsertEpoch would answer it; a later copy of an earlier one
+  // is kDuplicate). An error of the transaction itself (the database, the
+  // disk) is returned instead, and then none of them is written.
+  virtual absl::StatusOr<std::vector<absl::StatusOr<EpochInsert>>> InsertEpochs(
+      const std::vector<EpochRecord>& epochs) = 0;
   // By epoch. NotFound for an unknown trial.
   virtual absl::StatusOr<std::vector<EpochRecord>> ListEpochs(const std::string& trial_id) = 0;
   // All epochs of all trials of a sweep, keyed by trial id (leaderboards);

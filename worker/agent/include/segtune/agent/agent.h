@@ -20,6 +20,9 @@
 //   abandoned without reporting anything more. A heartbeat reply that lists a
 //   trial (cancelled or re-leased) does the same to the attempt that
 //   heartbeat listed, never to a newer attempt started since.
+// - UNAUTHENTICATED or PERMISSION_DENIED (the coordinator refused the
+//   token) is permanent wherever it comes: Wait returns it and the worker
+//   stops, rather than retrying a token that will not start working.
 // - NOT_FOUND on a call that names only the worker (AcquireTrial, Heartbeat)
 //   means the coordinator forgot this worker: the agent registers again and
 //   abandons the trials it held under its old id.
@@ -53,6 +56,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
+#include "segtune/common/channel.h"
 #include "segtune/train/trainer.h"
 #include "segtune/v1/segtune.grpc.pb.h"
 #include "segtune/worker_metrics/worker_metrics.h"
@@ -65,6 +69,7 @@ using TrialFunction =
 
 struct AgentOptions {
   std::string coordinator = "127.0.0.1:50051";  // HOST:PORT
+  common::ClientSecurity security;               // token and TLS presented to it
   std::string device = "cpu";                    // as ResolveDevice returns it
   int slots = 1;                                 // trials trained at once
   std::string name;                              // shown by `segtune workers`
