@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include "absl/synchronization/mutex.h"
 #include "segtune/api/coordinator.h"
 #include "segtune/api/security.h"
 #include "segtune/common/listen_address.h"
@@ -41,6 +42,11 @@ bool InRange(const char* flag, std::int64_t value, std::int64_t min, std::int64_
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian's Abseil keeps absl::Mutex's deadlock detection on, and gRPC locks
+  // absl::Mutexes on every call: the lock graph it maintains cost a few
+  // percent of the coordinator's CPU under load (bench/coordinator_load). A
+  // process-wide setting, so the process's main decides it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App app{"segtune-coordinator: schedules sweep trials onto workers and keeps every metric in SQLite."};
   segtune::api::CoordinatorOptions options;
   std::string metrics_listen = "127.0.0.1:9464";
@@ -73,6 +79,7 @@ int main(int argc, char** argv) {
   std::int64_t max_spec_bytes = limits.max_spec_bytes;
   std::int64_t max_trials_per_sweep = limits.max_trials_per_sweep;
   std::int64_t max_watch_streams = limits.max_watch_streams;
+  std::int64_t max_checkpoint_streams = limits.max_checkpoint_streams;
   app.add_option("--max-message-bytes", max_message_bytes,
                  "Largest gRPC message accepted (RESOURCE_EXHAUSTED beyond); at least 2 MiB (checkpoint chunks)")
       ->capture_default_str();
@@ -83,17 +90,23 @@ int main(int argc, char** argv) {
   app.add_option("--max-watch-streams", max_watch_streams,
                  "WatchSweep streams open at once (RESOURCE_EXHAUSTED beyond)")
       ->capture_default_str();
+  app.add_option("--max-checkpoint-streams", max_checkpoint_streams,
+                 "Checkpoint uploads and downloads open at once, and weight exports likewise "
+                 "(RESOURCE_EXHAUSTED beyond; workers retry)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (!InRange("--max-message-bytes", max_message_bytes, std::int64_t{2} << 20, std::int64_t{1} << 30) ||
       !InRange("--max-spec-bytes", max_spec_bytes, 1, max_message_bytes) ||
       !InRange("--max-trials-per-sweep", max_trials_per_sweep, 1, 10000) ||
-      !InRange("--max-watch-streams", max_watch_streams, 1, 100000)) {
+      !InRange("--max-watch-streams", max_watch_streams, 1, 100000) ||
+      !InRange("--max-checkpoint-streams", max_checkpoint_streams, 1, 100000)) {
     return 2;
   }
   limits.max_message_bytes = static_cast<int>(max_message_bytes);
   limits.max_spec_bytes = static_cast<int>(max_spec_bytes);
   limits.max_trials_per_sweep = static_cast<int>(max_trials_per_sweep);
   limits.max_watch_streams = static_cast<int>(max_watch_streams);
+  limits.max_checkpoint_streams = static_cast<int>(max_checkpoint_streams);
   if (!metrics_listen.empty()) {
     if (absl::Status valid = segtune::common::ValidateListenAddress("--metrics-listen", metrics_listen); !valid.ok()) {
       std::cerr << "segtune-coordinator: " << valid.message() << "\n";

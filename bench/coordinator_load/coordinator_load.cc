@@ -60,6 +60,7 @@ struct Options {
   std::string coordinator;
   double retry_fraction = 0.01;
   int epochs = 50;
+  double rate = 0;  // reports/s offered by all workers together; 0: as fast as they can
   int threads = 2;
   std::string tmp;
   std::string json;
@@ -235,7 +236,8 @@ absl::StatusOr<Figures> RunOnce(const Options& options, int workers, const fs::p
   Figures f;
   f.workers = workers;
   f.load_before = LoadAverage();
-  segtune::bench::SimulatedWorkers load({address, workers, options.threads, options.retry_fraction, options.epochs});
+  segtune::bench::SimulatedWorkers load(
+      {address, workers, options.threads, options.retry_fraction, options.epochs, options.rate});
   if (absl::Status s = load.Start(); !s.ok()) return s;
   std::this_thread::sleep_for(std::chrono::duration<double>(options.warmup));
 
@@ -374,6 +376,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0))->capture_default_str();
   app.add_option("--epochs", options.epochs, "epochs per trial (a worker then finishes it and acquires the next)")
       ->check(CLI::Range(1, 10000))->capture_default_str();
+  app.add_option("--rate", options.rate,
+                 "reports/s offered by all workers together, each worker paced evenly (open loop); "
+                 "0: every worker reports as fast as it is acknowledged (closed loop)")
+      ->check(CLI::Range(0.0, 1e7))->capture_default_str();
   app.add_option("--client-threads", options.threads, "client threads driving the simulated workers")
       ->check(CLI::Range(1, 64))->capture_default_str();
   app.add_option("--tmp", options.tmp, "where the coordinator's fresh data directory goes")->capture_default_str();
@@ -398,6 +404,11 @@ int main(int argc, char** argv) {
               "retry fraction %.3f, %d client threads, %u cores\n",
               options.seconds, options.warmup, options.epochs, options.retry_fraction, options.threads,
               std::thread::hardware_concurrency());
+  if (options.rate > 0) {
+    std::printf("offered load: %.0f reports/s in all, each worker paced evenly (open loop)\n", options.rate);
+  } else {
+    std::printf("offered load: as fast as acknowledged (closed loop: latency = workers / throughput)\n");
+  }
   std::printf("coordinator %s; data directory under %s (%s)\n", options.coordinator.c_str(), options.tmp.c_str(),
               FilesystemOf(options.tmp).c_str());
   std::vector<Figures> runs;

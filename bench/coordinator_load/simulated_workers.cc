@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include <grpc/grpc.h>
+#include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
@@ -52,10 +53,11 @@ struct SimulatedWorkers::Worker {
   int pending = 0;         // copies of that report still unanswered
   bool stop_said = false;  // a copy's reply said stop
   bool failed = false;     // a call failed: the worker sends nothing more
+  Clock::time_point last_sent;  // the last report's first copy (pacing)
 };
 
 struct SimulatedWorkers::Call {
-  enum class Kind { kAcquire, kReport, kReportCopy, kFinish };
+  enum class Kind { kAcquire, kReport, kReportCopy, kFinish, kPaced };
   Kind kind;
   Worker* worker = nullptr;
   std::size_t report = 0;  // index into the shard's reports (reports only)
@@ -68,6 +70,7 @@ struct SimulatedWorkers::Call {
   std::unique_ptr<grpc::ClientAsyncResponseReader<v1::AcquireTrialResponse>> acquire_reader;
   std::unique_ptr<grpc::ClientAsyncResponseReader<v1::ReportEpochResponse>> report_reader;
   std::unique_ptr<grpc::ClientAsyncResponseReader<v1::FinishTrialResponse>> finish_reader;
+  std::unique_ptr<grpc::Alarm> alarm;  // kPaced: fires when the next report is due
 
   const char* Method() const {
     switch (kind) {
@@ -75,6 +78,7 @@ struct SimulatedWorkers::Call {
       case Kind::kReport:
       case Kind::kReportCopy: return "ReportEpoch";
       case Kind::kFinish: return "FinishTrial";
+      case Kind::kPaced: return "pacing";
     }
     return "?";
   }
@@ -184,7 +188,13 @@ void SimulatedWorkers::Poll(Shard& shard) {
       shard.queue.Shutdown();  // drained: AsyncNext answers SHUTDOWN next
       shut_down = true;
     } else if (!cancelled && Nanos(Clock::now()) >= drain_deadline_ns_.load()) {
-      for (Call* call : shard.in_flight) call->context.TryCancel();
+      for (Call* call : shard.in_flight) {
+        if (call->alarm) {
+          call->alarm->Cancel();
+        } else {
+          call->context.TryCancel();
+        }
+      }
       cancelled = true;
     }
   }
@@ -215,6 +225,7 @@ void SimulatedWorkers::SendReport(Shard& shard, Worker& worker) {
   request.set_attempt(worker.attempt);
   request.set_epoch(worker.epoch);
   FillMetrics(request, options_.epochs, worker.rng);
+  worker.last_sent = Clock::now();
   const std::size_t index = shard.results.reports.size();
   shard.results.reports.push_back({worker.trial_id, worker.attempt, worker.epoch, false});
   // A retried report is sent again before the first copy is answered, as a
@@ -235,6 +246,28 @@ void SimulatedWorkers::SendReport(Shard& shard, Worker& worker) {
     shard.in_flight.insert(raw);
     raw->report_reader->Finish(&raw->reported, &raw->status, raw);
   }
+}
+
+void SimulatedWorkers::NextReport(Shard& shard, Worker& worker) {
+  if (options_.rate <= 0) {
+    SendReport(shard, worker);
+    return;
+  }
+  const auto interval = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(options_.workers / options_.rate));
+  const Clock::time_point due = worker.last_sent + interval;
+  const Clock::time_point now = Clock::now();
+  if (due <= now || stopping_) {
+    SendReport(shard, worker);
+    return;
+  }
+  auto call = std::make_unique<Call>();
+  call->kind = Call::Kind::kPaced;
+  call->worker = &worker;
+  call->alarm = std::make_unique<grpc::Alarm>();
+  Call* raw = call.release();
+  shard.in_flight.insert(raw);
+  raw->alarm->Set(&shard.queue, std::chrono::system_clock::now() + (due - now), raw);
 }
 
 void SimulatedWorkers::Finish(Shard& shard, Worker& worker, bool stopped) {
@@ -286,7 +319,7 @@ void SimulatedWorkers::OnDone(Shard& shard, std::unique_ptr<Call> call) {
       if (worker.epoch > options_.epochs) {
         Finish(shard, worker, false);
       } else {
-        SendReport(shard, worker);
+        NextReport(shard, worker);
       }
       return;
     }
@@ -313,10 +346,13 @@ void SimulatedWorkers::OnDone(Shard& shard, std::unique_ptr<Call> call) {
         Finish(shard, worker, false);
       } else {
         ++worker.epoch;
-        SendReport(shard, worker);
+        NextReport(shard, worker);
       }
       return;
     }
+    case Call::Kind::kPaced:
+      SendReport(shard, worker);
+      return;
     case Call::Kind::kFinish:
       if (!call->status.ok()) return;
       if (InWindow(now)) ++shard.results.window_finishes;

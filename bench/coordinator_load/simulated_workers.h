@@ -36,6 +36,11 @@ struct LoadOptions {
   int threads = 2;              // client threads, one CompletionQueue each
   double retry_fraction = 0.01; // reports sent twice, both copies in flight at once
   int epochs = 50;              // the sweep's budget.epochs (a trial ends after it)
+  // Reports per second offered by all workers together; 0: each worker sends
+  // its next report as soon as the previous one is acknowledged (closed
+  // loop). Paced, a worker sends at most one report per workers/rate seconds,
+  // as real workers do at the end of each epoch.
+  double rate = 0;
 };
 
 // One report sent, by the first copy's send; `acked` once any copy got OK.
@@ -86,6 +91,8 @@ class SimulatedWorkers {
   void Poll(Shard& shard);
   void Acquire(Shard& shard, Worker& worker);
   void SendReport(Shard& shard, Worker& worker);
+  // SendReport now, or when the worker's pace allows it.
+  void NextReport(Shard& shard, Worker& worker);
   void Finish(Shard& shard, Worker& worker, bool stopped);
   void OnDone(Shard& shard, std::unique_ptr<Call> call);
   void RecordError(Shard& shard, const Call& call);

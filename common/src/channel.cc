@@ -132,6 +132,10 @@ absl::StatusOr<ClientSecurity> LoadClientSecurity(const ClientSecurityFlags& fla
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const ClientSecurity& security,
                                            grpc::ChannelArguments channel_args) {
+  // gRPC's default 4 MiB is less than the answer to `segtune trials` for a
+  // sweep at the coordinator's trial limit (10,000 trials, with their
+  // attempts): replies up to kMaxReceiveBytes are taken.
+  channel_args.SetMaxReceiveMessageSize(kMaxReceiveBytes);
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   if (security.tls_ca_pem.empty()) {
     credentials = grpc::InsecureChannelCredentials();

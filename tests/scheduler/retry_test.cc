@@ -64,6 +64,25 @@ TEST_F(RetryTest, FailedReportIsRetriedThenFinalAfterMaxRetries) {
   EXPECT_EQ(scheduler_->TryAcquire(worker)->has_value(), false);
 }
 
+TEST_F(RetryTest, AnotherWorkerGetsTheRetryFirst) {
+  Submit(/*max_retries=*/2);
+  const std::string failing = Register();
+  const std::string other = Register();
+  const Assignment first = Acquire(failing);
+  ASSERT_TRUE(scheduler_->FinishTrial(failing, first.trial_id, first.attempt, TrialState::kFailed, "CUDA OOM").ok());
+  auto again = scheduler_->TryAcquire(failing);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->has_value()) << "the worker it failed on waits while another one has room";
+  const Assignment retry = Acquire(other);
+  EXPECT_EQ(retry.trial_id, first.trial_id);
+  EXPECT_EQ(retry.attempt, 2);
+  // Failed again, on the other worker: now the first one has room and goes first.
+  ASSERT_TRUE(scheduler_->FinishTrial(other, retry.trial_id, retry.attempt, TrialState::kFailed, "again").ok());
+  EXPECT_FALSE(scheduler_->TryAcquire(other)->has_value());
+  EXPECT_EQ(Acquire(failing).attempt, 3);
+  // A lone worker is never kept waiting: FailedReportIsRetriedThenFinalAfterMaxRetries.
+}
+
 TEST_F(RetryTest, ZeroRetriesFailsAtTheFirstFailure) {
   Submit(/*max_retries=*/0);
   const std::string worker = Register();

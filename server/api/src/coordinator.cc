@@ -13,7 +13,6 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "segtune/metrics/coordinator_metrics.h"
 #include "auth.h"
 #include "checkpoint_streams.h"
@@ -85,7 +84,11 @@ class CoordinatorImpl final : public Coordinator {
     }
     server_ = builder.BuildAndStart();
     if (!server_ || port == 0) {
-      return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen));
+      // gRPC says why only in its own log; with TLS the likeliest cause is a
+      // key that does not match the certificate.
+      return absl::UnavailableError(absl::StrCat(
+          "cannot listen on ", options_.listen,
+          options_.tls.cert_pem.empty() ? "" : " (with TLS: check that --tls-key belongs to --tls-cert)"));
     }
     const std::string host = options_.listen.substr(0, options_.listen.rfind(':'));
     address_ = absl::StrCat(host, ":", port);
@@ -212,11 +215,15 @@ absl::Status ValidateLimits(const Limits& limits) {
 }
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const CoordinatorOptions& options) {
-  // Debian's Abseil keeps absl::Mutex's deadlock detection on, and gRPC locks
-  // absl::Mutexes on every call: the lock graph it maintains cost a few
-  // percent of the coordinator's CPU under load (bench/coordinator_load).
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (absl::Status s = ValidateLimits(options.limits); !s.ok()) return s;
+  // ParseTokens checks tokens read from files; grants built in code get the
+  // same check (an empty token would match nothing, a short one is guessable).
+  for (std::size_t i = 0; i < options.tokens.size(); ++i) {
+    if (options.tokens[i].token.size() < kMinTokenLength) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tokens[", i, "]: shorter than ", kMinTokenLength, " characters"));
+    }
+  }
   if (options.lease_ms < 1000) return absl::InvalidArgumentError("lease_ms: must be >= 1000");
   if (options.heartbeat_interval_ms < 100 || options.heartbeat_interval_ms * 2 > options.lease_ms) {
     return absl::InvalidArgumentError("heartbeat_interval_ms: must be >= 100 and at most half the lease");

@@ -405,19 +405,21 @@ grpc::ServerUnaryReactor* WorkerHubService::ReportEpoch(grpc::CallbackServerCont
           reactor->Finish(ToGrpcStatus(decision.status()));
           return;
         }
-        // The epoch is durable: older checkpoints can go. A failure here costs
-        // disk space only, so the worker still gets its answer.
-        if (decision->best_epoch > 0) {
-          if (absl::Status s = checkpoints_->Retain(request->trial_id(), request->epoch(), decision->best_epoch,
-                                                    scheduler_->CheckpointsKeptEvery(request->trial_id()));
-              !s.ok()) {
-            spdlog::warn("trial {}: cannot delete checkpoints older than epoch {}: {}", request->trial_id(),
-                         request->epoch(), s.ToString());
-          }
-        }
+        // Copied first: the call and its messages are gone once it is answered.
+        const std::string trial_id = request->trial_id();
+        const int epoch = request->epoch();
         response->set_decision(decision->stop ? v1::STOP : v1::CONTINUE);
         response->set_reason(decision->reason);
         reactor->Finish(grpc::Status::OK);
+        // The epoch is durable: older checkpoints can go, after the answer so
+        // that the worker never waits for the deletion. A failure here costs
+        // disk space only.
+        if (decision->best_epoch == 0) return;
+        if (absl::Status s = checkpoints_->Retain(trial_id, epoch, decision->best_epoch,
+                                                  scheduler_->CheckpointsKeptEvery(trial_id));
+            !s.ok()) {
+          spdlog::warn("trial {}: cannot delete checkpoints older than epoch {}: {}", trial_id, epoch, s.ToString());
+        }
       });
   return reactor;
 }

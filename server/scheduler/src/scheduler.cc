@@ -128,16 +128,25 @@ void RecordEpoch(RunningTrialStats& stats, int epoch, const std::map<std::string
 Scheduler::Scheduler(store::Store* store, SchedulerOptions options)
     : store_(store), options_(std::move(options)) {
   if (!options_.now_ms) const_cast<SchedulerOptions&>(options_).now_ms = SystemNowMs;
+  answerer_ = std::thread([this] { AnswerReports(); });
   committer_ = std::thread([this] { CommitReports(); });
 }
 
 Scheduler::~Scheduler() {
+  // Each thread finishes the reports it has before it stops: every report
+  // queued is written and answered.
   {
     std::lock_guard<std::mutex> lock(commit_mu_);
     stop_committing_ = true;
   }
   commit_wanted_.notify_all();
   committer_.join();
+  {
+    std::lock_guard<std::mutex> lock(answer_mu_);
+    stop_answering_ = true;
+  }
+  answer_wanted_.notify_all();
+  answerer_.join();
 }
 
 absl::Status Scheduler::LoadSweep(const store::SweepRecord& sweep,
@@ -396,9 +405,17 @@ absl::StatusOr<std::optional<Assignment>> Scheduler::TryAcquire(const std::strin
     // dispatcher pass, and a capped sweep may have thousands of queued trials.
     const SweepRuntime& sweep = sweeps_.at(it->sweep_id);
     if (sweep.spec.budget.parallelism > 0 && sweep.running >= sweep.spec.budget.parallelism) continue;
+    if (it->failed_on == worker_id && AnotherWorkerHasRoomLocked(worker_id)) continue;
     return LeaseQueuedLocked(it, worker_id);
   }
   return std::nullopt;
+}
+
+bool Scheduler::AnotherWorkerHasRoomLocked(const std::string& worker_id) const {
+  for (const auto& [id, worker] : workers_) {
+    if (id != worker_id && static_cast<int>(worker.trials.size()) < worker.record.slots) return true;
+  }
+  return false;
 }
 
 absl::StatusOr<std::optional<Assignment>> Scheduler::LeaseQueuedLocked(std::deque<Queued>::iterator queued,
@@ -549,30 +566,48 @@ void Scheduler::ReportEpochAsync(const std::string& worker_id, const std::string
 }
 
 void Scheduler::CommitReports() {
-  std::vector<PendingReport> batch;
   std::vector<store::EpochRecord> records;
-  std::vector<absl::StatusOr<EpochDecision>> answers;
   for (;;) {
+    CommittedBatch batch;
     {
       std::unique_lock<std::mutex> lock(commit_mu_);
       commit_wanted_.wait(lock, [&] { return !pending_reports_.empty() || stop_committing_; });
-      if (pending_reports_.empty()) return;  // stopping, and every report was answered
-      batch.swap(pending_reports_);
+      if (pending_reports_.empty()) return;  // stopping, and every report was written
+      batch.reports.swap(pending_reports_);
     }
     records.clear();
-    for (const PendingReport& report : batch) records.push_back(report.record);
+    for (const PendingReport& report : batch.reports) records.push_back(report.record);
     // Without mu_: the disk sync must not hold up leases, polls and reads.
-    const auto inserted = store_->InsertEpochs(records);
+    batch.inserted = store_->InsertEpochs(records);
+    {
+      std::lock_guard<std::mutex> lock(answer_mu_);
+      committed_.push_back(std::move(batch));
+    }
+    answer_wanted_.notify_one();
+  }
+}
+
+void Scheduler::AnswerReports() {
+  std::vector<absl::StatusOr<EpochDecision>> answers;
+  for (;;) {
+    CommittedBatch batch;
+    {
+      std::unique_lock<std::mutex> lock(answer_mu_);
+      answer_wanted_.wait(lock, [&] { return !committed_.empty() || stop_answering_; });
+      if (committed_.empty()) return;  // stopping, and every report was answered
+      batch = std::move(committed_.front());
+      committed_.pop_front();
+    }
     answers.clear();
     {
       std::lock_guard<std::mutex> lock(mu_);
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        answers.push_back(inserted.ok() ? CompleteReportLocked(batch[i], (*inserted)[i])
-                                        : absl::StatusOr<EpochDecision>(inserted.status()));
+      for (std::size_t i = 0; i < batch.reports.size(); ++i) {
+        answers.push_back(batch.inserted.ok() ? CompleteReportLocked(batch.reports[i], (*batch.inserted)[i])
+                                              : absl::StatusOr<EpochDecision>(batch.inserted.status()));
       }
     }
-    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(answers[i]));
-    batch.clear();
+    // Outside mu_: answering sends the replies.
+    for (std::size_t i = 0; i < batch.reports.size(); ++i) batch.reports[i].done(std::move(answers[i]));
   }
 }
 
@@ -662,7 +697,12 @@ absl::StatusOr<EpochDecision> Scheduler::CompleteReportLocked(const PendingRepor
   sweep.epochs_reported++;
   if (!sweep.best_oriented || oriented > *sweep.best_oriented) sweep.best_oriented = oriented;
   RecordEpoch(lease->second.stats, record.epoch, record.metrics);
-  if (absl::Status s = TrackBestEpochLocked(lease->second, sweep, record.epoch, oriented); !s.ok()) return s;
+  if (absl::Status s = TrackBestEpochLocked(lease->second, sweep, record.epoch, oriented); !s.ok()) {
+    // Only checkpoint retention needs it: keep every checkpoint this time
+    // (best_epoch 0) rather than keep the searcher from seeing the epoch.
+    spdlog::warn("trial {}: cannot read its earlier epochs, keeping its checkpoints: {}", record.trial_id,
+                 s.ToString());
+  }
   const int best_epoch = lease->second.best_epoch;
   search::Verdict verdict = sweep.searcher->OnEpoch(lease->second.index, record.epoch, oriented);
   // May end the sweep (and its runtime) when this was its last trial.
@@ -992,6 +1032,7 @@ absl::Status Scheduler::RequeueAttemptLocked(store::TrialRecord trial, TrialStat
   DropLeaseLocked(trial.trial_id, trial.sweep_id);
   // Retried trials go first: they were started before anything still queued.
   QueueLocked(trial.sweep_id, trial.trial_id, /*front=*/true);
+  if (attempt_state == TrialState::kFailed) queue_.front().failed_on = attempt.worker_id;
   ChangedLocked();
   return absl::OkStatus();
 }

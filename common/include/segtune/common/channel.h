@@ -58,6 +58,10 @@ EnvironmentLookup ProcessEnvironment();
 absl::StatusOr<ClientSecurity> LoadClientSecurity(const ClientSecurityFlags& flags,
                                                   const EnvironmentLookup& environment);
 
+// The largest reply a client accepts (the coordinator's own limit on what it
+// receives is its --max-message-bytes).
+inline constexpr int kMaxReceiveBytes = 256 << 20;
+
 // A channel to `address` (HOST:PORT): TLS when security.tls_ca_pem is set,
 // plaintext otherwise; with a token, a client interceptor adds the
 // authorization metadata to every call made on it. Connects lazily.

@@ -165,8 +165,9 @@ class Scheduler {
   // answered before this returns; the others are queued for the committer
   // thread, which writes every report queued while the previous commit was
   // being flushed in one transaction (group commit: one disk sync serves
-  // them all), then gives each its decision, in arrival order. `done` is
-  // called exactly once, without any of the scheduler's locks held.
+  // them all). The answerer thread then gives each its decision, batch by
+  // batch in arrival order, while the committer flushes the next batch.
+  // `done` is called exactly once, without any of the scheduler's locks held.
   void ReportEpochAsync(const std::string& worker_id, const std::string& trial_id, int attempt, int epoch,
                         const std::map<std::string, double>& metrics, EpochReportDone done);
   // Whether `attempt` of `trial_id` may store or fetch a checkpoint: it holds
@@ -209,6 +210,9 @@ class Scheduler {
     std::string sweep_id;  // lets TryAcquire skip capped sweeps without a store read
     std::string trial_id;
     std::int64_t since_ms = 0;  // when it became runnable (scheduling latency)
+    // The worker its last attempt failed on: another worker with a free slot
+    // gets it first (that worker's memory, disk or data may be the cause).
+    std::string failed_on;
   };
   struct SweepRuntime {
     spec::SweepSpec spec;
@@ -262,8 +266,14 @@ class Scheduler {
     EpochReportDone done;
   };
 
-  // The committer thread's loop (see ReportEpochAsync).
+  // A batch of reports written in one transaction, waiting for its answers.
+  struct CommittedBatch {
+    std::vector<PendingReport> reports;
+    absl::StatusOr<std::vector<absl::StatusOr<store::EpochInsert>>> inserted;
+  };
+  // The committer and answerer threads' loops (see ReportEpochAsync).
   void CommitReports();
+  void AnswerReports();
 
   // All REQUIRES: mu_ held.
   // Checks a report against the lease and the sweep's spec before its commit.
@@ -320,6 +330,8 @@ class Scheduler {
   void AddLeaseLocked(const store::TrialRecord& trial, const std::string& worker_id, std::int64_t expires_ms);
   // Forgets the lease of `trial_id` in memory; call after the store write.
   void DropLeaseLocked(const std::string& trial_id, const std::string& sweep_id);
+  // Whether a live worker other than `worker_id` has a free slot.
+  bool AnotherWorkerHasRoomLocked(const std::string& worker_id) const;
   // Puts `trial_id` at the back (or, retried and promoted trials, the
   // front) of the queue, runnable from now.
   void QueueLocked(const std::string& sweep_id, const std::string& trial_id, bool front);
@@ -348,12 +360,19 @@ class Scheduler {
   std::map<store::TrialState, std::uint64_t> trials_finished_;
   std::uint64_t leases_expired_ = 0;
 
-  // Lock order: mu_ before commit_mu_; the committer never holds both.
+  // Lock order: mu_ before commit_mu_; the committer and the answerer never
+  // hold two of mu_, commit_mu_ and answer_mu_ at once.
   std::mutex commit_mu_;
   std::condition_variable commit_wanted_;
   std::vector<PendingReport> pending_reports_;  // GUARDED_BY(commit_mu_), in arrival order
   bool stop_committing_ = false;                // GUARDED_BY(commit_mu_)
-  std::thread committer_;                       // last: starts once everything above exists
+  std::mutex answer_mu_;
+  std::condition_variable answer_wanted_;
+  std::deque<CommittedBatch> committed_;  // GUARDED_BY(answer_mu_), in commit order
+  bool stop_answering_ = false;           // GUARDED_BY(answer_mu_)
+  // Last: they start once everything above exists.
+  std::thread answerer_;
+  std::thread committer_;
 };
 
 }  // namespace segtune::scheduler
