@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -31,6 +33,9 @@ namespace {
 
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
+// --drain-seconds above this are cut to it (about 30 years: forever, for a
+// drain), so that the conversion to milliseconds cannot overflow.
+constexpr double kLongestDrainSeconds = 1e9;
 
 // Logs why the worker stops and returns its exit code.
 int ExitWith(int code, const absl::Status& status) {
@@ -90,6 +95,7 @@ int main(int argc, char** argv) {
   std::string metrics_listen;  // empty: no /metrics
   bool simulate = false;
   double simulate_epoch_seconds = segtune::simulate::SimulateOptions().epoch_seconds;
+  double drain_seconds = 30;
 
   CLI::App app("segtune-worker: trains the trials a segtune coordinator leases to it");
   app.add_option("--coordinator", coordinator, "coordinator address, HOST:PORT")->capture_default_str();
@@ -111,6 +117,10 @@ int main(int argc, char** argv) {
                  "with --simulate: wall-clock seconds per simulated epoch (>= 0; 0: as fast as possible)")
       ->capture_default_str()
       ->needs(simulate_option);
+  app.add_option("--drain-seconds", drain_seconds,
+                 "on SIGTERM/SIGINT, let running trials finish their epoch for up to this long before "
+                 "releasing them (>= 0; 0: release them at once); a second signal stops at once")
+      ->capture_default_str();
   app.add_option("--name", name, "worker name shown by `segtune workers` (default: HOSTNAME-PID)");
   app.add_option("--metrics-listen", metrics_listen,
                  "serve Prometheus /metrics on HOST:PORT (port 0: any free one; default: off)");
@@ -154,6 +164,10 @@ int main(int argc, char** argv) {
   }
   if (!(std::isfinite(simulate_epoch_seconds) && simulate_epoch_seconds >= 0)) {
     spdlog::error("--simulate-epoch-seconds {}: must be >= 0 and finite", simulate_epoch_seconds);
+    return kExitUsage;
+  }
+  if (!(std::isfinite(drain_seconds) && drain_seconds >= 0)) {
+    spdlog::error("--drain-seconds {}: must be >= 0 and finite", drain_seconds);
     return kExitUsage;
   }
   // In simulate mode nothing asks LibTorch about devices (CUDA included).
@@ -202,25 +216,45 @@ int main(int argc, char** argv) {
   segtune::agent::Agent agent(options);
   if (const absl::Status status = agent.Start(); !status.ok()) return ExitWith(kExitUsage, status);
 
-  std::atomic<bool> failed{false};
+  const std::chrono::milliseconds drain_within(
+      static_cast<std::int64_t>(std::min(drain_seconds, kLongestDrainSeconds) * 1000));
+  // The first signal starts a drain (on its own thread, so that this one can
+  // wait for a second signal), the second one stops at once.
+  std::atomic<bool> stopped{false};  // the agent stopped: a signal now is main's wake-up call
+  std::thread drain_thread;
   std::thread signal_thread([&] {
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
-    if (failed) return;  // woken by main after the agent failed
-    spdlog::info("{} received: shutting down, running trials go back to the queue",
+    if (stopped) return;
+    const char* const received = signal_number == SIGINT ? "SIGINT" : "SIGTERM";
+    if (drain_within.count() == 0) {
+      spdlog::info("{} received: shutting down, running trials go back to the queue", received);
+      agent.Shutdown();
+      return;
+    }
+    spdlog::info("{} received: draining: running trials finish their epoch (up to {} s), then go back to the "
+                 "queue; send the signal again to stop at once",
+                 received, drain_seconds);
+    drain_thread = std::thread([&] { agent.Drain(drain_within); });
+    sigwait(&stop_signals, &signal_number);
+    if (stopped) return;
+    spdlog::info("{} received while draining: stopping at once, running trials go back to the queue from their "
+                 "last checkpoint",
                  signal_number == SIGINT ? "SIGINT" : "SIGTERM");
     agent.Shutdown();
   });
 
   const absl::Status status = agent.Wait();
+  stopped = true;
+  int code = 0;
   if (!status.ok()) {
-    failed = true;
-    const int code = ExitWith(kExitFailed, status);
+    code = ExitWith(kExitFailed, status);
     agent.Shutdown();
-    pthread_kill(signal_thread.native_handle(), SIGTERM);
-    signal_thread.join();
-    return code;
   }
+  // Wakes the signal thread if it still waits for a signal; it is blocked on
+  // every thread, so this one stays pending (and harmless) if it does not.
+  pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
-  return 0;
+  if (drain_thread.joinable()) drain_thread.join();
+  return code;
 }

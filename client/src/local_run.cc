@@ -30,6 +30,9 @@ constexpr int kHeartbeatIntervalMs = 3000;
 // Idle workers poll briefly so that they notice SIGTERM at the end quickly.
 constexpr int kMaxAcquireWaitMs = 5000;
 constexpr std::chrono::seconds kWorkerStopGrace(15);
+// A local worker stopped mid-epoch may finish that epoch, but well within
+// kWorkerStopGrace, after which it is killed.
+constexpr int kWorkerDrainSeconds = 10;
 constexpr timespec kMonitorTick = {0, 200 * 1000 * 1000};
 
 // Blocks SIGINT and SIGTERM in this thread and in the threads it starts
@@ -144,9 +147,10 @@ absl::Status RunLocal(const LocalRunOptions& options, const Output& output) {
   for (int i = 1; i <= options.workers; ++i) {
     const std::string name = absl::StrCat("local-", i);
     const std::string log_path = (dir / absl::StrCat("worker-", i, ".log")).string();
-    absl::Status started = workers.Start(
-        *worker_binary, {"--coordinator", address, "--threads", absl::StrCat(threads), "--name", name}, name,
-        log_path);
+    absl::Status started = workers.Start(*worker_binary,
+                                         {"--coordinator", address, "--threads", absl::StrCat(threads), "--name",
+                                          name, "--drain-seconds", absl::StrCat(kWorkerDrainSeconds)},
+                                         name, log_path);
     if (!started.ok()) {
       (void)client.CancelSweep(sweep_id);  // the sweep cannot run; the error below says why
       return started;

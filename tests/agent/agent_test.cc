@@ -472,6 +472,7 @@ void StopServer(std::unique_ptr<grpc::Server>& server) {
 //   outcome: "completed" (default) | "diverged" | "failed" | "ended_early"; reason: text
 //   hold_after_epoch: N  -> after epoch N, wait until asked to abort
 //   rendezvous: true     -> before epoch 1, wait until two trials run at once
+//   gate_epoch: N        -> epoch N trains until OpenGate() or an abort (at_gate() meanwhile)
 //   checkpoint_bytes: N  -> each epoch's weights are N bytes (default: a few)
 // Like the trainer, it hands each epoch's checkpoint to on_checkpoint before
 // reporting the epoch, and fails the trial when that fails.
@@ -485,6 +486,9 @@ class FakeTrainer {
     };
   }
   int returned() const { return returned_; }
+  // Whether a trial is training its gate_epoch, waiting for OpenGate.
+  bool at_gate() const { return at_gate_; }
+  void OpenGate() { gate_open_ = true; }
   std::string last_device() const {
     std::lock_guard<std::mutex> lock(mu_);
     return last_device_;
@@ -525,6 +529,17 @@ class FakeTrainer {
         result.reason = "aborted";
         return result;
       }
+      if (epoch == fake.value("gate_epoch", -1)) {
+        // Like the trainer, which polls should_abort between batches.
+        at_gate_ = true;
+        Eventually([&] { return gate_open_ || options.should_abort(); }, milliseconds(10000));
+        at_gate_ = false;
+        if (!gate_open_) {
+          result.outcome = train::Outcome::kStopped;
+          result.reason = "aborted during epoch " + std::to_string(epoch);
+          return result;
+        }
+      }
       if (options.on_checkpoint) {
         const train::Checkpoint checkpoint{epoch, Weights(epoch, fake.value("checkpoint_bytes", 0)),
                                            "state after epoch " + std::to_string(epoch)};
@@ -563,6 +578,8 @@ class FakeTrainer {
   std::optional<train::Checkpoint> last_resume_from_;
   std::atomic<int> returned_{0};
   std::atomic<int> running_together_{0};
+  std::atomic<bool> at_gate_{false};
+  std::atomic<bool> gate_open_{false};
 };
 
 nlohmann::json TrialConfig(int epochs, nlohmann::json fake = nlohmann::json::object()) {
@@ -732,6 +749,116 @@ TEST_F(AgentTest, ReleasesARunningTrialAsPendingOnShutdown) {
   EXPECT_EQ(finishes[0].state, v1::PENDING);
   EXPECT_EQ(hub_.EpochsOf("t1"), (std::vector<int>{1}));
   EXPECT_EQ(hub_.deregistered(), (std::vector<std::string>{"worker-1"}));
+}
+
+TEST_F(AgentTest, DrainLetsTheEpochInProgressFinishThenReleasesTheTrial) {
+  hub_.AddTrial("t1", TrialConfig(5, {{"gate_epoch", 2}}));
+  hub_.AddTrial("t2", TrialConfig(5));  // next in the queue: must stay there
+  StartAgent(Options());
+  ASSERT_TRUE(Eventually([&] { return trainer_.at_gate(); }));  // epoch 2 in progress
+
+  std::thread drain([&] { agent_->Drain(milliseconds(10000)); });
+  // The epoch is not cut short: the trial trains on until it ends.
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_TRUE(trainer_.at_gate());
+  EXPECT_TRUE(hub_.finishes().empty());
+  trainer_.OpenGate();
+  drain.join();
+  EXPECT_TRUE(agent_->Wait().ok());
+
+  EXPECT_EQ(hub_.EpochsOf("t1"), (std::vector<int>{1, 2}));
+  EXPECT_EQ(hub_.events(), (std::vector<std::string>{"upload t1 1", "report t1 1", "upload t1 2", "report t1 2"}));
+  const auto finishes = FinishesOf("t1");
+  ASSERT_EQ(finishes.size(), 1u);
+  EXPECT_EQ(finishes[0].state, v1::PENDING);
+  EXPECT_EQ(finishes[0].reason, "worker draining: released after epoch 2");
+  EXPECT_TRUE(FinishesOf("t2").empty());
+  EXPECT_EQ(trainer_.returned(), 1);  // t2 was never acquired
+  EXPECT_EQ(hub_.deregistered(), (std::vector<std::string>{"worker-1"}));
+}
+
+TEST_F(AgentTest, DrainAbortsAnEpochThatOutlastsItAndReleasesTheTrial) {
+  hub_.AddTrial("t1", TrialConfig(5, {{"gate_epoch", 2}}));
+  StartAgent(Options());
+  ASSERT_TRUE(Eventually([&] { return trainer_.at_gate(); }));
+
+  const auto started = std::chrono::steady_clock::now();
+  agent_->Drain(milliseconds(300));  // the gate never opens
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_GE(took, milliseconds(300));
+  EXPECT_LT(took, milliseconds(3000));
+  EXPECT_TRUE(agent_->Wait().ok());
+
+  EXPECT_EQ(hub_.EpochsOf("t1"), (std::vector<int>{1}));  // resumes from epoch 1's checkpoint
+  const auto finishes = FinishesOf("t1");
+  ASSERT_EQ(finishes.size(), 1u);
+  EXPECT_EQ(finishes[0].state, v1::PENDING);
+  EXPECT_EQ(finishes[0].reason, "worker shutting down");
+}
+
+TEST_F(AgentTest, DrainWhileIdleReturnsAtOnce) {
+  AgentOptions options = Options();
+  options.acquire_wait_ms = 10000;  // a parked long poll must not hold the drain
+  StartAgent(options);
+  ASSERT_TRUE(Eventually([&] { return agent_->worker_id() == "worker-1"; }));
+  std::this_thread::sleep_for(milliseconds(100));  // the slot parks in AcquireTrial
+
+  const auto started = std::chrono::steady_clock::now();
+  agent_->Drain(milliseconds(10000));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, milliseconds(2000));
+  EXPECT_TRUE(agent_->Wait().ok());
+  EXPECT_EQ(hub_.deregistered(), (std::vector<std::string>{"worker-1"}));
+}
+
+TEST_F(AgentTest, ATrialFinishingItsLastEpochDuringADrainEndsCompleted) {
+  hub_.AddTrial("t1", TrialConfig(3, {{"gate_epoch", 3}}));
+  StartAgent(Options());
+  ASSERT_TRUE(Eventually([&] { return trainer_.at_gate(); }));
+
+  std::thread drain([&] { agent_->Drain(milliseconds(10000)); });
+  std::this_thread::sleep_for(milliseconds(100));
+  trainer_.OpenGate();
+  drain.join();
+
+  EXPECT_EQ(hub_.EpochsOf("t1"), (std::vector<int>{1, 2, 3}));
+  const auto finishes = FinishesOf("t1");
+  ASSERT_EQ(finishes.size(), 1u);
+  EXPECT_EQ(finishes[0].state, v1::COMPLETED);
+}
+
+TEST_F(AgentTest, ASearcherStopDuringADrainEndsStopped) {
+  hub_.StopAtEpoch("t1", 2, "asha: below the rung's top 1/2");
+  hub_.AddTrial("t1", TrialConfig(5, {{"gate_epoch", 2}}));
+  StartAgent(Options());
+  ASSERT_TRUE(Eventually([&] { return trainer_.at_gate(); }));
+
+  std::thread drain([&] { agent_->Drain(milliseconds(10000)); });
+  std::this_thread::sleep_for(milliseconds(100));
+  trainer_.OpenGate();
+  drain.join();
+
+  const auto finishes = FinishesOf("t1");
+  ASSERT_EQ(finishes.size(), 1u);
+  EXPECT_EQ(finishes[0].state, v1::STOPPED);
+  EXPECT_EQ(finishes[0].reason, "asha: below the rung's top 1/2");
+}
+
+TEST_F(AgentTest, AShutdownDuringADrainAbortsAtOnce) {
+  hub_.AddTrial("t1", TrialConfig(5, {{"gate_epoch", 2}}));
+  StartAgent(Options());
+  ASSERT_TRUE(Eventually([&] { return trainer_.at_gate(); }));
+
+  const auto started = std::chrono::steady_clock::now();
+  std::thread drain([&] { agent_->Drain(milliseconds(10000)); });
+  std::this_thread::sleep_for(milliseconds(100));
+  agent_->Shutdown();  // the second signal
+  drain.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, milliseconds(3000));
+
+  EXPECT_EQ(hub_.EpochsOf("t1"), (std::vector<int>{1}));
+  const auto finishes = FinishesOf("t1");
+  ASSERT_EQ(finishes.size(), 1u);
+  EXPECT_EQ(finishes[0].state, v1::PENDING);
 }
 
 TEST_F(AgentTest, HeartbeatsListRunningTrialsAndAStopAbandonsQuietly) {

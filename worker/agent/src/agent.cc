@@ -27,6 +27,9 @@ constexpr milliseconds kMinCallTimeout(100);
 // The longest gRPC waits between two attempts to reconnect to the
 // coordinator (see Start).
 constexpr milliseconds kMaxReconnectBackoff(1000);
+// Drain waits no longer than this (a century), which keeps its deadline
+// within steady_clock's range.
+constexpr milliseconds kLongestDrain = std::chrono::hours(24 * 365 * 100);
 // The most data one CheckpointChunk carries (segtune.proto).
 constexpr std::size_t kCheckpointChunkBytes = std::size_t{1} << 20;
 // Checkpoint transfers get one second more than rpc_timeout_ms per this many
@@ -252,6 +255,33 @@ absl::Status Agent::Wait() {
   return fatal_;
 }
 
+void Agent::Drain(milliseconds within) {
+  const auto deadline = std::chrono::steady_clock::now() + std::clamp(within, milliseconds(0), kLongestDrain);
+  const double seconds = static_cast<double>(within.count()) / 1000.0;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    const bool busy = assignments_in_hand_ > 0;
+    if (started_ && !shutting_down_ && !draining_) {
+      draining_ = true;
+      // A parked long poll would hand this worker a trial it no longer wants.
+      for (grpc::ClientContext* call : acquire_calls_) call->TryCancel();
+      spdlog::info("draining: {} trial(s) finish their epoch (up to {:.1f} s), then the worker shuts down",
+                   running_.size(), seconds);
+      cv_.notify_all();
+    }
+    const bool settled = cv_.wait_until(
+        lock, deadline, [this] { return assignments_in_hand_ == 0 || shutting_down_ || !fatal_.ok(); });
+    if (!settled) {
+      spdlog::warn("drain: {} trial(s) still in hand after {:.1f} s; aborting them (they resume from their "
+                   "last checkpoint)",
+                   assignments_in_hand_, seconds);
+    } else if (busy && !shutting_down_ && fatal_.ok()) {
+      spdlog::info("drained: no trial left in hand");
+    }
+  }
+  Shutdown();
+}
+
 void Agent::Shutdown() {
   std::lock_guard<std::mutex> serialize(shutdown_mu_);
   bool started = false;
@@ -454,8 +484,8 @@ void Agent::Deregister() {
 
 std::string Agent::WaitForWorkerId() {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [this] { return shutting_down_ || !worker_id_.empty(); });
-  return shutting_down_ ? std::string() : worker_id_;
+  cv_.wait(lock, [this] { return shutting_down_ || draining_ || !worker_id_.empty(); });
+  return shutting_down_ || draining_ ? std::string() : worker_id_;
 }
 
 void Agent::SlotLoop(int slot) {
@@ -469,7 +499,7 @@ void Agent::SlotLoop(int slot) {
                          milliseconds(options_.acquire_wait_ms + kAcquireDeadlineSlackMs));
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (shutting_down_) return;
+      if (shutting_down_ || draining_) return;
       acquire_calls_.insert(&context);
     }
     v1::AcquireTrialRequest request;
@@ -487,7 +517,7 @@ void Agent::SlotLoop(int slot) {
       if (response.has_trial()) RunAssignment(response.assignment(), worker_id, slot);
       continue;
     }
-    if (shutting_down_) return;
+    if (shutting_down_ || draining_) return;
     if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
       ForgetWorker(worker_id);
       continue;
@@ -522,6 +552,7 @@ void Agent::RunAssignment(const v1::TrialAssignment& assignment, const std::stri
       return;
     }
     running_.insert(&trial);
+    ++assignments_in_hand_;
   }
   const Ending ending = Train(assignment, trial);
   {
@@ -529,12 +560,18 @@ void Agent::RunAssignment(const v1::TrialAssignment& assignment, const std::stri
     running_.erase(&trial);
   }
   if (ending.report) FinishTrial(trial, ending);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --assignments_in_hand_;
+  }
+  cv_.notify_all();
 }
 
 Agent::Ending Agent::Train(const v1::TrialAssignment& assignment, ActiveTrial& trial) {
-  if (shutting_down_) {
-    // Leased in the same moment as Shutdown began: hand it straight back.
-    return Ending{true, v1::PENDING, "worker shutting down", assignment.start_epoch()};
+  if (shutting_down_ || draining_) {
+    // Leased in the same moment as Shutdown or Drain began: hand it straight back.
+    return Ending{true, v1::PENDING, shutting_down_ ? "worker shutting down" : "worker draining: released untrained",
+                  assignment.start_epoch()};
   }
   if (assignment.start_epoch() < 0) {
     return Ending{true, v1::FAILED,
@@ -587,7 +624,15 @@ Agent::Ending Agent::Train(const v1::TrialAssignment& assignment, ActiveTrial& t
   train_options.on_epoch = [this, &trial, epochs, &feedback, series = series.get()](const train::EpochReport& report) {
     // Before the report, which is retried for as long as the coordinator is down.
     if (series != nullptr) RecordEpoch(*series, report);
-    return ReportEpoch(trial, epochs, report, feedback);
+    if (!ReportEpoch(trial, epochs, report, feedback)) return false;
+    // Draining: this epoch is uploaded and acknowledged, so the trial can
+    // resume from it elsewhere. After its last epoch the trainer ends it
+    // COMPLETED instead.
+    if (draining_ && report.epoch < epochs) {
+      feedback.drained_after = report.epoch;
+      return false;
+    }
+    return true;
   };
   if (series != nullptr) {
     train_options.on_batch = [series = series.get()](int, int, int, int64_t images) { series->RecordBatch(images); };
@@ -751,6 +796,10 @@ Agent::Ending Agent::DecideEnding(const ActiveTrial& trial, const train::TrialRe
         return Ending{true, v1::STOPPED, feedback.stop_reason.empty() ? "stopped early" : feedback.stop_reason,
                       result.epochs_done};
       }
+      if (feedback.drained_after > 0) {
+        return Ending{true, v1::PENDING, absl::StrCat("worker draining: released after epoch ", feedback.drained_after),
+                      result.epochs_done};
+      }
       if (shutting_down_) return Ending{true, v1::PENDING, "worker shutting down", result.epochs_done};
       // Nobody asked for this stop; the trainer's reason tells what happened.
       return Ending{true, v1::FAILED, absl::StrCat("stopped unexpectedly: ", result.reason), result.epochs_done};
@@ -773,7 +822,8 @@ void Agent::FinishTrial(const ActiveTrial& trial, const Ending& ending) {
   const std::string state = v1::TrialState_Name(ending.state);
   if (status->ok()) {
     if (ending.state == v1::PENDING) {
-      spdlog::info("trial {} released back to the queue after {} epoch(s)", trial.trial_id, ending.epochs_done);
+      spdlog::info("trial {} released back to the queue after {} epoch(s) ({})", trial.trial_id, ending.epochs_done,
+                   ending.reason);
     } else if (ending.reason.empty()) {
       spdlog::info("trial {} finished: {} after {} epoch(s)", trial.trial_id, state, ending.epochs_done);
     } else {

@@ -26,6 +26,11 @@
 // - NOT_FOUND on a call that names only the worker (AcquireTrial, Heartbeat)
 //   means the coordinator forgot this worker: the agent registers again and
 //   abandons the trials it held under its old id.
+// - Drain stops acquiring trials, lets each running trial finish the epoch
+//   in progress (uploaded and acknowledged as usual) and then releases it
+//   (FinishTrial PENDING) instead of starting the next one; a trial that
+//   has just finished its last epoch ends COMPLETED as usual. Then it shuts
+//   down.
 // - Shutdown aborts running trials and releases them back to the queue
 //   (FinishTrial with state PENDING). Reports still undelivered when the
 //   coordinator stays unreachable are retried for `shutdown_grace_ms`; after
@@ -34,7 +39,7 @@
 // - With AgentOptions::metrics set, each slot records the trial it trains,
 //   its batches and its epochs there (segtune/worker_metrics).
 //
-// Thread-safety: Start may be called once. Wait, Shutdown and worker_id are
+// Thread-safety: Start may be called once. Wait, Drain, Shutdown and worker_id are
 // thread-safe and may be called from any thread except from inside the trial
 // function. The trial function runs on the slot threads, several at once
 // when slots > 1.
@@ -107,6 +112,21 @@ class Agent {
   // error; call Shutdown next).
   absl::Status Wait();
 
+  // Shuts down gracefully: stops acquiring trials at once (parked
+  // AcquireTrial long polls are cancelled) and lets each running trial
+  // finish the epoch in progress: its checkpoint is uploaded and its report
+  // acknowledged as usual, and then, instead of starting the next epoch,
+  // the trial is released back to the queue (FinishTrial PENDING, reason
+  // "worker draining: released after epoch N"), to resume elsewhere from
+  // that checkpoint. A trial that has just finished its last epoch ends
+  // COMPLETED, one the searcher stops on that report ends STOPPED, as usual. Once no trial
+  // is in hand, or after `within` (then the remaining trials are aborted and
+  // released as Shutdown does: they resume from their last checkpoint), it
+  // completes with Shutdown and returns. Returns at once (after Shutdown)
+  // when nothing is running. A Shutdown meanwhile, from another thread, cuts
+  // the drain short.
+  void Drain(std::chrono::milliseconds within);
+
   // Stops acquiring trials, aborts the running ones and releases them back to
   // the queue, deregisters and joins every thread. Idempotent; a concurrent
   // caller waits for the first one to finish.
@@ -130,6 +150,7 @@ class Agent {
     bool stop = false;            // the searcher said STOP
     std::string stop_reason;
     bool undelivered = false;     // gave up retrying during shutdown
+    int drained_after = 0;        // the epoch after which a drain released it; 0: none
     absl::Status rejection;       // a permanent error answered to a report
   };
   // The FinishTrial call a trial ends with, if any.
@@ -185,12 +206,16 @@ class Agent {
   std::condition_variable cv_;  // any change below
   bool started_ = false;                    // GUARDED_BY(mu_)
   std::atomic<bool> shutting_down_{false};  // written with mu_ held; read lock-free by trials
+  std::atomic<bool> draining_{false};       // written with mu_ held; read lock-free by trials
   bool stop_session_ = false;               // GUARDED_BY(mu_)
   bool shutdown_done_ = false;              // GUARDED_BY(mu_)
   std::chrono::steady_clock::time_point grace_deadline_;  // GUARDED_BY(mu_)
   std::string worker_id_;                   // GUARDED_BY(mu_); empty: not registered
   int heartbeat_interval_ms_ = 0;           // GUARDED_BY(mu_)
   std::set<ActiveTrial*> running_;          // GUARDED_BY(mu_)
+  // GUARDED_BY(mu_): assignments taken and not yet finished (FinishTrial
+  // answered or given up); a drain waits for none to be left.
+  int assignments_in_hand_ = 0;
   std::set<grpc::ClientContext*> acquire_calls_;  // GUARDED_BY(mu_): long polls in flight
   absl::Status fatal_;                      // GUARDED_BY(mu_)
 
