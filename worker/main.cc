@@ -124,15 +124,8 @@ int main(int argc, char** argv) {
   app.add_option("--name", name, "worker name shown by `segtune workers` (default: HOSTNAME-PID)");
   app.add_option("--metrics-listen", metrics_listen,
                  "serve Prometheus /metrics on HOST:PORT (port 0: any free one; default: off)");
-  // No --token: argv is visible to every user of the machine (docs/security.md).
   segtune::common::ClientSecurityFlags security_flags;
-  app.add_option("--token-file", security_flags.token_file,
-                 "file holding the worker token (default: $SEGTUNE_TOKEN, else the file $SEGTUNE_TOKEN_FILE names)");
-  app.add_option("--tls-ca", security_flags.tls_ca, "connect with TLS, trusting this PEM CA");
-  app.add_option("--tls-cert", security_flags.tls_cert, "client certificate (PEM) for TLS; needs --tls-key");
-  app.add_option("--tls-key", security_flags.tls_key, "private key (PEM) of --tls-cert");
-  app.add_option("--tls-server-name", security_flags.tls_server_name,
-                 "name to verify in the coordinator's certificate (default: the --coordinator host)");
+  segtune::common::AddClientSecurityFlags(app, security_flags, "the worker token", "--coordinator");
   CLI::App* optim_trace = app.add_subcommand(
       "optim-trace",
       "read one optimizer trace case (JSON) on stdin, print its trajectory (JSON) on stdout; "

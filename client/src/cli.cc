@@ -59,16 +59,8 @@ int RunCli(int argc, const char* const* argv, const CliEnvironment& environment)
   app.add_option("--timeout", timeout_seconds, "deadline of each request to the coordinator, in seconds")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  // No --token: a token on the command line is visible to every user of the machine.
   common::ClientSecurityFlags security_flags;
-  app.add_option("--token-file", security_flags.token_file,
-                 "file holding the bearer token to present (default: $SEGTUNE_TOKEN, else the file "
-                 "$SEGTUNE_TOKEN_FILE names)");
-  app.add_option("--tls-ca", security_flags.tls_ca, "connect with TLS, trusting this PEM CA");
-  app.add_option("--tls-cert", security_flags.tls_cert, "client certificate (PEM) for TLS; needs --tls-key");
-  app.add_option("--tls-key", security_flags.tls_key, "private key (PEM) of --tls-cert");
-  app.add_option("--tls-server-name", security_flags.tls_server_name,
-                 "name to verify in the coordinator's certificate (default: the --server host)");
+  common::AddClientSecurityFlags(app, security_flags, "the bearer token to present", "--server");
 
   std::string format = "table";
   std::string spec_path;

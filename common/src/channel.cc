@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <grpcpp/support/client_interceptor.h>
 
 #include "absl/strings/ascii.h"
@@ -128,6 +129,19 @@ absl::StatusOr<ClientSecurity> LoadClientSecurity(const ClientSecurityFlags& fla
   }
   security.tls_server_name = flags.tls_server_name;
   return security;
+}
+
+void AddClientSecurityFlags(CLI::App& app, ClientSecurityFlags& flags, const std::string& token_holder,
+                            const std::string& address_flag) {
+  app.add_option("--token-file", flags.token_file,
+                 absl::StrCat("file holding ", token_holder,
+                              " (default: $SEGTUNE_TOKEN, else the file $SEGTUNE_TOKEN_FILE names)"));
+  app.add_option("--tls-ca", flags.tls_ca, "connect with TLS, trusting this PEM CA");
+  app.add_option("--tls-cert", flags.tls_cert, "client certificate (PEM) for TLS; needs --tls-key");
+  app.add_option("--tls-key", flags.tls_key, "private key (PEM) of --tls-cert");
+  app.add_option("--tls-server-name", flags.tls_server_name,
+                 absl::StrCat("name to verify in the coordinator's certificate (default: the ", address_flag,
+                              " host)"));
 }
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const ClientSecurity& security,

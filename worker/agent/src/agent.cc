@@ -36,8 +36,6 @@ constexpr std::size_t kCheckpointChunkBytes = std::size_t{1} << 20;
 // bytes, so a large model does not need a long deadline on every other call.
 constexpr std::uint64_t kTransferBytesPerSecond = std::uint64_t{16} << 20;
 
-// Failures worth retrying: the coordinator is down, restarting, overloaded,
-// or lost the call. Everything else is an answer.
 // The coordinator refuses FinishTrial reasons longer than this (its
 // kMaxReasonLength); a long exception message is cut to fit, at a UTF-8
 // character boundary, so that the trial's end is still recorded.
@@ -51,6 +49,8 @@ std::string FitReason(const std::string& reason) {
   return absl::StrCat(absl::string_view(reason).substr(0, keep), kCut);
 }
 
+// Failures worth retrying: the coordinator is down, restarting, overloaded,
+// or lost the call. Everything else is an answer.
 bool IsTransient(grpc::StatusCode code) {
   switch (code) {
     case grpc::StatusCode::UNAVAILABLE:
@@ -231,10 +231,10 @@ absl::Status Agent::Start() {
 
   // gRPC's own reconnect backoff grows to two minutes by default, and while
   // it waits every call fails at once, heartbeats included. A coordinator
-  // that restarts keeps the running trials' leases for one lease period
-  // (2 s at the shortest), so the channel must be back within that: it
-  // retries the connection every kMaxReconnectBackoff at the longest (plus
-  // gRPC's 20% jitter), whatever the agent's own retries wait.
+  // that restarts keeps the running trials' leases for two lease periods
+  // (seconds, with a short --lease-seconds), so the channel must be back
+  // within that: it retries the connection every kMaxReconnectBackoff at the
+  // longest (plus gRPC's 20% jitter), whatever the agent's own retries wait.
   const int max_reconnect_ms =
       std::min(options_.max_backoff_ms, static_cast<int>(kMaxReconnectBackoff.count()));
   const int min_reconnect_ms = std::min(options_.initial_backoff_ms, max_reconnect_ms);

@@ -17,6 +17,10 @@
 
 #include "absl/status/statusor.h"
 
+namespace CLI {
+class App;
+}
+
 namespace segtune::common {
 
 // The environment variables LoadClientSecurity reads.
@@ -41,6 +45,14 @@ struct ClientSecurityFlags {
   std::string tls_key;          // --tls-key
   std::string tls_server_name;  // --tls-server-name
 };
+
+// Adds --token-file, --tls-ca, --tls-cert, --tls-key and --tls-server-name to
+// `app`, filling `flags`. There is no --token: argv is visible to every user
+// of the machine (docs/security.md). `token_holder` says whose token the file
+// holds ("the bearer token", "the worker token"); --tls-server-name defaults
+// to the host of `address_flag`.
+void AddClientSecurityFlags(CLI::App& app, ClientSecurityFlags& flags, const std::string& token_holder,
+                            const std::string& address_flag);
 
 // Looks an environment variable up; nullopt when it is not set.
 using EnvironmentLookup = std::function<std::optional<std::string>(const char* name)>;
