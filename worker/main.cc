@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -22,6 +23,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "segtune/agent/agent.h"
 #include "segtune/agent/device.h"
 #include "segtune/common/channel.h"
@@ -36,6 +38,8 @@ constexpr int kExitUsage = 2;
 // --drain-seconds above this are cut to it (about 30 years: forever, for a
 // drain), so that the conversion to milliseconds cannot overflow.
 constexpr double kLongestDrainSeconds = 1e9;
+// The coordinator's limit on a worker's slots (docs/architecture.md, Limits).
+constexpr int kMostSlots = 1024;
 
 // Logs why the worker stops and returns its exit code.
 int ExitWith(int code, const absl::Status& status) {
@@ -89,8 +93,9 @@ int main(int argc, char** argv) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::string coordinator = "127.0.0.1:50051";
   std::string device_flag = "auto";
-  int slots = 1;
-  int threads = 0;  // 0 until given: cores / slots
+  int slots = 0;             // 0 until given: one per device
+  int slots_per_device = 0;  // 0 until given
+  int threads = 0;           // 0 until given: cores / slots
   std::string name;
   std::string metrics_listen;  // empty: no /metrics
   bool simulate = false;
@@ -100,9 +105,17 @@ int main(int argc, char** argv) {
   CLI::App app("segtune-worker: trains the trials a segtune coordinator leases to it");
   app.add_option("--coordinator", coordinator, "coordinator address, HOST:PORT")->capture_default_str();
   CLI::Option* device_option =
-      app.add_option("--device", device_flag, "auto, cpu, cuda or cuda:N (auto: cuda:0 when available)")
+      app.add_option("--device", device_flag,
+                     "auto, cpu, cuda, cuda:N, a list of CUDA devices (cuda:0,cuda:1) or all (every CUDA "
+                     "device); auto: cuda:0 when available, else cpu")
           ->capture_default_str();
-  app.add_option("--slots", slots, "trials trained at once")->capture_default_str();
+  CLI::Option* slots_option = app.add_option(
+      "--slots", slots,
+      "trials trained at once, dealt evenly over the devices (default: one per device); on the CPU they "
+      "split the cores between them");
+  app.add_option("--slots-per-device", slots_per_device,
+                 "trials trained at once on each device, each on its own CUDA stream (default: 1)")
+      ->excludes(slots_option);
   CLI::Option* threads_option =
       app.add_option("--threads", threads, "LibTorch threads per trial (default: cores / slots, at least 1)");
   // Simulated trials train nothing, so the device and thread flags would
@@ -146,10 +159,38 @@ int main(int argc, char** argv) {
   const absl::StatusOr<segtune::common::ClientSecurity> security =
       segtune::common::LoadClientSecurity(security_flags, segtune::common::ProcessEnvironment());
   if (!security.ok()) return ExitWith(kExitUsage, security.status());
-  if (slots < 1) {
-    spdlog::error("--slots {}: must be at least 1", slots);
+  // In simulate mode nothing asks LibTorch about devices (CUDA included).
+  const absl::StatusOr<std::vector<std::string>> devices =
+      simulate ? absl::StatusOr<std::vector<std::string>>(std::vector<std::string>{"simulated"})
+               : segtune::agent::ResolveDevices(device_flag, segtune::agent::CudaDeviceCount());
+  if (!devices.ok()) return ExitWith(kExitUsage, devices.status());
+  const int device_count = static_cast<int>(devices->size());
+  if (app.count("--slots") > 0) {
+    // Every device gets the same number of slots: an uneven split would
+    // leave one GPU with less work than it can take.
+    if (slots < 1 || slots % device_count != 0) {
+      spdlog::error("--slots {}: must be a positive multiple of the {} device(s) of --device {} (or use "
+                    "--slots-per-device)",
+                    slots, device_count, device_flag);
+      return kExitUsage;
+    }
+    slots_per_device = slots / device_count;
+  } else if (app.count("--slots-per-device") > 0) {
+    if (slots_per_device < 1) {
+      spdlog::error("--slots-per-device {}: must be at least 1", slots_per_device);
+      return kExitUsage;
+    }
+  } else {
+    slots_per_device = 1;
+  }
+  slots = slots_per_device * device_count;
+  if (slots > kMostSlots) {
+    spdlog::error("{} slots: at most {} per worker", slots, kMostSlots);
     return kExitUsage;
   }
+  // Slots share the machine's cores: together they never ask for more
+  // LibTorch threads than there are cores (LibTorch's thread count is
+  // process-wide, so every slot trains with this many).
   if (app.count("--threads") == 0) threads = std::max(1, cores / slots);
   if (threads < 1) {
     spdlog::error("--threads {}: must be at least 1", threads);
@@ -163,16 +204,12 @@ int main(int argc, char** argv) {
     spdlog::error("--drain-seconds {}: must be >= 0 and finite", drain_seconds);
     return kExitUsage;
   }
-  // In simulate mode nothing asks LibTorch about devices (CUDA included).
-  const absl::StatusOr<std::string> device =
-      simulate ? absl::StatusOr<std::string>("simulated")
-               : segtune::agent::ResolveDevice(device_flag, segtune::agent::CudaDeviceCount());
-  if (!device.ok()) return ExitWith(kExitUsage, device.status());
+  const std::string device = absl::StrJoin(*devices, ",");
   // Declared before the agent, which records into it until it is destroyed.
   std::unique_ptr<segtune::worker_metrics::WorkerMetrics> metrics;
   if (!metrics_listen.empty()) {
     absl::StatusOr<std::unique_ptr<segtune::worker_metrics::WorkerMetrics>> started =
-        segtune::worker_metrics::WorkerMetrics::Start(metrics_listen, *device);
+        segtune::worker_metrics::WorkerMetrics::Start(metrics_listen, device);
     if (!started.ok()) {
       const bool malformed = started.status().code() == absl::StatusCode::kInvalidArgument;
       return ExitWith(malformed ? kExitUsage : kExitFailed, started.status());
@@ -189,8 +226,9 @@ int main(int argc, char** argv) {
   segtune::agent::AgentOptions options;
   options.coordinator = coordinator;
   options.security = *security;
-  options.device = *device;
+  options.device = device;
   options.slots = slots;
+  options.slot_devices = segtune::agent::SlotDevices(*devices, slots_per_device);
   options.hostname = Hostname();
   options.name = name.empty() ? absl::StrCat(options.hostname, "-", getpid()) : name;
   options.metrics = metrics.get();
@@ -201,8 +239,9 @@ int main(int argc, char** argv) {
     spdlog::info("simulating trials at {} s per epoch: nothing is trained", simulate_epoch_seconds);
   }
 
-  spdlog::info("segtune-worker {}: coordinator {}, device {}, {} slot(s), {} LibTorch thread(s) each, metrics {}",
-               options.name, options.coordinator, options.device, slots, threads,
+  spdlog::info("segtune-worker {}: coordinator {}, device {}, {} slot(s) ({} per device), {} LibTorch thread(s) "
+               "each, metrics {}",
+               options.name, options.coordinator, options.device, slots, slots_per_device, threads,
                metrics == nullptr ? "off"
                                   : absl::StrCat("http://", metrics_listen.substr(0, metrics_listen.rfind(':')), ":",
                                                  metrics->port(), "/metrics"));

@@ -194,6 +194,11 @@ class FakeWorkerHub final : public v1::WorkerHub::Service {
     std::lock_guard<std::mutex> lock(mu_);
     return deregistered_;
   }
+  // The slot of every AcquireTrial that got a trial.
+  std::vector<int> leased_slots() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return leased_slots_;
+  }
   std::vector<v1::HeartbeatRequest> heartbeats() const {
     std::lock_guard<std::mutex> lock(mu_);
     return heartbeats_;
@@ -255,6 +260,7 @@ class FakeWorkerHub final : public v1::WorkerHub::Service {
     // A worker forgotten during the wait gets nothing, like on the real coordinator.
     if (!queue_.empty() && !context->IsCancelled() && known_workers_.count(request->worker_id()) > 0) {
       response->set_has_trial(true);
+      leased_slots_.push_back(request->slot());
       *response->mutable_assignment() = queue_.front();
       queue_.erase(queue_.begin());
     }
@@ -445,6 +451,7 @@ class FakeWorkerHub final : public v1::WorkerHub::Service {
 
   std::vector<v1::RegisterWorkerRequest> registrations_;
   std::vector<v1::HeartbeatRequest> heartbeats_;
+  std::vector<int> leased_slots_;
   std::vector<ReportRecord> reports_;
   std::vector<ReportRecord> report_requests_;
   int report_calls_ = 0;
@@ -493,6 +500,11 @@ class FakeTrainer {
     std::lock_guard<std::mutex> lock(mu_);
     return last_device_;
   }
+  // The device of every trial started, in start order.
+  std::vector<std::string> devices() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return devices_;
+  }
   // The resume_from of the last trial started; nullopt for none.
   std::optional<train::Checkpoint> last_resume_from() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -510,6 +522,7 @@ class FakeTrainer {
     {
       std::lock_guard<std::mutex> lock(mu_);
       last_device_ = options.device;
+      devices_.push_back(options.device);
       last_resume_from_ = options.resume_from;
     }
     const int epochs = config.at("epochs").get<int>();
@@ -575,6 +588,7 @@ class FakeTrainer {
 
   mutable std::mutex mu_;
   std::string last_device_;
+  std::vector<std::string> devices_;
   std::optional<train::Checkpoint> last_resume_from_;
   std::atomic<int> returned_{0};
   std::atomic<int> running_together_{0};
@@ -974,6 +988,66 @@ TEST_F(AgentTest, RunsOneTrialPerSlotAtOnce) {
   ASSERT_TRUE(Eventually([&] { return hub_.finishes().size() == 2; }));
   EXPECT_EQ(FinishesOf("a").at(0).state, v1::COMPLETED);
   EXPECT_EQ(FinishesOf("b").at(0).state, v1::COMPLETED);
+}
+
+TEST_F(AgentTest, EachSlotTrainsOnItsDeviceAndNamesItselfWhenAcquiring) {
+  hub_.AddTrial("a", TrialConfig(3, {{"rendezvous", true}, {"hold_after_epoch", 2}}));
+  hub_.AddTrial("b", TrialConfig(3, {{"rendezvous", true}, {"hold_after_epoch", 2}}));
+  AgentOptions options = Options();
+  options.device = "cuda:0,cuda:1";
+  options.slots = 2;
+  options.slot_devices = {"cuda:0", "cuda:1"};
+  StartAgent(options);
+  ASSERT_TRUE(Eventually([&] { return hub_.EpochsOf("a").size() == 2 && hub_.EpochsOf("b").size() == 2; }));
+
+  ASSERT_FALSE(hub_.registrations().empty());
+  const v1::RegisterWorkerRequest registration = hub_.registrations().front();
+  EXPECT_EQ(registration.device(), "cuda:0,cuda:1");
+  EXPECT_EQ(std::vector<std::string>(registration.slot_devices().begin(), registration.slot_devices().end()),
+            (std::vector<std::string>{"cuda:0", "cuda:1"}));
+  // Both slots leased a trial, and each trained it on its own device.
+  std::vector<int> slots = hub_.leased_slots();
+  std::sort(slots.begin(), slots.end());
+  EXPECT_EQ(slots, (std::vector<int>{0, 1}));
+  std::vector<std::string> devices = trainer_.devices();
+  std::sort(devices.begin(), devices.end());
+  EXPECT_EQ(devices, (std::vector<std::string>{"cuda:0", "cuda:1"}));
+
+  // While both trials train, every heartbeat carries both slots' training
+  // time, and it grows.
+  const auto usage = [&](std::size_t first_heartbeat) {
+    std::optional<std::vector<double>> last;
+    const std::vector<v1::HeartbeatRequest> heartbeats = hub_.heartbeats();
+    for (std::size_t i = first_heartbeat; i < heartbeats.size(); ++i) {
+      std::vector<double> seconds;
+      for (const v1::SlotUsage& slot : heartbeats[i].slots()) seconds.push_back(slot.training_seconds());
+      last = seconds;
+    }
+    return last;
+  };
+  const std::size_t before = hub_.heartbeats().size();
+  ASSERT_TRUE(Eventually([&] { return hub_.heartbeats().size() > before; }));
+  const std::vector<double> earlier = usage(before).value();
+  ASSERT_EQ(earlier.size(), 2u);
+  std::this_thread::sleep_for(milliseconds(100));
+  const std::size_t later_from = hub_.heartbeats().size();
+  ASSERT_TRUE(Eventually([&] { return hub_.heartbeats().size() > later_from; }));
+  const std::vector<double> later = usage(later_from).value();
+  ASSERT_EQ(later.size(), 2u);
+  for (std::size_t slot = 0; slot < 2; ++slot) {
+    EXPECT_GT(earlier[slot], 0.0) << "slot " << slot;
+    EXPECT_GE(later[slot] - earlier[slot], 0.05) << "slot " << slot;  // held in training for 100 ms
+  }
+}
+
+TEST_F(AgentTest, RejectsSlotDevicesThatDoNotMatchTheSlots) {
+  AgentOptions options = Options();
+  options.slots = 2;
+  options.slot_devices = {"cuda:0"};
+  Agent agent(options);
+  const absl::Status status = agent.Start();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(status.message()).find("slot_devices"), std::string::npos) << status;
 }
 
 TEST_F(AgentTest, RetriesRegistrationUntilTheCoordinatorAppears) {

@@ -3,6 +3,8 @@
 #include <malloc.h>
 
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -43,6 +45,56 @@ TEST(ResolveDeviceTest, RejectsMalformedValues) {
     EXPECT_EQ(device.status().code(), absl::StatusCode::kInvalidArgument) << flag;
     EXPECT_NE(device.status().message().find("--device"), std::string::npos) << flag;
   }
+}
+
+TEST(ResolveDevicesTest, OneDeviceIsWhatResolveDeviceGives) {
+  EXPECT_EQ(ResolveDevices("cpu", 2).value(), std::vector<std::string>{"cpu"});
+  EXPECT_EQ(ResolveDevices("auto", 0).value(), std::vector<std::string>{"cpu"});
+  EXPECT_EQ(ResolveDevices("cuda", 2).value(), std::vector<std::string>{"cuda:0"});
+  EXPECT_EQ(ResolveDevices("cuda:1", 2).value(), std::vector<std::string>{"cuda:1"});
+}
+
+TEST(ResolveDevicesTest, AllIsEveryCudaDevice) {
+  EXPECT_EQ(ResolveDevices("all", 3).value(), (std::vector<std::string>{"cuda:0", "cuda:1", "cuda:2"}));
+  const auto none = ResolveDevices("all", 0);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(none.status().message().find("--device all"), std::string::npos);
+}
+
+TEST(ResolveDevicesTest, AListKeepsItsOrder) {
+  EXPECT_EQ(ResolveDevices("cuda:2,cuda:0", 4).value(), (std::vector<std::string>{"cuda:2", "cuda:0"}));
+  EXPECT_EQ(ResolveDevices("cuda,cuda:1", 2).value(), (std::vector<std::string>{"cuda:0", "cuda:1"}));
+}
+
+TEST(ResolveDevicesTest, RejectsBadListsNamingTheBadPart) {
+  const struct {
+    const char* flag;
+    const char* named;
+  } cases[] = {
+      {"cuda:0,cuda:7", "--device cuda:7"},  // beyond the device count
+      {"cuda:0,cuda:0", "listed twice"},     // one device twice: that is --slots-per-device
+      {"cuda:0,cuda", "listed twice"},       // the same device, spelt differently
+      {"cuda:0,cpu", "CUDA devices only"},   // cpu stands alone
+      {"all,cuda:1", "CUDA devices only"},
+      {"cuda:0,", "--device :"},             // an empty item
+      {"cuda:0,gpu1", "--device gpu1"},
+  };
+  for (const auto& bad : cases) {
+    const auto devices = ResolveDevices(bad.flag, 4);
+    ASSERT_FALSE(devices.ok()) << bad.flag;
+    EXPECT_EQ(devices.status().code(), absl::StatusCode::kInvalidArgument) << bad.flag;
+    EXPECT_NE(devices.status().message().find(bad.named), std::string::npos)
+        << bad.flag << ": " << devices.status().message();
+  }
+  EXPECT_FALSE(ResolveDevices("cuda:0,cuda:1", 0).ok());  // no CUDA at all
+}
+
+TEST(SlotDevicesTest, DealsSlotsRoundRobin) {
+  EXPECT_EQ(SlotDevices({"cpu"}, 3), (std::vector<std::string>{"cpu", "cpu", "cpu"}));
+  EXPECT_EQ(SlotDevices({"cuda:0", "cuda:1"}, 1), (std::vector<std::string>{"cuda:0", "cuda:1"}));
+  EXPECT_EQ(SlotDevices({"cuda:0", "cuda:1"}, 2),
+            (std::vector<std::string>{"cuda:0", "cuda:1", "cuda:0", "cuda:1"}));
 }
 
 TEST(ConfigureTorchThreadsTest, RejectsFewerThanOneThread) {

@@ -203,7 +203,8 @@ grpc::Status ReceiveCheckpoint(grpc::ClientReader<v1::CheckpointChunk>& reader, 
 
 }  // namespace
 
-Agent::Agent(AgentOptions options) : options_(std::move(options)) {}
+Agent::Agent(AgentOptions options)
+    : options_(std::move(options)), training_clocks_(std::max(options_.slots, 0)) {}
 
 Agent::~Agent() { Shutdown(); }
 
@@ -213,6 +214,15 @@ absl::Status Agent::Start() {
     return absl::InvalidArgumentError(absl::StrCat("slots ", options_.slots, ": must be at least 1"));
   }
   if (options_.device.empty()) return absl::InvalidArgumentError("device: must not be empty");
+  if (!options_.slot_devices.empty()) {
+    if (static_cast<int>(options_.slot_devices.size()) != options_.slots) {
+      return absl::InvalidArgumentError(absl::StrCat("slot_devices: ", options_.slot_devices.size(),
+                                                     " devices for ", options_.slots, " slots"));
+    }
+    for (const std::string& device : options_.slot_devices) {
+      if (device.empty()) return absl::InvalidArgumentError("slot_devices: a device is empty");
+    }
+  }
   if (options_.name.empty()) return absl::InvalidArgumentError("name: must not be empty");
   if (!options_.run_trial) return absl::InvalidArgumentError("run_trial: must be set");
   const std::pair<const char*, int> durations[] = {
@@ -356,6 +366,7 @@ bool Agent::Register() {
   request.set_hostname(options_.hostname);
   request.set_device(options_.device);
   request.set_slots(options_.slots);
+  for (const std::string& device : options_.slot_devices) request.add_slot_devices(device);
   while (!shutting_down_) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + milliseconds(options_.rpc_timeout_ms));
@@ -410,6 +421,12 @@ void Agent::SendHeartbeat(const std::string& worker_id) {
     }
   }
   for (auto& [trial_id, attempts] : sent_attempts) std::sort(attempts.begin(), attempts.end());
+  const std::vector<double> training_seconds = training_clocks_.Seconds();
+  for (int slot = 0; slot < static_cast<int>(training_seconds.size()); ++slot) {
+    v1::SlotUsage* usage = request.add_slots();
+    usage->set_slot(slot);
+    usage->set_training_seconds(training_seconds[static_cast<size_t>(slot)]);
+  }
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + CallTimeout());
   v1::HeartbeatResponse response;
@@ -505,6 +522,7 @@ void Agent::SlotLoop(int slot) {
     v1::AcquireTrialRequest request;
     request.set_worker_id(worker_id);
     request.set_wait_ms(options_.acquire_wait_ms);
+    request.set_slot(slot);
     v1::AcquireTrialResponse response;
     const grpc::Status status = stub_->AcquireTrial(&context, request, &response);
     {
@@ -530,6 +548,10 @@ void Agent::SlotLoop(int slot) {
     LogRetry("AcquireTrial", status, delay);
     SleepForRetry(delay);
   }
+}
+
+const std::string& Agent::SlotDevice(int slot) const {
+  return options_.slot_devices.empty() ? options_.device : options_.slot_devices[static_cast<size_t>(slot)];
 }
 
 void Agent::RunAssignment(const v1::TrialAssignment& assignment, const std::string& worker_id, int slot) {
@@ -595,7 +617,7 @@ Agent::Ending Agent::Train(const v1::TrialAssignment& assignment, ActiveTrial& t
 
   EpochFeedback feedback;
   train::TrainOptions train_options;
-  train_options.device = options_.device;
+  train_options.device = SlotDevice(trial.slot);
   train_options.start_epoch = assignment.start_epoch();
   // An LR range test keeps no checkpoints: its steps are cheap to replay,
   // and its weights are of no use once it ends.
@@ -608,6 +630,7 @@ Agent::Ending Agent::Train(const v1::TrialAssignment& assignment, ActiveTrial& t
   }
   if (keeps_checkpoints) {
     train_options.on_checkpoint = [this, &trial, &feedback](const train::Checkpoint& checkpoint) {
+      const TrainingClocks::Pause waiting_for_coordinator(training_clocks_, trial.slot);
       return UploadCheckpoint(trial, checkpoint, feedback);
     };
   }
@@ -624,6 +647,7 @@ Agent::Ending Agent::Train(const v1::TrialAssignment& assignment, ActiveTrial& t
   train_options.on_epoch = [this, &trial, epochs, &feedback, series = series.get()](const train::EpochReport& report) {
     // Before the report, which is retried for as long as the coordinator is down.
     if (series != nullptr) RecordEpoch(*series, report);
+    const TrainingClocks::Pause waiting_for_coordinator(training_clocks_, trial.slot);
     if (!ReportEpoch(trial, epochs, report, feedback)) return false;
     // Draining: this epoch is uploaded and acknowledged, so the trial can
     // resume from it elsewhere. After its last epoch the trainer ends it
@@ -639,6 +663,7 @@ Agent::Ending Agent::Train(const v1::TrialAssignment& assignment, ActiveTrial& t
   }
 
   train::TrialResult result;
+  training_clocks_.Start(trial.slot);
   try {
     result = options_.run_trial(config, train_options);
   } catch (const std::exception& e) {
@@ -646,6 +671,7 @@ Agent::Ending Agent::Train(const v1::TrialAssignment& assignment, ActiveTrial& t
     result.outcome = train::Outcome::kFailed;
     result.reason = absl::StrCat("the trial function threw: ", e.what());
   }
+  training_clocks_.Stop(trial.slot);
   return DecideEnding(trial, result, feedback);
 }
 

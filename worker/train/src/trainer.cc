@@ -13,6 +13,8 @@
 
 #include <ATen/autocast_mode.h>
 #include <c10/core/InferenceMode.h>
+#include <c10/core/StreamGuard.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <c10/util/Exception.h>
 #include <torch/cuda.h>
 #include <torch/utils.h>
@@ -544,6 +546,15 @@ TrialResult RunTrialOrThrow(const nlohmann::json& config_json, const TrainOption
   }
   absl::StatusOr<torch::Device> device = ParseDevice(options.device);
   if (!device.ok()) return Finished(Outcome::kFailed, std::string(device.status().message()), 0);
+  // A trial's kernels go to a stream of its own (from LibTorch's pool), so
+  // that trials sharing a GPU (segtune-worker --slots-per-device) overlap
+  // instead of queueing on the device's default stream. The guard also makes
+  // the trial's device current on this thread until the trial ends.
+  std::optional<c10::StreamGuard> own_stream;
+  if (device->is_cuda()) {
+    const torch::Device indexed(torch::kCUDA, device->has_index() ? device->index() : 0);
+    own_stream.emplace(c10::impl::getDeviceGuardImpl(indexed.type())->getStreamFromGlobalPool(indexed));
+  }
   // The range test sets the lr itself.
   if (config->lr_range) config->scheduler = nullptr;
   absl::StatusOr<TrialSetup> setup = BuildSetup(*config, *device, options);

@@ -36,6 +36,10 @@
 //   coordinator stays unreachable are retried for `shutdown_grace_ms`; after
 //   that the coordinator's lease expiry requeues the trial, which resumes
 //   from its last acknowledged epoch.
+// - Each slot trains on its device (AgentOptions::slot_devices) and asks
+//   for trials naming its slot, so the coordinator knows which device a
+//   trial is on. Heartbeats carry each slot's training time (TrainingClocks)
+//   for the coordinator's per-device utilisation.
 // - With AgentOptions::metrics set, each slot records the trial it trains,
 //   its batches and its epochs there (segtune/worker_metrics).
 //
@@ -61,6 +65,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
+#include "segtune/agent/training_clocks.h"
 #include "segtune/common/channel.h"
 #include "segtune/train/trainer.h"
 #include "segtune/v1/segtune.grpc.pb.h"
@@ -75,8 +80,11 @@ using TrialFunction =
 struct AgentOptions {
   std::string coordinator = "127.0.0.1:50051";  // HOST:PORT
   common::ClientSecurity security;               // token and TLS presented to it
-  std::string device = "cpu";                    // as ResolveDevice returns it
+  std::string device = "cpu";                    // every device, as in "cuda:0,cuda:1"
   int slots = 1;                                 // trials trained at once
+  // The device each slot trains on, slot 0 first (size == slots, see
+  // SlotDevices); empty: every slot trains on `device`.
+  std::vector<std::string> slot_devices;
   std::string name;                              // shown by `segtune workers`
   std::string hostname;
   TrialFunction run_trial = train::RunTrial;
@@ -167,6 +175,7 @@ class Agent {
   void SendHeartbeat(const std::string& worker_id);
   void ForgetWorker(const std::string& worker_id);
   void SlotLoop(int slot);
+  const std::string& SlotDevice(int slot) const;
   std::string WaitForWorkerId();
   void RunAssignment(const segtune::v1::TrialAssignment& assignment, const std::string& worker_id, int slot);
   Ending Train(const segtune::v1::TrialAssignment& assignment, ActiveTrial& trial);
@@ -218,6 +227,8 @@ class Agent {
   int assignments_in_hand_ = 0;
   std::set<grpc::ClientContext*> acquire_calls_;  // GUARDED_BY(mu_): long polls in flight
   absl::Status fatal_;                      // GUARDED_BY(mu_)
+
+  TrainingClocks training_clocks_;  // one per slot, thread-safe
 
   std::thread session_thread_;
   std::vector<std::thread> slot_threads_;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -20,6 +21,17 @@ namespace segtune::agent {
 // "cpu"; "cuda" -> "cuda:0"; "cuda:N" with N < cuda_device_count.
 // InvalidArgument (naming --device) for anything else or a missing GPU.
 absl::StatusOr<std::string> ResolveDevice(absl::string_view flag, int cuda_device_count);
+
+// Turns a --device value into the worker's devices: "all" -> every CUDA
+// device (InvalidArgument when there is none); a comma-separated list such as
+// "cuda:0,cuda:2" -> those devices, each checked as ResolveDevice does, no
+// device twice (several slots on one device is --slots-per-device); anything
+// else -> the one device ResolveDevice gives.
+absl::StatusOr<std::vector<std::string>> ResolveDevices(absl::string_view flag, int cuda_device_count);
+
+// The device of each slot when every device gets `slots_per_device` slots,
+// dealt round-robin: the first devices.size() slots cover each device once.
+std::vector<std::string> SlotDevices(const std::vector<std::string>& devices, int slots_per_device);
 
 // How many CUDA devices LibTorch can use here (0 for a CPU-only build).
 int CudaDeviceCount();

@@ -58,7 +58,9 @@ struct TrialResult {
 };
 
 struct TrainOptions {
-  std::string device = "cpu";  // "cpu", "cuda", "cuda:N", "auto" (CUDA if available)
+  // "cpu", "cuda", "cuda:N", "auto" (CUDA if available). On CUDA the trial
+  // runs on a stream of its own, so trials sharing a GPU overlap.
+  std::string device = "cpu";
   // Optional progress while the dataset loads: (files decoded, files).
   std::function<void(int64_t, int64_t)> on_load_progress;
   // Epochs already done (resume point).
