@@ -196,6 +196,13 @@ int main(int argc, char** argv) {
     spdlog::error("--threads {}: must be at least 1", threads);
     return kExitUsage;
   }
+  if (!simulate && slots * threads > cores) {
+    // More threads computing than cores: they take turns, and every trial
+    // on the worker slows down (tests/integration/cpu_slots_end_to_end_test.cc
+    // counts them).
+    spdlog::warn("{} slot(s) x {} LibTorch thread(s) exceed the {} core(s): the trials will slow each other down",
+                 slots, threads, cores);
+  }
   if (!(std::isfinite(simulate_epoch_seconds) && simulate_epoch_seconds >= 0)) {
     spdlog::error("--simulate-epoch-seconds {}: must be >= 0 and finite", simulate_epoch_seconds);
     return kExitUsage;

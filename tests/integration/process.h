@@ -110,6 +110,7 @@ class Process {
     }
     return true;
   }
+  pid_t pid() const { return pid_; }
   std::string Stdout() const { return ReadFile(stdout_path_); }
   std::string Stderr() const { return ReadFile(stderr_path_); }
 
