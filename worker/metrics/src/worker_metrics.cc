@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "segtune/common/listen_address.h"
 
 #ifdef SEGTUNE_TORCH_CUDA
@@ -86,23 +87,27 @@ DeviceMemory ChooseDeviceMemory(const std::string& device) {
 // before the first one ends) and costs nothing when nobody scrapes.
 class ScrapeRefresh final : public prometheus::Collectable {
  public:
-  ScrapeRefresh(std::shared_ptr<prometheus::Registry> registry, prometheus::Gauge* memory, MemoryReader read)
-      : registry_(std::move(registry)), memory_(memory), read_(std::move(read)) {}
+  // One gauge per device, with the reader of its memory.
+  using DeviceGauges = std::vector<std::pair<prometheus::Gauge*, MemoryReader>>;
+
+  ScrapeRefresh(std::shared_ptr<prometheus::Registry> registry, DeviceGauges devices)
+      : registry_(std::move(registry)), devices_(std::move(devices)) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override {
-    if (const std::optional<double> bytes = read_()) memory_->Set(*bytes);
+    for (const auto& [gauge, read] : devices_) {
+      if (const std::optional<double> bytes = read()) gauge->Set(*bytes);
+    }
     return registry_->Collect();
   }
 
  private:
   const std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Gauge* const memory_;
-  const MemoryReader read_;
+  const DeviceGauges devices_;
 };
 
 }  // namespace
 
-WorkerMetrics::WorkerMetrics(const std::string& device) : registry_(std::make_shared<prometheus::Registry>()) {
+WorkerMetrics::WorkerMetrics(const std::string& devices) : registry_(std::make_shared<prometheus::Registry>()) {
   images_total_ = &prometheus::BuildCounter()
                        .Name("segtune_worker_images_total")
                        .Help("Training images processed")
@@ -127,21 +132,24 @@ WorkerMetrics::WorkerMetrics(const std::string& device) : registry_(std::make_sh
                         .Name("segtune_worker_current_trial")
                         .Help("The trial each busy slot trains (value 1)")
                         .Register(*registry_);
-  DeviceMemory memory = ChooseDeviceMemory(device);
-  device_memory_bytes_ = &prometheus::BuildGauge()
-                              .Name("segtune_worker_device_memory_bytes")
-                              .Help("Memory in use: CUDA allocator bytes on a GPU, resident memory on the CPU")
-                              .Register(*registry_)
-                              .Add({{"device", memory.label}});
-  scrape_refresh_ = std::make_shared<ScrapeRefresh>(registry_, device_memory_bytes_, std::move(memory.read));
+  auto& device_memory_bytes = prometheus::BuildGauge()
+                                  .Name("segtune_worker_device_memory_bytes")
+                                  .Help("Memory in use: CUDA allocator bytes on a GPU, resident memory on the CPU")
+                                  .Register(*registry_);
+  ScrapeRefresh::DeviceGauges device_gauges;
+  for (const absl::string_view one_device : absl::StrSplit(devices, ',')) {
+    DeviceMemory memory = ChooseDeviceMemory(std::string(one_device));
+    device_gauges.emplace_back(&device_memory_bytes.Add({{"device", memory.label}}), std::move(memory.read));
+  }
+  scrape_refresh_ = std::make_shared<ScrapeRefresh>(registry_, std::move(device_gauges));
 }
 
 WorkerMetrics::~WorkerMetrics() = default;
 
 absl::StatusOr<std::unique_ptr<WorkerMetrics>> WorkerMetrics::Start(const std::string& listen,
-                                                                    const std::string& device) {
+                                                                    const std::string& devices) {
   if (absl::Status status = common::ValidateListenAddress("--metrics-listen", listen); !status.ok()) return status;
-  std::unique_ptr<WorkerMetrics> metrics(new WorkerMetrics(device));
+  std::unique_ptr<WorkerMetrics> metrics(new WorkerMetrics(devices));
   try {
     // civetweb reports a port it cannot bind by throwing from the constructor.
     metrics->exposer_ = std::make_unique<prometheus::Exposer>(listen);

@@ -37,14 +37,14 @@ class TrialSeries;
 class WorkerMetrics {
  public:
   // Serves /metrics on `listen`, HOST:PORT: an IPv4 address or a host name,
-  // and a port from 0 to 65535 (0: any free port, see port()). `device` is
-  // the training device as segtune::agent::ResolveDevice returns it; it picks
-  // what segtune_worker_device_memory_bytes measures (the CUDA allocator on
-  // "cuda:N" when LibTorch has CUDA, else the process's resident memory,
-  // labelled device="cpu"). Errors name --metrics-listen: InvalidArgument for
+  // and a port from 0 to 65535 (0: any free port, see port()). `devices` are
+  // the worker's training devices, comma-separated ("cpu", "cuda:0",
+  // "cuda:0,cuda:1"); each gets a segtune_worker_device_memory_bytes series
+  // (the CUDA allocator on "cuda:N" when LibTorch has CUDA, else the
+  // process's resident memory, labelled device="cpu"). Errors name --metrics-listen: InvalidArgument for
   // a malformed address, Unavailable when it cannot be served there (the
   // port is taken, or the host is not one of this machine's addresses).
-  static absl::StatusOr<std::unique_ptr<WorkerMetrics>> Start(const std::string& listen, const std::string& device);
+  static absl::StatusOr<std::unique_ptr<WorkerMetrics>> Start(const std::string& listen, const std::string& devices);
   ~WorkerMetrics();
 
   WorkerMetrics(const WorkerMetrics&) = delete;
@@ -62,7 +62,7 @@ class WorkerMetrics {
  private:
   friend class TrialSeries;
 
-  explicit WorkerMetrics(const std::string& device);
+  explicit WorkerMetrics(const std::string& devices);
 
   // Declared first, destroyed last: the exposer's threads read them.
   std::shared_ptr<prometheus::Registry> registry_;
@@ -71,7 +71,6 @@ class WorkerMetrics {
   prometheus::Counter* data_wait_seconds_total_;
   prometheus::Family<prometheus::Gauge>* images_per_second_;
   prometheus::Family<prometheus::Gauge>* current_trial_;
-  prometheus::Gauge* device_memory_bytes_;
   std::shared_ptr<prometheus::Collectable> scrape_refresh_;
   std::unique_ptr<prometheus::Exposer> exposer_;
 };
