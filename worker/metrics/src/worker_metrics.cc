@@ -51,11 +51,14 @@ std::optional<double> ResidentBytes() {
 // it reserved from the driver). Throws, caught here, until CUDA has been
 // initialized, that is before the first trial touches the GPU.
 std::optional<double> CudaAllocatedBytes(int device) {
-  namespace allocator = c10::cuda::CUDACachingAllocator;
   try {
-    const allocator::DeviceStats stats = allocator::getDeviceStats(device);
-    return static_cast<double>(
-        stats.allocated_bytes[static_cast<std::size_t>(allocator::StatType::AGGREGATE)].current);
+    const auto stats =
+        c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device));
+    // Entry 0 is StatType::AGGREGATE (all pools) in every release. Neither
+    // StatType nor DeviceStats is named: LibTorch 2.x moved both to
+    // c10::CachingAllocator / c10::CachingDeviceAllocator and re-exports only
+    // some names here, varying by release.
+    return static_cast<double>(stats.allocated_bytes[0].current);
   } catch (const std::exception&) {
     return std::nullopt;
   }

@@ -20,12 +20,14 @@
 
 #include <cmath>
 #include <memory>
+#include <optional>
+#include <sstream>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include <ATen/ScalarOps.h>
-#include <c10/util/string_utils.h>
 #include <torch/optim/optimizer.h>
 #include <torch/optim/serialize.h>
 #include <torch/serialize/archive.h>
@@ -33,8 +35,10 @@
 
 namespace segtune::optim::internal {
 
+// Optimizer::state(): keyed by the parameter's TensorImpl address printed as
+// a string in LibTorch 1.13, by the address itself (void*) in newer releases.
 using StateMap =
-    ska::flat_hash_map<std::string, std::unique_ptr<torch::optim::OptimizerParamState>>;
+    std::remove_reference_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
 
 // Runs `closure` with gradients enabled, as torch.optim's step() does, and
 // returns its loss; an undefined tensor without a closure.
@@ -45,16 +49,30 @@ inline torch::Tensor EvaluateClosure(const torch::optim::Optimizer::LossClosure&
 }
 
 // The key of `param`'s state in Optimizer::state(), as LibTorch's own
-// optimizers and torch::optim::serialize spell it.
-inline std::string StateKey(const torch::Tensor& param) {
-  return c10::guts::to_string(param.unsafeGetTensorImpl());
+// optimizers and torch::optim::serialize spell it: the TensorImpl pointer
+// itself, or, where the key is a string, the pointer written by operator<<
+// (what 1.13's c10::guts::to_string does; newer releases dropped that helper).
+// A template so that only the branch for this LibTorch's key type compiles.
+template <typename Key>
+Key StateKeyOf(void* impl) {
+  if constexpr (std::is_same_v<Key, void*>) {
+    return impl;
+  } else {
+    std::ostringstream key;
+    key << impl;
+    return key.str();
+  }
+}
+
+inline StateMap::key_type StateKey(const torch::Tensor& param) {
+  return StateKeyOf<StateMap::key_type>(param.unsafeGetTensorImpl());
 }
 
 // `param`'s state, created by `init()` on first use (torch's lazy state
 // initialization).
 template <typename ParamState, typename Init>
 ParamState& StateOf(StateMap& state, const torch::Tensor& param, Init&& init) {
-  std::string key = StateKey(param);
+  StateMap::key_type key = StateKey(param);
   auto it = state.find(key);
   if (it == state.end()) {
     it = state.emplace(std::move(key), std::make_unique<ParamState>(init())).first;
@@ -79,7 +97,7 @@ inline bool HasGradient(const torch::Tensor& param, const char* optimizer) {
 // overlaps between their elements get a fresh tensor, like torch's.
 inline torch::Tensor Scratch(std::vector<torch::Tensor>& buffers, std::size_t slot,
                              const torch::Tensor& like,
-                             c10::optional<at::ScalarType> dtype = c10::nullopt) {
+                             std::optional<at::ScalarType> dtype = std::nullopt) {
   const torch::TensorOptions options = like.options().dtype(dtype.value_or(like.scalar_type()));
   if (!like.is_non_overlapping_and_dense()) {
     return at::empty_like(like, options, at::MemoryFormat::Preserve);

@@ -18,6 +18,7 @@
 #include <c10/util/Exception.h>
 #include <torch/cuda.h>
 #include <torch/utils.h>
+#include <torch/version.h>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
@@ -216,20 +217,30 @@ data::LoaderOptions MakeLoaderOptions(const DataConfig& data, int64_t batch_size
   return options;
 }
 
+// LibTorch 2.4 keeps autocast's state per device type, and its CUDA-only
+// is_enabled/set_enabled warn on every call (that is, every batch).
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+bool CudaAutocastEnabled() { return at::autocast::is_autocast_enabled(at::kCUDA); }
+void SetCudaAutocast(bool enabled) { at::autocast::set_autocast_enabled(at::kCUDA, enabled); }
+#else
+bool CudaAutocastEnabled() { return at::autocast::is_enabled(); }
+void SetCudaAutocast(bool enabled) { at::autocast::set_enabled(enabled); }
+#endif
+
 // Autocast (float16 on CUDA) for the scope, when enabled.
 class AutocastScope {
  public:
   explicit AutocastScope(bool enabled) : enabled_(enabled) {
     if (!enabled_) return;
-    previous_ = at::autocast::is_enabled();
-    at::autocast::set_enabled(true);
+    previous_ = CudaAutocastEnabled();
+    SetCudaAutocast(true);
     at::autocast::increment_nesting();
   }
   ~AutocastScope() {
     if (!enabled_) return;
     // Casts are cached only while the outermost scope lives.
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    at::autocast::set_enabled(previous_);
+    SetCudaAutocast(previous_);
   }
   AutocastScope(const AutocastScope&) = delete;
   AutocastScope& operator=(const AutocastScope&) = delete;
