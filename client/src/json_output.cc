@@ -114,6 +114,14 @@ absl::StatusOr<Json> BestJson(const v1::Sweep& sweep, const v1::BestTrial& best)
 }
 
 Json WorkerJson(const v1::Worker& worker) {
+  Json devices = Json::array();
+  for (const v1::DeviceUsage& device : worker.devices()) {
+    devices.push_back(Json{{"device", device.device()},
+                           {"slots", device.slots()},
+                           {"busy_slots", device.busy_slots()},
+                           {"utilization", device.utilization()},
+                           {"training_seconds", device.training_seconds()}});
+  }
   return Json{
       {"worker_id", worker.worker_id()},
       {"name", worker.name()},
@@ -125,6 +133,7 @@ Json WorkerJson(const v1::Worker& worker) {
       {"last_seen_at", IsoTime(worker.last_seen_unix_ms())},
       {"running_trial_ids", Json(std::vector<std::string>(worker.running_trial_ids().begin(),
                                                           worker.running_trial_ids().end()))},
+      {"devices", std::move(devices)},
   };
 }
 

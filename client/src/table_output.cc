@@ -224,13 +224,24 @@ std::string RenderMetrics(const v1::GetTrialMetricsResponse& metrics) {
   return text + "\n" + table.Render() + RenderClassIoU(metrics.epochs(metrics.epochs_size() - 1));
 }
 
+std::string RenderDevices(const v1::Worker& worker) {
+  // A coordinator from before multi-device support sends no devices.
+  if (worker.devices().empty()) return worker.device();
+  std::vector<std::string> devices;
+  for (const v1::DeviceUsage& device : worker.devices()) {
+    devices.push_back(absl::StrCat(device.device(), " ", device.busy_slots(), "/", device.slots(), " ",
+                                   static_cast<int>(std::lround(device.utilization() * 100)), "%"));
+  }
+  return absl::StrJoin(devices, ", ");
+}
+
 std::string RenderWorkers(const v1::ListWorkersResponse& workers) {
   if (workers.workers().empty()) return "no workers\n";
-  Table table({"WORKER", "NAME", "HOST", "DEVICE", "SLOTS", "ALIVE", "LAST SEEN", "RUNNING"});
+  Table table({"WORKER", "NAME", "HOST", "DEVICES", "SLOTS", "ALIVE", "LAST SEEN", "RUNNING"});
   table.SetAlign(4, Table::Align::kRight);
   for (const v1::Worker& worker : workers.workers()) {
     std::vector<std::string> running(worker.running_trial_ids().begin(), worker.running_trial_ids().end());
-    table.AddRow({worker.worker_id(), worker.name(), worker.hostname(), worker.device(),
+    table.AddRow({worker.worker_id(), worker.name(), worker.hostname(), RenderDevices(worker),
                   absl::StrCat(worker.busy_slots(), "/", worker.slots()), worker.alive() ? "yes" : "no",
                   LocalTime(worker.last_seen_unix_ms()),
                   running.empty() ? std::string("-") : absl::StrJoin(running, ",")});

@@ -16,6 +16,7 @@ kind: ConfigMap
 metadata:
   name: segtune-grafana-dashboard
   labels:
+    app.kubernetes.io/part-of: segtune
     grafana_dashboard: "1"
 data:
   segtune.json: |

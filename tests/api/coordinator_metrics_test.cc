@@ -85,6 +85,31 @@ TEST(CoordinatorMetricsTest, SeriesOfEndedTrialsAndSweepsAreRemoved) {
   EXPECT_TRUE(Has(page, "segtune_trials_finished_total{state=\"COMPLETED\"} 2")) << "totals stay";
 }
 
+TEST(CoordinatorMetricsTest, EachDeviceOfEachLiveWorkerHasItsSeriesUntilTheWorkerIsGone) {
+  CoordinatorMetrics metrics(kMethods);
+  CoordinatorSnapshot snapshot = TwoRunningTrials();
+  snapshot.scheduler.devices["w-1"] = {{"cuda:0", 2, 1, 0.75, 30}, {"cuda:1", 1, 0, 0, 0}};
+  snapshot.scheduler.devices["w-2"] = {{"cpu", 1, 1, 0, 0}};
+  metrics.Apply(snapshot);
+  std::string page = metrics.Exposition();
+  const std::string gpu0 = "{device=\"cuda:0\",worker=\"w-1\"}";
+  EXPECT_TRUE(Has(page, "segtune_device_slots" + gpu0 + " 2")) << page;
+  EXPECT_TRUE(Has(page, "segtune_device_busy_slots" + gpu0 + " 1")) << page;
+  EXPECT_TRUE(Has(page, "segtune_device_utilization" + gpu0 + " 0.75")) << page;
+  EXPECT_TRUE(Has(page, "segtune_device_training_seconds_total" + gpu0 + " 30")) << page;
+  EXPECT_TRUE(Has(page, "segtune_device_slots{device=\"cpu\",worker=\"w-2\"} 1")) << page;
+
+  // The counter adds what is new; then the worker goes away with its series.
+  snapshot.scheduler.devices["w-1"][0].training_seconds = 42.5;
+  metrics.Apply(snapshot);
+  EXPECT_TRUE(Has(metrics.Exposition(), "segtune_device_training_seconds_total" + gpu0 + " 42.5"));
+  snapshot.scheduler.devices.erase("w-1");
+  metrics.Apply(snapshot);
+  page = metrics.Exposition();
+  EXPECT_EQ(page.find("worker=\"w-1\""), std::string::npos) << page;
+  EXPECT_NE(page.find("worker=\"w-2\""), std::string::npos) << page;
+}
+
 TEST(CoordinatorMetricsTest, CountersAddOnlyWhatIsNew) {
   CoordinatorMetrics metrics(kMethods);
   CoordinatorSnapshot snapshot = TwoRunningTrials();

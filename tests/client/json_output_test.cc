@@ -128,6 +128,27 @@ TEST(JsonOutputTest, WorkerHasItsFields) {
   EXPECT_TRUE(view["last_seen_at"].is_null());
 }
 
+TEST(JsonOutputTest, WorkerListsItsDevices) {
+  v1::Worker worker;
+  worker.set_device("cuda:0,cuda:1");
+  worker.set_slots(3);
+  v1::DeviceUsage* device = worker.add_devices();
+  device->set_device("cuda:0");
+  device->set_slots(2);
+  device->set_busy_slots(1);
+  device->set_utilization(0.5);
+  device->set_training_seconds(120.25);
+  worker.add_devices()->set_device("cuda:1");
+  json view = WorkerJson(worker);
+  EXPECT_EQ(view["device"], "cuda:0,cuda:1");  // unchanged: the summary
+  ASSERT_EQ(view["devices"].size(), 2u);
+  EXPECT_EQ(view["devices"][0], json::parse(R"({"device": "cuda:0", "slots": 2, "busy_slots": 1,
+                                                 "utilization": 0.5, "training_seconds": 120.25})"));
+  EXPECT_EQ(view["devices"][1]["device"], "cuda:1");
+  EXPECT_EQ(view["devices"][1]["utilization"], 0.0);
+  EXPECT_EQ(WorkerJson(v1::Worker())["devices"], json::array());
+}
+
 TEST(JsonOutputTest, IsoTimeIsUtcWithMilliseconds) {
   EXPECT_EQ(IsoTime(0), nullptr);
   EXPECT_EQ(IsoTime(1000), "1970-01-01T00:00:01.000Z");

@@ -112,6 +112,33 @@ TEST(TableOutputTest, SweepStatusListsTrialsByState) {
   EXPECT_THAT(text, HasSubstr("finished     -\n"));
 }
 
+TEST(TableOutputTest, WorkersShowEachDeviceWithBusySlotsAndUtilization) {
+  v1::ListWorkersResponse workers;
+  v1::Worker* gpus = workers.add_workers();
+  gpus->set_worker_id("w-1");
+  gpus->set_device("cuda:0,cuda:1");
+  gpus->set_slots(2);
+  gpus->set_busy_slots(1);
+  v1::DeviceUsage* first = gpus->add_devices();
+  first->set_device("cuda:0");
+  first->set_slots(1);
+  first->set_busy_slots(1);
+  first->set_utilization(0.874);
+  v1::DeviceUsage* second = gpus->add_devices();
+  second->set_device("cuda:1");
+  second->set_slots(1);
+  EXPECT_EQ(RenderDevices(*gpus), "cuda:0 1/1 87%, cuda:1 0/1 0%");
+  // A coordinator from before multi-device support sends no devices.
+  v1::Worker* old = workers.add_workers();
+  old->set_worker_id("w-2");
+  old->set_device("cpu");
+  old->set_slots(2);
+  EXPECT_EQ(RenderDevices(*old), "cpu");
+  const std::string text = RenderWorkers(workers);
+  EXPECT_THAT(text, HasSubstr("DEVICES"));
+  EXPECT_THAT(text, HasSubstr("cuda:0 1/1 87%, cuda:1 0/1 0%"));
+}
+
 TEST(TableOutputTest, EmptyListingsSaySo) {
   EXPECT_EQ(RenderSweeps(v1::ListSweepsResponse()), "no sweeps\n");
   EXPECT_EQ(RenderWorkers(v1::ListWorkersResponse()), "no workers\n");

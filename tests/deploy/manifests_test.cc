@@ -1,5 +1,5 @@
 // Offline checks of the deployment files under deploy/ (k8s, systemd, slurm,
-// docker), in place of `kubectl apply --dry-run`: the Kubernetes manifests
+// docker); kubectl_dry_run_test.cc runs kubectl itself. The Kubernetes manifests
 // agree with each other (ports, names, labels, the Secret, grace periods),
 // the dashboard ConfigMap is an exact copy of the Grafana dashboard, and every
 // flag any file passes to segtune-coordinator or segtune-worker exists in
@@ -119,6 +119,15 @@ TEST_F(ManifestsTest, EveryDocumentHasApiVersionKindAndName) {
     EXPECT_FALSE(doc["kind"].as<std::string>("").empty()) << file;
     EXPECT_FALSE(doc["metadata"]["name"].as<std::string>("").empty()) << file;
   }
+}
+
+// Set in each file rather than by kustomization.yaml (which only adds it to
+// the generated Secret): its `labels:` field is too new for Debian's kubectl.
+TEST_F(ManifestsTest, EveryDocumentIsPartOfSegtune) {
+  for (const auto& [file, doc] : manifests_.documents) {
+    EXPECT_EQ(doc["metadata"]["labels"]["app.kubernetes.io/part-of"].as<std::string>(""), "segtune") << file;
+  }
+  EXPECT_EQ(Kustomization()["generatorOptions"]["labels"]["app.kubernetes.io/part-of"].as<std::string>(""), "segtune");
 }
 
 TEST_F(ManifestsTest, ServicePortsMatchTheCoordinatorsPortsAndFlags) {

@@ -29,7 +29,7 @@ auto Fields(const TrialRecord& t) {
 }
 auto Fields(const WorkerRecord& w) {
   return std::tie(w.worker_id, w.name, w.hostname, w.device, w.slots, w.registered_unix_ms,
-                  w.last_seen_unix_ms, w.deregistered);
+                  w.last_seen_unix_ms, w.deregistered, w.slot_devices);
 }
 
 SweepRecord MakeSweep(const std::string& sweep_id, std::int64_t created_unix_ms) {
@@ -295,13 +295,15 @@ TEST_F(StoreTest, WorkersUpsertAndList) {
   worker.worker_id = "w-2";
   worker.name = "gpu-box";
   worker.hostname = "host-a";
-  worker.device = "cuda:0";
+  worker.device = "cuda:0,cuda:1";
   worker.slots = 2;
+  worker.slot_devices = {"cuda:0", "cuda:1"};
   worker.registered_unix_ms = 20;
   worker.last_seen_unix_ms = 25;
   WorkerRecord earlier = worker;
   earlier.worker_id = "w-1";
   earlier.device = "cpu";
+  earlier.slot_devices.clear();  // a worker from before multi-device support
   earlier.registered_unix_ms = 10;
   ASSERT_TRUE(store_->UpsertWorker(worker).ok());
   ASSERT_TRUE(store_->UpsertWorker(earlier).ok());
@@ -493,6 +495,7 @@ TEST_F(StoreTest, VersionOneDatabaseGainsEmptyLineages) {
   // What a version 1 database looked like: no lineage column, no attempts.
   RawDatabase(path_).Exec("DROP TABLE attempts");
   RawDatabase(path_).Exec("ALTER TABLE trials DROP COLUMN lineage_json");
+  RawDatabase(path_).Exec("ALTER TABLE workers DROP COLUMN slot_devices_json");
   RawDatabase(path_).Exec("PRAGMA user_version = 1");
 
   OpenStore();
@@ -518,6 +521,7 @@ TEST_F(StoreTest, VersionTwoDatabaseGainsAttemptsOfItsRunningTrials) {
   store_.reset();
   // What a version 2 database looked like: no attempts table.
   RawDatabase(path_).Exec("DROP TABLE attempts");
+  RawDatabase(path_).Exec("ALTER TABLE workers DROP COLUMN slot_devices_json");
   RawDatabase(path_).Exec("PRAGMA user_version = 2");
 
   OpenStore();
@@ -532,6 +536,27 @@ TEST_F(StoreTest, VersionTwoDatabaseGainsAttemptsOfItsRunningTrials) {
   EXPECT_EQ(attempt.worker_id, "w1");
   EXPECT_EQ(attempt.state, TrialState::kRunning);
   EXPECT_EQ(attempt.ended_unix_ms, 0);
+}
+
+TEST_F(StoreTest, VersionThreeDatabaseGainsWorkersWithoutSlotDevices) {
+  WorkerRecord worker;
+  worker.worker_id = "w-1";
+  worker.device = "cuda:0";
+  worker.slots = 2;
+  worker.slot_devices = {"cuda:0", "cuda:0"};
+  ASSERT_TRUE(store_->UpsertWorker(worker).ok());
+  store_.reset();
+  // What a version 3 database looked like: no slot devices.
+  RawDatabase(path_).Exec("ALTER TABLE workers DROP COLUMN slot_devices_json");
+  RawDatabase(path_).Exec("PRAGMA user_version = 3");
+
+  OpenStore();
+  EXPECT_EQ(RawDatabase(path_).Int("PRAGMA user_version"), kSchemaVersion);
+  auto workers = store_->ListWorkers();
+  ASSERT_TRUE(workers.ok()) << workers.status();
+  ASSERT_EQ(workers->size(), 1u);
+  EXPECT_EQ(workers->at(0).device, "cuda:0");
+  EXPECT_TRUE(workers->at(0).slot_devices.empty());  // every slot on `device`
 }
 
 TEST_F(StoreTest, ReopenKeepsDataAndDoesNotRemigrate) {

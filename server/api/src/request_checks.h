@@ -34,15 +34,22 @@ absl::Status RequireId(const std::string& value, const char* field);
 // length otherwise.
 absl::Status CheckLength(const std::string& value, const char* field, std::size_t max);
 
-// Slots in [1, kMaxSlots]; name, hostname and device within their lengths.
+// Slots in [1, kMaxSlots]; name, hostname and device within their lengths;
+// slot_devices empty or one non-empty device (within kMaxDeviceLength) per slot.
 absl::Status CheckRegistration(const v1::RegisterWorkerRequest& request);
+
+// A valid worker id, wait_ms >= 0 and slot in [0, kMaxSlots) (the scheduler
+// checks it against the worker's own slots).
+absl::Status CheckAcquire(const v1::AcquireTrialRequest& request);
 
 // At most kMaxMetricsPerReport metrics, each named by 1 to
 // kMaxMetricNameLength characters. Values are checked where they are used
 // (the scheduler refuses non-finite ones).
 absl::Status CheckMetrics(const google::protobuf::Map<std::string, double>& metrics);
 
-// At most kMaxSlots running trials, each with a valid trial id.
+// At most kMaxSlots running trials, each with a valid trial id; at most
+// kMaxSlots slot times, each for a slot in [0, kMaxSlots) with a finite,
+// non-negative training_seconds.
 absl::Status CheckHeartbeat(const v1::HeartbeatRequest& request);
 
 }  // namespace segtune::api

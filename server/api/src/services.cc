@@ -269,6 +269,9 @@ grpc::ServerUnaryReactor* TunerService::ListWorkers(grpc::CallbackServerContext*
       view->set_busy_slots(static_cast<int>(live_worker->second.running_trial_ids.size()));
       for (const std::string& trial_id : live_worker->second.running_trial_ids) view->add_running_trial_ids(trial_id);
     }
+    const std::vector<scheduler::DeviceUsage> devices =
+        live_worker != live.end() ? live_worker->second.devices : scheduler::IdleDevices(worker);
+    for (const scheduler::DeviceUsage& device : devices) *view->add_devices() = DeviceUsageView(device);
   }
   return Done(ctx, absl::OkStatus());
 }
@@ -299,6 +302,7 @@ grpc::ServerUnaryReactor* WorkerHubService::RegisterWorker(grpc::CallbackServerC
   worker.hostname = request->hostname();
   worker.device = request->device();
   worker.slots = request->slots();
+  worker.slot_devices.assign(request->slot_devices().begin(), request->slot_devices().end());
   auto registered = scheduler_->RegisterWorker(worker);
   if (!registered.ok()) return Done(ctx, registered.status());
   response->set_worker_id(registered->worker_id);
@@ -307,8 +311,9 @@ grpc::ServerUnaryReactor* WorkerHubService::RegisterWorker(grpc::CallbackServerC
   return Done(ctx, absl::OkStatus());
 }
 
-absl::StatusOr<bool> WorkerHubService::TryAssign(const std::string& worker_id, v1::AcquireTrialResponse* response) {
-  auto assignment = scheduler_->TryAcquire(worker_id);
+absl::StatusOr<bool> WorkerHubService::TryAssign(const std::string& worker_id, int slot,
+                                                v1::AcquireTrialResponse* response) {
+  auto assignment = scheduler_->TryAcquire(worker_id, slot);
   if (!assignment.ok()) return assignment.status();
   if (!assignment->has_value()) return false;
   const scheduler::Assignment& a = **assignment;
@@ -326,9 +331,8 @@ grpc::ServerUnaryReactor* WorkerHubService::AcquireTrial(grpc::CallbackServerCon
                                                          const v1::AcquireTrialRequest* request,
                                                          v1::AcquireTrialResponse* response) {
   if (absl::Status s = auth_->Check(*ctx, "/segtune.v1.WorkerHub/AcquireTrial"); !s.ok()) return Done(ctx, s);
-  if (absl::Status s = RequireId(request->worker_id(), "worker_id"); !s.ok()) return Done(ctx, s);
-  if (request->wait_ms() < 0) return Done(ctx, absl::InvalidArgumentError("wait_ms: must be >= 0"));
-  auto assigned = TryAssign(request->worker_id(), response);
+  if (absl::Status s = CheckAcquire(*request); !s.ok()) return Done(ctx, s);
+  auto assigned = TryAssign(request->worker_id(), request->slot(), response);
   if (!assigned.ok() || *assigned || request->wait_ms() == 0) {
     return Done(ctx, assigned.status());
   }
@@ -341,7 +345,8 @@ grpc::ServerUnaryReactor* WorkerHubService::AcquireTrial(grpc::CallbackServerCon
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the coordinator is shutting down"));
     return reactor;
   }
-  waiters_.push_back(Waiter{ctx, reactor, request->worker_id(), response, scheduler_->NowMs() + wait_ms});
+  waiters_.push_back(
+      Waiter{ctx, reactor, request->worker_id(), request->slot(), response, scheduler_->NowMs() + wait_ms});
   return reactor;
 }
 
@@ -357,7 +362,7 @@ void WorkerHubService::ServeWaiters(bool shutting_down) {
       status = grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
       answer = true;
     } else if (!shutting_down) {
-      auto assigned = TryAssign(waiter.worker_id, waiter.response);
+      auto assigned = TryAssign(waiter.worker_id, waiter.slot, waiter.response);
       if (!assigned.ok()) {
         status = ToGrpcStatus(assigned.status());
         answer = true;
@@ -381,7 +386,9 @@ grpc::ServerUnaryReactor* WorkerHubService::Heartbeat(grpc::CallbackServerContex
   if (absl::Status s = CheckHeartbeat(*request); !s.ok()) return Done(ctx, s);
   std::vector<scheduler::RunningTrialRef> running;
   for (const v1::RunningTrial& trial : request->running()) running.push_back({trial.trial_id(), trial.attempt()});
-  auto stop = scheduler_->Heartbeat(request->worker_id(), running);
+  std::vector<scheduler::SlotUsage> slots;
+  for (const v1::SlotUsage& usage : request->slots()) slots.push_back({usage.slot(), usage.training_seconds()});
+  auto stop = scheduler_->Heartbeat(request->worker_id(), running, slots);
   if (!stop.ok()) return Done(ctx, stop.status());
   for (const std::string& trial_id : *stop) response->add_stop_trial_ids(trial_id);
   return Done(ctx, absl::OkStatus());

@@ -106,11 +106,12 @@ class WorkerHubService final : public v1::WorkerHub::CallbackService {
     grpc::CallbackServerContext* ctx;
     grpc::ServerUnaryReactor* reactor;
     std::string worker_id;
+    int slot;  // the slot asking
     v1::AcquireTrialResponse* response;
     std::int64_t deadline_ms;
   };
   // Fills `response` when a trial is there; returns false when there is none.
-  absl::StatusOr<bool> TryAssign(const std::string& worker_id, v1::AcquireTrialResponse* response);
+  absl::StatusOr<bool> TryAssign(const std::string& worker_id, int slot, v1::AcquireTrialResponse* response);
 
   store::Store* const store_;
   store::CheckpointStore* const checkpoints_;

@@ -55,6 +55,16 @@ v1::TrialAttempt AttemptView(const store::AttemptRecord& attempt) {
   return view;
 }
 
+v1::DeviceUsage DeviceUsageView(const scheduler::DeviceUsage& device) {
+  v1::DeviceUsage view;
+  view.set_device(device.device);
+  view.set_slots(device.slots);
+  view.set_busy_slots(device.busy_slots);
+  view.set_utilization(device.utilization);
+  view.set_training_seconds(device.training_seconds);
+  return view;
+}
+
 v1::Trial TrialView(const store::TrialRecord& trial, const std::vector<store::EpochRecord>& epochs,
                     const std::string& metric, bool maximize) {
   v1::Trial view;

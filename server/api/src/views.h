@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "segtune/scheduler/scheduler.h"
 #include "segtune/store/store.h"
 #include "segtune/v1/segtune.pb.h"
 
@@ -25,5 +26,6 @@ v1::Trial TrialView(const store::TrialRecord& trial, const std::vector<store::Ep
 v1::TrialState ToProto(store::TrialState state);
 v1::EpochMetrics EpochView(const store::EpochRecord& epoch);
 v1::TrialAttempt AttemptView(const store::AttemptRecord& attempt);
+v1::DeviceUsage DeviceUsageView(const scheduler::DeviceUsage& device);
 
 }  // namespace segtune::api

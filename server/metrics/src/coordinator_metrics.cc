@@ -73,6 +73,14 @@ struct CoordinatorMetrics::SweepSeries {
   prometheus::Gauge* best = nullptr;  // added with the first result
 };
 
+struct CoordinatorMetrics::DeviceSeries {
+  prometheus::Gauge* slots = nullptr;
+  prometheus::Gauge* busy_slots = nullptr;
+  prometheus::Gauge* utilization = nullptr;
+  prometheus::Counter* training_seconds = nullptr;
+  double applied_training_seconds = 0;
+};
+
 struct CoordinatorMetrics::TrialSeries {
   std::map<std::string, std::string> labels;
   std::map<std::string, prometheus::Gauge*> gauges;  // by family key ("epoch", "lr", ...)
@@ -154,6 +162,24 @@ CoordinatorMetrics::CoordinatorMetrics(const std::vector<std::string>& rpc_metho
                                  .Help(absl::StrCat("Last ", metric, " reported by each running trial"))
                                  .Register(*registry_);
   }
+  device_slots_ = &prometheus::BuildGauge()
+                       .Name("segtune_device_slots")
+                       .Help("Slots of each device of each live worker")
+                       .Register(*registry_);
+  device_busy_slots_ = &prometheus::BuildGauge()
+                            .Name("segtune_device_busy_slots")
+                            .Help("Slots holding a trial, of each device of each live worker")
+                            .Register(*registry_);
+  device_utilization_ = &prometheus::BuildGauge()
+                             .Name("segtune_device_utilization")
+                             .Help("Fraction of each device's slot time spent training between the worker's "
+                                   "last two heartbeats (0..1)")
+                             .Register(*registry_);
+  device_training_seconds_ = &prometheus::BuildCounter()
+                                  .Name("segtune_device_training_seconds_total")
+                                  .Help("Seconds each device's slots spent training, as its worker's heartbeats "
+                                        "report them")
+                                  .Register(*registry_);
 }
 
 CoordinatorMetrics::~CoordinatorMetrics() {
@@ -220,6 +246,49 @@ void CoordinatorMetrics::Apply(const CoordinatorSnapshot& snapshot) {
   }
   ApplySweepsLocked(snapshot);
   ApplyTrialsLocked(stats);
+  ApplyDevicesLocked(stats);
+}
+
+void CoordinatorMetrics::ApplyDevicesLocked(const scheduler::SchedulerStats& stats) {
+  std::set<std::pair<std::string, std::string>> live;
+  for (const auto& [worker_id, devices] : stats.devices) {
+    for (const scheduler::DeviceUsage& device : devices) {
+      const std::pair<std::string, std::string> key(worker_id, device.device);
+      live.insert(key);
+      std::unique_ptr<DeviceSeries>& series = devices_[key];
+      if (!series) {
+        // The worker id, not its name: names are the operator's and need not be unique.
+        const std::map<std::string, std::string> labels = {{"worker", worker_id}, {"device", device.device}};
+        series = std::make_unique<DeviceSeries>();
+        series->slots = &device_slots_->Add(labels);
+        series->busy_slots = &device_busy_slots_->Add(labels);
+        series->utilization = &device_utilization_->Add(labels);
+        series->training_seconds = &device_training_seconds_->Add(labels);
+      }
+      series->slots->Set(device.slots);
+      series->busy_slots->Set(device.busy_slots);
+      series->utilization->Set(device.utilization);
+      if (device.training_seconds > series->applied_training_seconds) {
+        series->training_seconds->Increment(device.training_seconds - series->applied_training_seconds);
+        series->applied_training_seconds = device.training_seconds;
+      }
+    }
+  }
+  for (auto it = devices_.begin(); it != devices_.end();) {
+    if (live.count(it->first) > 0) {
+      ++it;
+      continue;
+    }
+    RemoveDeviceLocked(*it->second);
+    it = devices_.erase(it);
+  }
+}
+
+void CoordinatorMetrics::RemoveDeviceLocked(DeviceSeries& series) {
+  device_slots_->Remove(series.slots);
+  device_busy_slots_->Remove(series.busy_slots);
+  device_utilization_->Remove(series.utilization);
+  device_training_seconds_->Remove(series.training_seconds);
 }
 
 void CoordinatorMetrics::ApplySweepsLocked(const CoordinatorSnapshot& snapshot) {

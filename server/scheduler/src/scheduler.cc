@@ -125,6 +125,22 @@ void RecordEpoch(RunningTrialStats& stats, int epoch, const std::map<std::string
 
 }  // namespace
 
+std::vector<std::string> SlotDevices(const store::WorkerRecord& worker) {
+  const std::size_t slots = static_cast<std::size_t>(std::max(0, worker.slots));
+  if (worker.slot_devices.size() == slots) return worker.slot_devices;
+  return std::vector<std::string>(slots, worker.device);
+}
+
+std::vector<DeviceUsage> IdleDevices(const store::WorkerRecord& worker) {
+  std::vector<DeviceUsage> devices;
+  for (const std::string& device : SlotDevices(worker)) {
+    auto it = std::find_if(devices.begin(), devices.end(), [&](const DeviceUsage& d) { return d.device == device; });
+    if (it == devices.end()) it = devices.insert(devices.end(), DeviceUsage{device});
+    it->slots++;
+  }
+  return devices;
+}
+
 Scheduler::Scheduler(store::Store* store, SchedulerOptions options)
     : store_(store), options_(std::move(options)) {
   if (!options_.now_ms) const_cast<SchedulerOptions&>(options_).now_ms = SystemNowMs;
@@ -215,11 +231,9 @@ absl::Status Scheduler::Recover() {
   for (const store::WorkerRecord& worker : *workers) {
     if (worker.deregistered) continue;
     // Every worker gets one lease period to show up again before Tick forgets it.
-    WorkerRuntime& runtime = workers_[worker.worker_id];
-    runtime.record = worker;
+    WorkerRuntime& runtime = workers_[worker.worker_id] = NewWorkerRuntime(worker, now);
     runtime.record.last_seen_unix_ms = now;
     runtime.persisted_last_seen_ms = worker.last_seen_unix_ms;
-    for (int slot = 0; slot < worker.slots; ++slot) runtime.free_slots_since_ms.insert(now);
   }
   auto sweeps = store_->ListSweeps();
   if (!sweeps.ok()) return sweeps.status();
@@ -244,7 +258,7 @@ absl::Status Scheduler::Recover() {
     // Two lease periods: the workers were cut off for as long as this
     // restart took, and reconnect with backoff (chaos test: with one, a
     // worker that outlived two quick restarts lost trials it was training).
-    AddLeaseLocked(trial, trial.worker_id, now + 2 * options_.lease_ms);
+    AddLeaseLocked(trial, trial.worker_id, now + 2 * options_.lease_ms, /*slot=*/-1);
     if (absl::Status s = RecordDurableEpochLocked(trial.trial_id); !s.ok()) return s;
   }
   // A crash between a promotion being due and the trial being requeued, or
@@ -336,10 +350,8 @@ absl::StatusOr<store::WorkerRecord> Scheduler::RegisterWorker(store::WorkerRecor
   worker.worker_id = absl::StrCat("w-", NewId());
   worker.registered_unix_ms = worker.last_seen_unix_ms = options_.now_ms();
   if (absl::Status s = store_->UpsertWorker(worker); !s.ok()) return s;
-  WorkerRuntime& runtime = workers_[worker.worker_id];
-  runtime.record = worker;
+  WorkerRuntime& runtime = workers_[worker.worker_id] = NewWorkerRuntime(worker, worker.registered_unix_ms);
   runtime.persisted_last_seen_ms = worker.last_seen_unix_ms;
-  for (int slot = 0; slot < worker.slots; ++slot) runtime.free_slots_since_ms.insert(worker.registered_unix_ms);
   ChangedLocked();
   return worker;
 }
@@ -376,10 +388,14 @@ absl::Status Scheduler::TouchWorkerLocked(const std::string& worker_id) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<Assignment>> Scheduler::TryAcquire(const std::string& worker_id) {
+absl::StatusOr<std::optional<Assignment>> Scheduler::TryAcquire(const std::string& worker_id, int slot) {
   std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status s = TouchWorkerLocked(worker_id); !s.ok()) return s;
   WorkerRuntime& worker = workers_[worker_id];
+  if (slot < 0 || slot >= worker.record.slots) {
+    return absl::InvalidArgumentError(absl::StrCat("slot: must be in [0, ", worker.record.slots,
+                                                   ") for this worker's slots, got ", slot));
+  }
   if (static_cast<int>(worker.trials.size()) >= worker.record.slots) return std::nullopt;
 
   // A sweep that creates its trials as slots free up takes its turn in
@@ -397,7 +413,7 @@ absl::StatusOr<std::optional<Assignment>> Scheduler::TryAcquire(const std::strin
     if (!older_queued) {
       auto created = CreateLazyTrialLocked(*lazy);
       if (!created.ok()) return created.status();
-      if (*created) return LeaseQueuedLocked(std::prev(queue_.end()), worker_id);
+      if (*created) return LeaseQueuedLocked(std::prev(queue_.end()), worker_id, slot);
     }
   }
   for (auto it = queue_.begin(); it != queue_.end(); ++it) {
@@ -406,7 +422,7 @@ absl::StatusOr<std::optional<Assignment>> Scheduler::TryAcquire(const std::strin
     const SweepRuntime& sweep = sweeps_.at(it->sweep_id);
     if (sweep.spec.budget.parallelism > 0 && sweep.running >= sweep.spec.budget.parallelism) continue;
     if (it->failed_on == worker_id && AnotherWorkerHasRoomLocked(worker_id)) continue;
-    return LeaseQueuedLocked(it, worker_id);
+    return LeaseQueuedLocked(it, worker_id, slot);
   }
   return std::nullopt;
 }
@@ -419,7 +435,7 @@ bool Scheduler::AnotherWorkerHasRoomLocked(const std::string& worker_id) const {
 }
 
 absl::StatusOr<std::optional<Assignment>> Scheduler::LeaseQueuedLocked(std::deque<Queued>::iterator queued,
-                                                                       const std::string& worker_id) {
+                                                                       const std::string& worker_id, int slot) {
   auto trial = store_->GetTrial(queued->trial_id);
   if (!trial.ok()) return trial.status();
   // Read before the lease takes the slot and may change the sweep's room.
@@ -427,7 +443,7 @@ absl::StatusOr<std::optional<Assignment>> Scheduler::LeaseQueuedLocked(std::dequ
   const std::int64_t slot_free_since =
       worker.free_slots_since_ms.empty() ? options_.now_ms() : *worker.free_slots_since_ms.begin();
   const std::int64_t runnable_since = std::max(queued->since_ms, sweeps_.at(queued->sweep_id).room_since_ms);
-  auto assignment = LeaseLocked(*std::move(trial), worker_id);
+  auto assignment = LeaseLocked(*std::move(trial), worker_id, slot);
   if (!assignment.ok()) return assignment.status();
   queue_.erase(queued);
   if (options_.on_trial_scheduled) {
@@ -437,7 +453,8 @@ absl::StatusOr<std::optional<Assignment>> Scheduler::LeaseQueuedLocked(std::dequ
   return std::optional<Assignment>(*std::move(assignment));
 }
 
-absl::StatusOr<Assignment> Scheduler::LeaseLocked(store::TrialRecord trial, const std::string& worker_id) {
+absl::StatusOr<Assignment> Scheduler::LeaseLocked(store::TrialRecord trial, const std::string& worker_id,
+                                                  int slot) {
   SweepRuntime& sweep = sweeps_.at(trial.sweep_id);
   auto last_durable = LastDurableEpochLocked(trial.trial_id);
   if (!last_durable.ok()) return last_durable.status();
@@ -451,7 +468,7 @@ absl::StatusOr<Assignment> Scheduler::LeaseLocked(store::TrialRecord trial, cons
   const store::AttemptRecord attempt{trial.trial_id, trial.attempt, worker_id, TrialState::kRunning, "",
                                      options_.now_ms(), 0};
   if (absl::Status s = store_->UpdateTrialAndAttempt(trial, attempt); !s.ok()) return s;
-  AddLeaseLocked(trial, worker_id, options_.now_ms() + options_.lease_ms);
+  AddLeaseLocked(trial, worker_id, options_.now_ms() + options_.lease_ms, slot);
   if (last_durable->has_value()) {
     RecordEpoch(leases_.at(trial.trial_id).stats, (*last_durable)->epoch, (*last_durable)->metrics);
   }
@@ -516,10 +533,24 @@ absl::StatusOr<bool> Scheduler::CreateLazyTrialLocked(const std::string& sweep_i
   return true;
 }
 
-absl::StatusOr<std::vector<std::string>> Scheduler::Heartbeat(
-    const std::string& worker_id, const std::vector<RunningTrialRef>& running) {
+absl::StatusOr<std::vector<std::string>> Scheduler::Heartbeat(const std::string& worker_id,
+                                                              const std::vector<RunningTrialRef>& running,
+                                                              const std::vector<SlotUsage>& slots) {
   std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status s = TouchWorkerLocked(worker_id); !s.ok()) return s;
+  WorkerRuntime& worker = workers_.at(worker_id);
+  std::vector<bool> reported(worker.clocks.size(), false);
+  for (const SlotUsage& usage : slots) {
+    if (usage.slot < 0 || usage.slot >= static_cast<int>(worker.clocks.size())) {
+      return absl::InvalidArgumentError(absl::StrCat("slots.slot: must be in [0, ", worker.clocks.size(),
+                                                     ") for this worker's slots, got ", usage.slot));
+    }
+    if (reported[usage.slot]) {
+      return absl::InvalidArgumentError(absl::StrCat("slots.slot: slot ", usage.slot, " is listed twice"));
+    }
+    reported[usage.slot] = true;
+  }
+  if (!slots.empty()) RecordSlotTimesLocked(worker, slots);
   std::vector<std::string> stop;
   const std::int64_t expires = options_.now_ms() + options_.lease_ms;
   for (const RunningTrialRef& ref : running) {
@@ -942,14 +973,101 @@ absl::Status Scheduler::FinishTrial(const std::string& worker_id, const std::str
 }
 
 void Scheduler::AddLeaseLocked(const store::TrialRecord& trial, const std::string& worker_id,
-                               std::int64_t expires_ms) {
+                               std::int64_t expires_ms, int slot) {
   SweepRuntime& sweep = sweeps_.at(trial.sweep_id);
-  leases_[trial.trial_id] =
-      Lease{worker_id, trial.attempt, expires_ms, trial.index, TrialLabels(trial, sweep.spec.budget.epochs)};
   WorkerRuntime& worker = workers_[worker_id];
+  Lease& lease = leases_[trial.trial_id] =
+      Lease{worker_id, trial.attempt, expires_ms, trial.index, TrialLabels(trial, sweep.spec.budget.epochs)};
+  lease.slot = PlaceOnSlotLocked(worker, slot);
+  lease.slot_guessed = slot < 0;
   worker.trials.insert(trial.trial_id);
   if (!worker.free_slots_since_ms.empty()) worker.free_slots_since_ms.erase(worker.free_slots_since_ms.begin());
   sweep.running++;
+}
+
+int Scheduler::PlaceOnSlotLocked(const WorkerRuntime& worker, int slot) {
+  std::vector<Lease*> holder(worker.slot_devices.size(), nullptr);
+  for (const std::string& trial_id : worker.trials) {
+    auto lease = leases_.find(trial_id);
+    if (lease != leases_.end() && lease->second.slot >= 0) holder[lease->second.slot] = &lease->second;
+  }
+  // The first slot holding no lease, on `device` unless it is null; -1 if none.
+  auto first_free = [&](const std::string* device) {
+    for (std::size_t other = 0; other < holder.size(); ++other) {
+      if (holder[other] == nullptr && (device == nullptr || worker.slot_devices[other] == *device)) {
+        return static_cast<int>(other);
+      }
+    }
+    return -1;
+  };
+  if (slot < 0) return first_free(nullptr);
+  if (holder[slot] == nullptr) return slot;
+  if (holder[slot]->slot_guessed) {
+    // The worker asks from this slot, so the trial recovered onto it trains elsewhere.
+    holder[slot]->slot = first_free(nullptr);
+    return slot;
+  }
+  // Every slot of the device is held: the earlier lease on `slot` is one its
+  // worker gave up on, and the slot counts once (DevicesLocked).
+  const int same_device = first_free(&worker.slot_devices[slot]);
+  return same_device >= 0 ? same_device : slot;
+}
+
+Scheduler::WorkerRuntime Scheduler::NewWorkerRuntime(const store::WorkerRecord& record, std::int64_t now) {
+  WorkerRuntime runtime;
+  runtime.record = record;
+  runtime.slot_devices = SlotDevices(record);
+  runtime.clocks.resize(runtime.slot_devices.size());
+  for (int slot = 0; slot < record.slots; ++slot) runtime.free_slots_since_ms.insert(now);
+  return runtime;
+}
+
+void Scheduler::RecordSlotTimesLocked(WorkerRuntime& worker, const std::vector<SlotUsage>& slots) {
+  // A slot missing from this heartbeat did not move since the last one.
+  for (SlotClock& clock : worker.clocks) clock.previous = clock.latest;
+  for (const SlotUsage& usage : slots) {
+    SlotClock& clock = worker.clocks[usage.slot];
+    if (!clock.seen) {
+      clock = SlotClock{true, usage.training_seconds, usage.training_seconds, usage.training_seconds};
+      continue;
+    }
+    // The worker's clocks never go back; one that did must not count negative time.
+    clock.latest = std::max(clock.latest, usage.training_seconds);
+  }
+  worker.previous_sample_ms = worker.latest_sample_ms;
+  worker.latest_sample_ms = options_.now_ms();
+}
+
+std::vector<DeviceUsage> Scheduler::DevicesLocked(const WorkerRuntime& worker) const {
+  std::vector<DeviceUsage> devices = IdleDevices(worker.record);
+  std::vector<std::size_t> device_of_slot;  // index into `devices`
+  for (const std::string& device : worker.slot_devices) {
+    auto it = std::find_if(devices.begin(), devices.end(), [&](const DeviceUsage& d) { return d.device == device; });
+    device_of_slot.push_back(static_cast<std::size_t>(it - devices.begin()));
+  }
+  std::vector<bool> busy(worker.slot_devices.size(), false);
+  for (const std::string& trial_id : worker.trials) {
+    auto lease = leases_.find(trial_id);
+    if (lease != leases_.end() && lease->second.slot >= 0) busy[lease->second.slot] = true;
+  }
+  // Utilization needs two heartbeats with slot times some time apart.
+  const bool sampled_twice = worker.previous_sample_ms > 0 && worker.latest_sample_ms > worker.previous_sample_ms;
+  const double interval_s = static_cast<double>(worker.latest_sample_ms - worker.previous_sample_ms) / 1000.0;
+  std::vector<double> trained_in_interval(devices.size(), 0.0);
+  for (std::size_t slot = 0; slot < worker.slot_devices.size(); ++slot) {
+    DeviceUsage& device = devices[device_of_slot[slot]];
+    if (busy[slot]) device.busy_slots++;
+    const SlotClock& clock = worker.clocks[slot];
+    if (!clock.seen) continue;
+    device.training_seconds += clock.latest - clock.first;
+    trained_in_interval[device_of_slot[slot]] += clock.latest - clock.previous;
+  }
+  if (sampled_twice) {
+    for (std::size_t i = 0; i < devices.size(); ++i) {
+      devices[i].utilization = std::clamp(trained_in_interval[i] / (interval_s * devices[i].slots), 0.0, 1.0);
+    }
+  }
+  return devices;
 }
 
 void Scheduler::DropLeaseLocked(const std::string& trial_id, const std::string& sweep_id) {
@@ -1093,6 +1211,7 @@ std::map<std::string, Scheduler::LiveWorker> Scheduler::LiveWorkers() const {
     LiveWorker& entry = live[id];
     entry.record = worker.record;
     entry.running_trial_ids.assign(worker.trials.begin(), worker.trials.end());
+    entry.devices = DevicesLocked(worker);
   }
   return live;
 }
@@ -1107,6 +1226,7 @@ SchedulerStats Scheduler::Stats() const {
   for (const auto& [id, worker] : workers_) {
     stats.slots_total += worker.record.slots;
     stats.slots_busy += static_cast<int>(worker.trials.size());
+    stats.devices[id] = DevicesLocked(worker);
   }
   stats.epochs_reported = epochs_reported_;
   stats.trials_finished = trials_finished_;

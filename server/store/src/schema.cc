@@ -101,6 +101,12 @@ INSERT INTO attempts (trial_id, attempt, worker_id, state, reason, started_unix_
   SELECT trial_id, attempt, worker_id, 'RUNNING', '', 0, 0 FROM trials
   WHERE state = 'RUNNING' AND attempt >= 1;
 )sql"},
+    // The device of each slot of a multi-device worker, as a JSON array of
+    // strings ('[]': every slot on `device`), so a restarted coordinator
+    // still counts each device's slots for the workers that outlived it.
+    {4, R"sql(
+ALTER TABLE workers ADD COLUMN slot_devices_json TEXT NOT NULL DEFAULT '[]';
+)sql"},
 };
 
 static_assert(std::size(kMigrations) == kSchemaVersion,

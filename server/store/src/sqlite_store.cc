@@ -230,7 +230,7 @@ absl::StatusOr<EpochRecord> ReadEpoch(const Query& row) {
 }
 
 // Columns: worker_id, name, hostname, device, slots, registered_unix_ms,
-// last_seen_unix_ms, deregistered.
+// last_seen_unix_ms, deregistered, slot_devices_json.
 absl::StatusOr<WorkerRecord> ReadWorker(const Query& row) {
   WorkerRecord worker;
   worker.worker_id = row.Text(0);
@@ -241,6 +241,18 @@ absl::StatusOr<WorkerRecord> ReadWorker(const Query& row) {
   worker.registered_unix_ms = row.Int64(5);
   worker.last_seen_unix_ms = row.Int64(6);
   worker.deregistered = row.Int(7) != 0;
+  const nlohmann::json slot_devices = nlohmann::json::parse(row.Text(8), nullptr, /*allow_exceptions=*/false);
+  if (!slot_devices.is_array()) {
+    return absl::DataLossError(
+        absl::StrCat("worker ", worker.worker_id, ": slot_devices_json is not a JSON array"));
+  }
+  for (const nlohmann::json& device : slot_devices) {
+    if (!device.is_string()) {
+      return absl::DataLossError(
+          absl::StrCat("worker ", worker.worker_id, ": slot_devices_json holds a non-string"));
+    }
+    worker.slot_devices.push_back(device.get<std::string>());
+  }
   return worker;
 }
 
@@ -898,14 +910,16 @@ absl::Status SqliteStore::UpsertWorker(const WorkerRecord& worker) {
     return absl::InvalidArgumentError(
         absl::StrCat("worker.slots: must be >= 0, got ", worker.slots));
   }
+  const std::string slot_devices_json = nlohmann::json(worker.slot_devices).dump();
   std::lock_guard<std::mutex> lock(write_mutex_);
   absl::StatusOr<Query> upsert = writer_->Prepare(
       "INSERT INTO workers (worker_id, name, hostname, device, slots, registered_unix_ms, "
-      "last_seen_unix_ms, deregistered) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+      "last_seen_unix_ms, deregistered, slot_devices_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
       "ON CONFLICT (worker_id) DO UPDATE SET name = excluded.name, "
       "hostname = excluded.hostname, device = excluded.device, slots = excluded.slots, "
       "registered_unix_ms = excluded.registered_unix_ms, "
-      "last_seen_unix_ms = excluded.last_seen_unix_ms, deregistered = excluded.deregistered",
+      "last_seen_unix_ms = excluded.last_seen_unix_ms, deregistered = excluded.deregistered, "
+      "slot_devices_json = excluded.slot_devices_json",
       kOperation);
   if (!upsert.ok()) return upsert.status();
   upsert->Bind(1, worker.worker_id)
@@ -915,7 +929,8 @@ absl::Status SqliteStore::UpsertWorker(const WorkerRecord& worker) {
       .Bind(5, worker.slots)
       .Bind(6, worker.registered_unix_ms)
       .Bind(7, worker.last_seen_unix_ms)
-      .Bind(8, worker.deregistered);
+      .Bind(8, worker.deregistered)
+      .Bind(9, slot_devices_json);
   return writer_->RunCommitted(*upsert);
 }
 
@@ -924,7 +939,7 @@ absl::StatusOr<std::vector<WorkerRecord>> SqliteStore::ListWorkers() {
   if (!reader.ok()) return reader.status();
   absl::StatusOr<Query> query = (*reader)->Prepare(
       "SELECT worker_id, name, hostname, device, slots, registered_unix_ms, last_seen_unix_ms, "
-      "deregistered FROM workers ORDER BY registered_unix_ms, worker_id",
+      "deregistered, slot_devices_json FROM workers ORDER BY registered_unix_ms, worker_id",
       "ListWorkers");
   if (!query.ok()) return query.status();
   return ReadAll(*query, &ReadWorker);

@@ -43,7 +43,8 @@ nlohmann::json EpochsJson(const v1::GetTrialMetricsResponse& response);
 absl::StatusOr<nlohmann::json> BestJson(const v1::Sweep& sweep, const v1::BestTrial& best);
 
 // {"worker_id", "name", "hostname", "device", "slots", "busy_slots", "alive",
-//  "last_seen_at", "running_trial_ids": [...]}
+//  "last_seen_at", "running_trial_ids": [...], "devices": [{"device",
+//  "slots", "busy_slots", "utilization", "training_seconds"}, ...]}
 nlohmann::json WorkerJson(const v1::Worker& worker);
 
 }  // namespace segtune::client

@@ -11,7 +11,8 @@
 //   from the source given to Serve and brings the gauges up to date. An
 //   epoch report therefore costs the metrics nothing; per-trial and
 //   per-sweep series are added when first seen and removed once their trial
-//   or sweep is no longer running, so cardinality stays bounded by slots.
+//   or sweep is no longer running, so cardinality stays bounded by slots;
+//   per-device series likewise live as long as their worker.
 //
 // Thread-safety: every public method is thread-safe. Observe* and
 // RpcHistogram are lock-free.
@@ -25,6 +26,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -86,11 +88,14 @@ class CoordinatorMetrics {
   class Scraper;
   struct SweepSeries;
   struct TrialSeries;
+  struct DeviceSeries;
 
   // Applies a fresh snapshot when serving with a source.
   void Refresh();
   void ApplySweepsLocked(const CoordinatorSnapshot& snapshot);  // REQUIRES: apply_mutex_ held
   void ApplyTrialsLocked(const scheduler::SchedulerStats& stats);  // REQUIRES: apply_mutex_ held
+  void ApplyDevicesLocked(const scheduler::SchedulerStats& stats);  // REQUIRES: apply_mutex_ held
+  void RemoveDeviceLocked(DeviceSeries& series);                    // REQUIRES: apply_mutex_ held
   void RemoveSweepLocked(SweepSeries& series);                      // REQUIRES: apply_mutex_ held
   void RemoveTrialLocked(TrialSeries& series);                      // REQUIRES: apply_mutex_ held
 
@@ -119,6 +124,10 @@ class CoordinatorMetrics {
   prometheus::Family<prometheus::Counter>* sweep_epochs_reported_;
   prometheus::Family<prometheus::Gauge>* sweep_best_objective_;
   std::map<std::string, prometheus::Family<prometheus::Gauge>*> trial_gauges_;  // by metric name
+  prometheus::Family<prometheus::Gauge>* device_slots_;
+  prometheus::Family<prometheus::Gauge>* device_busy_slots_;
+  prometheus::Family<prometheus::Gauge>* device_utilization_;
+  prometheus::Family<prometheus::Counter>* device_training_seconds_;
 
   std::mutex refresh_mutex_;  // one scrape's snapshot and apply at a time
   std::mutex apply_mutex_;
@@ -128,6 +137,8 @@ class CoordinatorMetrics {
   std::map<store::TrialState, std::uint64_t> applied_trials_finished_;
   std::map<std::string, std::unique_ptr<SweepSeries>> sweeps_;  // GUARDED_BY(apply_mutex_), by sweep id
   std::map<std::string, std::unique_ptr<TrialSeries>> trials_;  // GUARDED_BY(apply_mutex_), by trial id
+  // GUARDED_BY(apply_mutex_), by (worker id, device).
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<DeviceSeries>> devices_;
 };
 
 }  // namespace segtune::metrics

@@ -65,6 +65,34 @@ struct RunningTrialRef {
   int attempt = 0;
 };
 
+// One slot's cumulative training time, as a worker's heartbeat reports it.
+struct SlotUsage {
+  int slot = 0;                 // from 0, below the worker's slots
+  double training_seconds = 0;  // since the worker process started; finite, >= 0
+};
+
+// How one device of a worker is used (segtune.v1.DeviceUsage).
+struct DeviceUsage {
+  std::string device;
+  int slots = 0;
+  int busy_slots = 0;  // its slots holding a lease (a slot holding two counts once)
+  // Fraction of the device's slot time spent training between the worker's
+  // last two heartbeats that reported slot times, in [0, 1]; 0 before then
+  // and for workers that report none.
+  double utilization = 0;
+  // Training seconds of its slots between the first and the latest
+  // heartbeat that reported them since the worker registered (or since the
+  // coordinator started).
+  double training_seconds = 0;
+};
+
+// The device of each of the worker's slots, slot 0 first: its slot_devices,
+// or `device` for every slot when it registered without them.
+std::vector<std::string> SlotDevices(const store::WorkerRecord& worker);
+// The worker's devices in the order its slots first use them, each with its
+// number of slots (busy 0, no usage): a worker that is not live.
+std::vector<DeviceUsage> IdleDevices(const store::WorkerRecord& worker);
+
 struct EpochDecision {
   bool stop = false;  // the attempt ends: stopped early, paused or exploiting (pbt)
   std::string reason;
@@ -119,6 +147,8 @@ struct SchedulerStats {
   std::uint64_t leases_expired = 0;  // leases lost because a worker went silent
   std::vector<SweepStats> sweeps;
   std::vector<RunningTrialStats> trials;
+  // Every device of every live worker, by worker id.
+  std::map<std::string, std::vector<DeviceUsage>> devices;
 };
 
 struct SubmitResult {
@@ -150,11 +180,20 @@ class Scheduler {
   absl::StatusOr<store::WorkerRecord> RegisterWorker(store::WorkerRecord worker);
   absl::Status DeregisterWorker(const std::string& worker_id);
 
-  // The next trial for one free slot of `worker_id`, if any is runnable now.
-  absl::StatusOr<std::optional<Assignment>> TryAcquire(const std::string& worker_id);
-  // Extends the leases of `running`; returns those the worker must stop.
+  // The next trial for `slot` of `worker_id` (the worker has a free slot),
+  // if any is runnable now. The lease is recorded on `slot`, or, when that
+  // slot already holds one (a worker from before multi-device support asks
+  // on slot 0 for all its slots; a worker whose FinishTrial gave up asks
+  // again on its slot), on a free slot of the same device when there is one.
+  // InvalidArgument naming `slot` unless 0 <= slot < the worker's slots.
+  absl::StatusOr<std::optional<Assignment>> TryAcquire(const std::string& worker_id, int slot = 0);
+  // Extends the leases of `running` and records the slots' training times
+  // (utilization); returns the trials the worker must stop. InvalidArgument
+  // naming `slots.slot` for a slot out of the worker's range or listed twice
+  // (and no lease is extended).
   absl::StatusOr<std::vector<std::string>> Heartbeat(const std::string& worker_id,
-                                                     const std::vector<RunningTrialRef>& running);
+                                                     const std::vector<RunningTrialRef>& running,
+                                                     const std::vector<SlotUsage>& slots = {});
   // Stores the epoch (idempotent) and returns the searcher's decision.
   // FailedPrecondition when the attempt no longer holds the trial's lease.
   // Blocks until the epoch is durable: ReportEpochAsync, waited for.
@@ -192,6 +231,7 @@ class Scheduler {
   struct LiveWorker {
     store::WorkerRecord record;
     std::vector<std::string> running_trial_ids;
+    std::vector<DeviceUsage> devices;  // in the order its slots first use them
   };
   std::map<std::string, LiveWorker> LiveWorkers() const;
   SchedulerStats Stats() const;
@@ -241,12 +281,30 @@ class Scheduler {
     // better); best_epoch 0 until the first report of the lease reads them.
     int best_epoch = 0;
     double best_oriented = 0;
+    // The worker's slot it trains on; -1 when the worker has none free to
+    // count it on (a lease recovered for a worker that is gone).
+    int slot = -1;
+    // Recovered after a restart (attempts do not record their slot): `slot`
+    // is the first one that was free, and gives way to a request from it.
+    bool slot_guessed = false;
+  };
+  // One slot's training-time samples from heartbeats.
+  struct SlotClock {
+    bool seen = false;  // a heartbeat reported this slot
+    double first = 0;   // the first sample since registration (or restart)
+    double previous = 0;
+    double latest = 0;
   };
   struct WorkerRuntime {
     store::WorkerRecord record;     // last_seen_unix_ms is kept current here
     std::int64_t persisted_last_seen_ms = 0;
     std::set<std::string> trials;   // leased trial ids
     std::multiset<std::int64_t> free_slots_since_ms;  // one entry per free slot
+    std::vector<std::string> slot_devices;  // SlotDevices(record)
+    std::vector<SlotClock> clocks;          // one per slot
+    // When the last two heartbeats with slot times came; 0 before them.
+    std::int64_t previous_sample_ms = 0;
+    std::int64_t latest_sample_ms = 0;
   };
   // The answer given to a trial's latest epoch report, replayed when the same
   // report is retried (its reply was lost) so a STOP is never turned into a
@@ -290,11 +348,11 @@ class Scheduler {
   // searcher's state after a restart.
   absl::Status LoadSweep(const store::SweepRecord& sweep, const std::vector<store::TrialRecord>& trials);
   // Leases `trial` to `worker_id`: the trial is PENDING and out of the queue.
-  absl::StatusOr<Assignment> LeaseLocked(store::TrialRecord trial, const std::string& worker_id);
-  // Leases the queued trial to `worker_id` and takes it off the queue; a
-  // failed lease leaves it queued.
+  absl::StatusOr<Assignment> LeaseLocked(store::TrialRecord trial, const std::string& worker_id, int slot);
+  // Leases the queued trial to `slot` of `worker_id` and takes it off the
+  // queue; a failed lease leaves it queued.
   absl::StatusOr<std::optional<Assignment>> LeaseQueuedLocked(std::deque<Queued>::iterator queued,
-                                                              const std::string& worker_id);
+                                                              const std::string& worker_id, int slot);
   // The oldest sweep that creates its trials one per free slot and may
   // create one now (under its cap, with none of its trials queued), if any.
   std::optional<std::string> LazySweepWithRoomLocked() const;
@@ -326,8 +384,20 @@ class Scheduler {
   absl::Status RequeueAttemptLocked(store::TrialRecord trial, store::TrialState attempt_state,
                                     const std::string& attempt_reason, const std::string& trial_reason);
   // Remembers the lease in memory (after the store write) and takes one of
-  // the worker's free slots.
-  void AddLeaseLocked(const store::TrialRecord& trial, const std::string& worker_id, std::int64_t expires_ms);
+  // the worker's free slots: `slot` (see TryAcquire), or the first free one
+  // when `slot` is -1 (a lease recovered after a restart: attempts do not
+  // record their slot).
+  void AddLeaseLocked(const store::TrialRecord& trial, const std::string& worker_id, std::int64_t expires_ms,
+                      int slot);
+  // Where a new lease asking for `slot` (-1: any) of `worker` is counted. A
+  // guessed lease on `slot` moves to the first free slot.
+  int PlaceOnSlotLocked(const WorkerRuntime& worker, int slot);
+  // Builds the worker's runtime from its record, all its slots free since `now`.
+  static WorkerRuntime NewWorkerRuntime(const store::WorkerRecord& record, std::int64_t now);
+  // The worker's devices with their busy slots and usage.
+  std::vector<DeviceUsage> DevicesLocked(const WorkerRuntime& worker) const;
+  // Takes a heartbeat's slot times (slots checked to be in range, once each).
+  void RecordSlotTimesLocked(WorkerRuntime& worker, const std::vector<SlotUsage>& slots);
   // Forgets the lease of `trial_id` in memory; call after the store write.
   void DropLeaseLocked(const std::string& trial_id, const std::string& sweep_id);
   // Whether a live worker other than `worker_id` has a free slot.

@@ -46,7 +46,7 @@ std::string TrialId(std::string_view sweep_id, int index);
 // The database schema version this build writes and reads (PRAGMA
 // user_version). Store::Open migrates older databases up to it and refuses
 // newer ones.
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 struct SweepRecord {
   std::string sweep_id;
@@ -106,8 +106,11 @@ struct WorkerRecord {
   std::string worker_id;
   std::string name;
   std::string hostname;
-  std::string device;
+  std::string device;  // a summary when the slots use several: "cuda:0,cuda:1"
   int slots = 0;
+  // The device of each slot, slot 0 first (size == slots); empty: every
+  // slot is on `device` (workers before multi-device support).
+  std::vector<std::string> slot_devices;
   std::int64_t registered_unix_ms = 0;
   std::int64_t last_seen_unix_ms = 0;
   bool deregistered = false;
