@@ -173,7 +173,8 @@ TEST_F(ManifestsTest, WorkerGetsAGpuAndReachesTheServicesGrpcPort) {
   const std::string expected =
       service_["metadata"]["name"].as<std::string>() + ":" + ServicePort(service_, "grpc")["port"].as<std::string>();
   EXPECT_EQ(FlagValue(Args(container), "--coordinator"), expected);
-  EXPECT_EQ(FlagValue(Args(container), "--device"), "cuda:0");
+  // Every GPU the pod is given, whatever nvidia.com/gpu says.
+  EXPECT_EQ(FlagValue(Args(container), "--device"), "all");
 }
 
 TEST_F(ManifestsTest, TokensComeFromTheGeneratedSecretNeverFromArgs) {
