@@ -4,8 +4,9 @@
 # one, typically a CUDA build, comes in through the standard CMake variables:
 #   -DCMAKE_PREFIX_PATH=/opt/libtorch                      (official zip)
 #   -DCMAKE_PREFIX_PATH="$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')"  (pip torch)
-# or -DTorch_DIR=<dir holding TorchConfig.cmake>. The sources compile against
-# LibTorch 1.13 and 2.x (C++17, which 2.x requires).
+# or -DTorch_DIR=<dir holding TorchConfig.cmake>. The sources are written for
+# LibTorch 1.13 and 2.x (C++17, which 2.x requires); only 1.13 is built here
+# (README.md, "Building against another LibTorch").
 
 find_package(Torch 1.13 REQUIRED)
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <sstream>
 #include <utility>
 #include <cmath>
 #include <thread>
@@ -10,6 +11,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/version.h>
 
 #include "absl/status/status.h"
 #include "image_writer.h"
@@ -348,6 +351,22 @@ TEST(RunTrialTest, CheckpointOfAnotherEpochOrModelFails) {
   result = RunTrial(StatefulConfig(2), options);
   EXPECT_EQ(result.outcome, Outcome::kFailed);
   EXPECT_THAT(result.reason, HasSubstr("training state"));
+}
+
+TEST(RunTrialTest, CheckpointsSayHowTheirOptimizerStateIsKeyed) {
+  // A LibTorch that keys optimizer state by address refuses a checkpoint
+  // whose keys are strings (1.13's) instead of misreading it; that needs
+  // every checkpoint to say which kind it holds.
+  const CheckpointedRun run = RunCheckpointing(StatefulConfig(1));
+  ASSERT_EQ(run.checkpoints.size(), 1U) << run.run.result.reason;
+  torch::serialize::InputArchive archive;
+  std::istringstream bytes(run.checkpoints[0].training_state);
+  archive.load_from(bytes);
+  torch::Tensor keys;
+  ASSERT_TRUE(archive.try_read("optimizer_state_keys", keys));
+  // 0: strings, as LibTorch 1.13 (this build) keys them.
+  if (TORCH_VERSION_MAJOR == 1) EXPECT_EQ(keys.item<int64_t>(), 0);
+  EXPECT_TRUE(keys.item<int64_t>() == 0 || keys.item<int64_t>() == 1);
 }
 
 TEST(RunTrialTest, FailedCheckpointFailsTheTrialBeforeTheEpochIsReported) {

@@ -2,8 +2,11 @@
 
 #include <sstream>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include <c10/util/Exception.h>
+#include <torch/optim/optimizer.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
@@ -17,6 +20,19 @@ namespace {
 // by name rather than misread.
 constexpr int64_t kFormatVersion = 1;
 
+// How Optimizer::state() keys a parameter's state in this LibTorch: the
+// TensorImpl address printed as a string (1.13), or the address itself
+// (newer 2.x). LibTorch's optimizer serialization writes those keys, and a
+// pointer-keyed LibTorch reads string keys back as 0, which would mix every
+// parameter's optimizer state up. Checkpoints therefore say which kind they
+// hold; one without the field comes from before it existed, when segtune
+// built against 1.13 only.
+enum class StateKeys : int64_t { kStrings = 0, kPointers = 1 };
+using OptimizerStateKey =
+    std::remove_reference_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
+constexpr StateKeys kThisBuildsStateKeys =
+    std::is_same_v<OptimizerStateKey, std::string> ? StateKeys::kStrings : StateKeys::kPointers;
+
 }  // namespace
 
 Checkpoint SaveCheckpoint(const TrainingState& state, int epoch) {
@@ -27,6 +43,7 @@ Checkpoint SaveCheckpoint(const TrainingState& state, int epoch) {
   torch::serialize::OutputArchive archive;
   archive.write("format_version", torch::tensor(kFormatVersion));
   archive.write("epoch", torch::tensor(static_cast<int64_t>(epoch)));
+  archive.write("optimizer_state_keys", torch::tensor(static_cast<int64_t>(kThisBuildsStateKeys)));
   torch::serialize::OutputArchive optimizer_archive;
   state.optimizer->save(optimizer_archive);
   archive.write("optimizer", optimizer_archive);
@@ -77,6 +94,16 @@ absl::Status RestoreCheckpoint(const Checkpoint& checkpoint, const TrainingState
         !status.ok()) {
       return absl::Status(status.code(), absl::StrCat("checkpoint of epoch ", checkpoint.epoch,
                                                       ": weights: ", status.message()));
+    }
+    torch::Tensor state_keys;
+    const StateKeys written_with = archive.try_read("optimizer_state_keys", state_keys)
+                                       ? static_cast<StateKeys>(state_keys.item<int64_t>())
+                                       : StateKeys::kStrings;
+    if (written_with == StateKeys::kStrings && kThisBuildsStateKeys == StateKeys::kPointers) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "checkpoint of epoch ", checkpoint.epoch,
+          " was written by a LibTorch that keys optimizer state by strings (such as 1.13); this worker's "
+          "LibTorch keys it by address and would misread it: keep a sweep's workers on one LibTorch version"));
     }
     torch::serialize::InputArchive optimizer_archive;
     archive.read("optimizer", optimizer_archive);
