@@ -58,12 +58,22 @@ set(CPACK_DEBIAN_PACKAGE_SECTION science)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # segtune_<version>_<arch>.deb, the Debian convention.
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
-# Depends: from the binaries' shared libraries (libtorch1.13, libgrpc++1.51,
-# ...). A LibTorch from outside a Debian package (CUDA zip, pip) is not
-# listed; the binaries find it through their RPATH (README.md, "Install").
-set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # The maintainer scripts create the segtune system user the units run as.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
+if(SEGTUNE_TORCH_FROM_DEBIAN)
+  # Depends: from the binaries' shared libraries (libtorch1.13, libgrpc++1.51, ...).
+  set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+else()
+  # dpkg-shlibdeps stops at the CUDA toolkit's versioned libraries
+  # (libcudart.so.12, ...) that no Debian package provides, so Depends lists
+  # the Debian libraries the binaries link by name, as Debian 12 ships them.
+  # LibTorch and CUDA are not listed: the binaries find LibTorch through
+  # their RPATH (README.md, "Install"), and the driver comes with the host.
+  string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS
+         ", libabsl20220623, libc6, libfmt9, libgcc-s1, libgrpc++1.51, libgrpc29, libjpeg62-turbo,"
+         " libmuparser2v5, libpng16-16, libprometheus-cpp-core1.0, libprometheus-cpp-pull1.0, libprotobuf32,"
+         " libspdlog1.10-fmt9, libsqlite3-0, libstdc++6, libyaml-cpp0.7, zlib1g")
+endif()
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${CMAKE_CURRENT_SOURCE_DIR}/cmake/debian/postinst
     ${CMAKE_CURRENT_SOURCE_DIR}/cmake/debian/postrm)

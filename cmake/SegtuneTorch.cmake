@@ -35,3 +35,12 @@ else()
   set(SEGTUNE_TORCH_KIND "CPU only")
 endif()
 message(STATUS "segtune: LibTorch ${Torch_VERSION} (${SEGTUNE_TORCH_KIND}) from ${Torch_DIR}")
+
+# Debian's libtorch-dev lives under /usr/lib/<multiarch>; a LibTorch given
+# through CMAKE_PREFIX_PATH (a zip, pip torch, even under /usr/local) does not
+# come from a Debian package (cmake/SegtunePackaging.cmake, tests/package).
+if(Torch_DIR MATCHES "^/usr/lib/")
+  set(SEGTUNE_TORCH_FROM_DEBIAN ON)
+else()
+  set(SEGTUNE_TORCH_FROM_DEBIAN OFF)
+endif()

@@ -27,6 +27,7 @@
 #include "segtune/agent/agent.h"
 #include "segtune/agent/device.h"
 #include "segtune/common/channel.h"
+#include "segtune/common/worker_limits.h"
 #include "segtune/optim/trace.h"
 #include "segtune/simulate/simulated_trial.h"
 #include "segtune/worker_metrics/worker_metrics.h"
@@ -38,8 +39,8 @@ constexpr int kExitUsage = 2;
 // --drain-seconds above this are cut to it (about 30 years: forever, for a
 // drain), so that the conversion to milliseconds cannot overflow.
 constexpr double kLongestDrainSeconds = 1e9;
-// The coordinator's limit on a worker's slots (docs/architecture.md, Limits).
-constexpr int kMostSlots = 1024;
+// The coordinator's limit on a worker's slots.
+constexpr int kMostSlots = segtune::common::kMaxWorkerSlots;
 
 // Logs why the worker stops and returns its exit code.
 int ExitWith(int code, const absl::Status& status) {
@@ -183,11 +184,13 @@ int main(int argc, char** argv) {
   } else {
     slots_per_device = 1;
   }
-  slots = slots_per_device * device_count;
-  if (slots > kMostSlots) {
-    spdlog::error("{} slots: at most {} per worker", slots, kMostSlots);
+  // Divided rather than multiplied: a huge --slots-per-device must not overflow.
+  if (slots_per_device > kMostSlots / device_count) {
+    spdlog::error("{} slot(s) per device x {} device(s): at most {} slots per worker", slots_per_device,
+                  device_count, kMostSlots);
     return kExitUsage;
   }
+  slots = slots_per_device * device_count;
   // Slots share the machine's cores: together they never ask for more
   // LibTorch threads than there are cores (LibTorch's thread count is
   // process-wide, so every slot trains with this many).

@@ -33,7 +33,9 @@ search:
       - {name: Adam, lr: [1.0e-3, 2.0e-3, 3.0e-3, 4.0e-3]}
 SPEC
 
-# Runs the sweep on one worker started with "$@"; prints its wall seconds.
+# Runs the sweep on one worker started with "$@" and sets SWEEP_SECONDS to its
+# wall time; returns 1 (logs kept) when the sweep cannot be submitted, does not
+# complete, or takes longer than 20 minutes.
 sweep_seconds() {
   local port=$((20000 + RANDOM % 20000)) dir
   dir=$(mktemp -d "$D/run.XXXX")
@@ -47,18 +49,25 @@ sweep_seconds() {
     [ -z "$sweep" ] && sleep 0.2
     tries=$((tries + 1))
   done
-  local start state
+  local start state="not submitted"
   start=$(date +%s.%N)
-  while :; do
-    state=$("$BIN/segtune" --server 127.0.0.1:$port status "$sweep" -o json 2>/dev/null |
-      /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])' 2>/dev/null)
-    [ "$state" != "RUNNING" ] && [ -n "$state" ] && break
-    sleep 0.2
-  done
-  echo "$(date +%s.%N) - $start" | bc
-  kill $worker; wait $worker 2>/dev/null
-  kill $coordinator; wait $coordinator 2>/dev/null
-  [ "$state" = "COMPLETED" ] || { echo "sweep ended $state; logs in $dir" >&2; trap - EXIT; exit 1; }
+  if [ -n "$sweep" ]; then
+    local deadline=$((SECONDS + 1200))
+    while [ $SECONDS -lt $deadline ]; do
+      state=$("$BIN/segtune" --server 127.0.0.1:$port status "$sweep" -o json 2>/dev/null |
+        /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])' 2>/dev/null)
+      [ "$state" != "RUNNING" ] && [ -n "$state" ] && break
+      sleep 0.2
+    done
+  fi
+  SWEEP_SECONDS=$(echo "$(date +%s.%N) - $start" | bc)
+  kill $worker 2>/dev/null; wait $worker 2>/dev/null
+  kill $coordinator 2>/dev/null; wait $coordinator 2>/dev/null
+  if [ "$state" != "COMPLETED" ]; then
+    cp -r "$dir" /tmp/  # $D goes when the script exits
+    echo "the sweep ended '$state' with worker flags: $*; logs kept in /tmp/$(basename "$dir")" >&2
+    return 1
+  fi
 }
 
 IMAGES=$((TRIALS * EPOCHS * TRAIN))
@@ -68,7 +77,8 @@ first=""
 run() {
   local label=$1; shift
   local seconds rate
-  seconds=$(sweep_seconds "$@")
+  sweep_seconds "$@" || exit 1
+  seconds=$SWEEP_SECONDS
   rate=$(echo "scale=1; $IMAGES / $seconds" | bc)
   [ -z "$first" ] && first=$rate
   printf "%-44s %9.1f %10s %8s\n" "$label" "$seconds" "$rate" "$(echo "scale=2; $rate / $first" | bc)"

@@ -75,6 +75,23 @@ TEST(DeviceChecksTest, SlotDevicesAreEmptyOrOnePerSlotEachNamed) {
   EXPECT_TRUE(IsInvalid(CheckRegistration(request), "slot_devices: longer than 64 characters"));
 }
 
+TEST(DeviceChecksTest, AWorkerWithSixteenGpusRegisters) {
+  // `segtune-worker --device all` on a 16-GPU node: `device` lists them all.
+  v1::RegisterWorkerRequest request;
+  request.set_name("big-node");
+  request.set_hostname("big-node");
+  std::string all;
+  for (int gpu = 0; gpu < 16; ++gpu) {
+    const std::string device = "cuda:" + std::to_string(gpu);
+    all += (gpu == 0 ? "" : ",") + device;
+    request.add_slot_devices(device);
+  }
+  request.set_device(all);
+  request.set_slots(16);
+  EXPECT_GT(all.size(), kMaxDeviceLength);
+  EXPECT_TRUE(CheckRegistration(request).ok()) << CheckRegistration(request);
+}
+
 TEST(DeviceChecksTest, AcquireSlotIsNotNegative) {
   v1::AcquireTrialRequest request;
   request.set_worker_id("w-1");

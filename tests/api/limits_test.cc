@@ -197,8 +197,8 @@ TEST_F(LimitsTest, WorkerFieldsAreBounded) {
   request.set_hostname(std::string(kMaxWorkerNameLength + 1, 'h'));
   EXPECT_TRUE(IsError(Register(request), grpc::StatusCode::INVALID_ARGUMENT, "hostname: longer than 256"));
   request = Worker();
-  request.set_device(std::string(kMaxDeviceLength + 1, 'd'));
-  EXPECT_TRUE(IsError(Register(request), grpc::StatusCode::INVALID_ARGUMENT, "device: longer than 64"));
+  request.set_device(std::string(kMaxDeviceListLength + 1, 'd'));
+  EXPECT_TRUE(IsError(Register(request), grpc::StatusCode::INVALID_ARGUMENT, "device: longer than 1024"));
   request = Worker();
   request.set_name(std::string(kMaxWorkerNameLength, 'n'));
   request.set_slots(kMaxSlots);

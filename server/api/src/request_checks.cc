@@ -24,7 +24,7 @@ absl::Status CheckRegistration(const v1::RegisterWorkerRequest& request) {
   }
   if (absl::Status s = CheckLength(request.name(), "name", kMaxWorkerNameLength); !s.ok()) return s;
   if (absl::Status s = CheckLength(request.hostname(), "hostname", kMaxWorkerNameLength); !s.ok()) return s;
-  if (absl::Status s = CheckLength(request.device(), "device", kMaxDeviceLength); !s.ok()) return s;
+  if (absl::Status s = CheckLength(request.device(), "device", kMaxDeviceListLength); !s.ok()) return s;
   if (request.slot_devices_size() != 0 && request.slot_devices_size() != request.slots()) {
     return absl::InvalidArgumentError(absl::StrCat("slot_devices: must be empty or have one entry per slot (",
                                                    request.slots(), "), got ", request.slot_devices_size()));

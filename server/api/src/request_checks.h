@@ -11,6 +11,7 @@
 #include <google/protobuf/map.h>
 
 #include "absl/status/status.h"
+#include "segtune/common/worker_limits.h"
 #include "segtune/v1/segtune.pb.h"
 
 namespace segtune::api {
@@ -18,13 +19,16 @@ namespace segtune::api {
 inline constexpr std::size_t kMaxIdLength = 256;          // sweep, trial and worker ids
 inline constexpr std::size_t kMaxWorkerNameLength = 256;  // worker name and hostname
 inline constexpr std::size_t kMaxDeviceLength = 64;       // "cpu", "cuda:0", ...
+// A worker's `device` lists all of its devices ("cuda:0,cuda:1,..."): room
+// for over a hundred GPUs.
+inline constexpr std::size_t kMaxDeviceListLength = 1024;
 // FinishTrial reasons (exception messages); workers cut theirs to fit.
 inline constexpr std::size_t kMaxReasonLength = 4096;
 inline constexpr std::size_t kMaxMetricNameLength = 64;
 // Above what a trainer reports: 6 metrics plus val_iou_<c> for up to 255
 // classes, and epoch_seconds.
 inline constexpr int kMaxMetricsPerReport = 512;
-inline constexpr int kMaxSlots = 1024;                    // per worker
+inline constexpr int kMaxSlots = common::kMaxWorkerSlots;  // per worker
 
 // An id field (sweep, trial, worker): required, at most kMaxIdLength
 // characters. InvalidArgument naming `field` otherwise.

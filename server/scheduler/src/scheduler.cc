@@ -392,6 +392,9 @@ absl::StatusOr<std::optional<Assignment>> Scheduler::TryAcquire(const std::strin
   std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status s = TouchWorkerLocked(worker_id); !s.ok()) return s;
   WorkerRuntime& worker = workers_[worker_id];
+  // Known only from recovered leases: nothing more to lease until it
+  // registers (its heartbeats keep those leases), as before slots had numbers.
+  if (worker.record.slots == 0) return std::nullopt;
   if (slot < 0 || slot >= worker.record.slots) {
     return absl::InvalidArgumentError(absl::StrCat("slot: must be in [0, ", worker.record.slots,
                                                    ") for this worker's slots, got ", slot));
@@ -527,7 +530,7 @@ absl::StatusOr<bool> Scheduler::CreateLazyTrialLocked(const std::string& sweep_i
     return s;
   }
   // Queued first, leased by the caller: a failed lease leaves it in the queue.
-  queue_.push_back({sweep_id, store::TrialId(sweep_id, sweep.trials_created), sweep.room_since_ms});
+  queue_.push_back({sweep_id, store::TrialId(sweep_id, sweep.trials_created), sweep.room_since_ms, /*failed_on=*/""});
   sweep.trials_created++;
   ChangedLocked();
   return true;
@@ -539,18 +542,23 @@ absl::StatusOr<std::vector<std::string>> Scheduler::Heartbeat(const std::string&
   std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status s = TouchWorkerLocked(worker_id); !s.ok()) return s;
   WorkerRuntime& worker = workers_.at(worker_id);
-  std::vector<bool> reported(worker.clocks.size(), false);
-  for (const SlotUsage& usage : slots) {
-    if (usage.slot < 0 || usage.slot >= static_cast<int>(worker.clocks.size())) {
-      return absl::InvalidArgumentError(absl::StrCat("slots.slot: must be in [0, ", worker.clocks.size(),
-                                                     ") for this worker's slots, got ", usage.slot));
+  // A worker known only from recovered leases (its registration is not
+  // stored) has no slots to account: its leases are still kept alive below.
+  const bool knows_slots = worker.record.slots > 0;
+  if (knows_slots && !slots.empty()) {
+    std::vector<bool> reported(worker.clocks.size(), false);
+    for (const SlotUsage& usage : slots) {
+      if (usage.slot < 0 || usage.slot >= static_cast<int>(worker.clocks.size())) {
+        return absl::InvalidArgumentError(absl::StrCat("slots.slot: must be in [0, ", worker.clocks.size(),
+                                                       ") for this worker's slots, got ", usage.slot));
+      }
+      if (reported[usage.slot]) {
+        return absl::InvalidArgumentError(absl::StrCat("slots.slot: slot ", usage.slot, " is listed twice"));
+      }
+      reported[usage.slot] = true;
     }
-    if (reported[usage.slot]) {
-      return absl::InvalidArgumentError(absl::StrCat("slots.slot: slot ", usage.slot, " is listed twice"));
-    }
-    reported[usage.slot] = true;
+    RecordSlotTimesLocked(worker, slots);
   }
-  if (!slots.empty()) RecordSlotTimesLocked(worker, slots);
   std::vector<std::string> stop;
   const std::int64_t expires = options_.now_ms() + options_.lease_ms;
   for (const RunningTrialRef& ref : running) {
@@ -1087,7 +1095,7 @@ void Scheduler::DropLeaseLocked(const std::string& trial_id, const std::string& 
 }
 
 void Scheduler::QueueLocked(const std::string& sweep_id, const std::string& trial_id, bool front) {
-  Queued queued{sweep_id, trial_id, options_.now_ms()};
+  Queued queued{sweep_id, trial_id, options_.now_ms(), /*failed_on=*/""};
   if (front) {
     queue_.push_front(std::move(queued));
   } else {
