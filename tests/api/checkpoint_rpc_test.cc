@@ -4,8 +4,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -13,7 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "checkpoint_streams.h"
-#include "segtune/api/coordinator.h"
+#include "in_process_coordinator.h"
 #include "segtune/v1/segtune.grpc.pb.h"
 
 namespace segtune::api {
@@ -22,17 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // One trial of three epochs.
-constexpr char kSpec[] = R"(name: checkpoints
-objective: {metric: val_miou, mode: max}
-budget: {epochs: 3}
-data: {dataset: shapes, image_size: 16, train_size: 8, val_size: 4}
-model: {arch: unet, base_channels: 4, depth: 2}
-search:
-  algorithm: grid
-  space:
-    optimizer:
-      - {name: SGD, lr: 0.1}
-)";
+const std::string kSpec = segtune::testing::TinyGridSpec("checkpoints", "{epochs: 3}", "0.1");
 
 std::uint32_t Crc32(const std::string& data) {
   return static_cast<std::uint32_t>(
@@ -58,55 +46,27 @@ struct Received {
 class CheckpointRpcTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("segtune-checkpoint-rpc-" + std::to_string(std::random_device{}()));
-    fs::create_directories(dir_);
     StartCoordinator();
-    v1::SubmitSweepRequest submit;
-    submit.set_spec_yaml(kSpec);
-    v1::SubmitSweepResponse submitted;
-    grpc::ClientContext submit_context;
-    ASSERT_TRUE(tuner_->SubmitSweep(&submit_context, submit, &submitted).ok());
-    sweep_id_ = submitted.sweep_id();
+    ASSERT_TRUE(server_.SubmitSweep(kSpec, &sweep_id_).ok());
     worker_id_ = RegisterWorker();
-    grpc::ClientContext acquire_context;
-    v1::AcquireTrialRequest acquire;
-    acquire.set_worker_id(worker_id_);
     v1::AcquireTrialResponse acquired;
-    ASSERT_TRUE(hub_->AcquireTrial(&acquire_context, acquire, &acquired).ok());
+    ASSERT_TRUE(server_.AcquireTrial(worker_id_, &acquired).ok());
     ASSERT_TRUE(acquired.has_trial());
     trial_id_ = acquired.assignment().trial_id();
     attempt_ = acquired.assignment().attempt();
   }
 
-  void TearDown() override {
-    if (coordinator_) coordinator_->Shutdown();
-    coordinator_.reset();
-    fs::remove_all(dir_);
-  }
-
   void StartCoordinator() {
     CoordinatorOptions options;
-    options.listen = "127.0.0.1:0";
-    options.db_path = (dir_ / "segtune.db").string();
-    options.data_dir = dir_.string();
     options.lease_ms = 30000;
     options.heartbeat_interval_ms = 1000;
-    auto coordinator = Coordinator::Start(options);
-    ASSERT_TRUE(coordinator.ok()) << coordinator.status();
-    coordinator_ = *std::move(coordinator);
-    auto channel = grpc::CreateChannel(coordinator_->address(), grpc::InsecureChannelCredentials());
-    hub_ = v1::WorkerHub::NewStub(channel);
-    tuner_ = v1::Tuner::NewStub(channel);
+    ASSERT_TRUE(server_.Start(options));
   }
 
   std::string RegisterWorker() {
-    grpc::ClientContext context;
-    v1::RegisterWorkerRequest request;
-    request.set_name("test");
-    request.set_slots(1);
-    v1::RegisterWorkerResponse response;
-    EXPECT_TRUE(hub_->RegisterWorker(&context, request, &response).ok());
-    return response.worker_id();
+    std::string worker_id;
+    EXPECT_TRUE(server_.RegisterWorker("test", 1, &worker_id).ok());
+    return worker_id;
   }
 
   v1::CheckpointHeader Header(int epoch, const std::string& weights, const std::string& state) {
@@ -126,7 +86,7 @@ class CheckpointRpcTest : public ::testing::Test {
                       std::size_t chunk_bytes = kCheckpointChunkBytes) {
     grpc::ClientContext context;
     v1::UploadCheckpointResponse response;
-    auto writer = hub_->UploadCheckpoint(&context, &response);
+    auto writer = server_.hub().UploadCheckpoint(&context, &response);
     v1::CheckpointChunk chunk;
     if (header != nullptr) *chunk.mutable_header() = *header;
     std::size_t at = 0;
@@ -154,7 +114,7 @@ class CheckpointRpcTest : public ::testing::Test {
     request.set_epoch(epoch);
     (*request.mutable_metrics())["val_miou"] = miou;
     v1::ReportEpochResponse response;
-    return hub_->ReportEpoch(&context, request, &response);
+    return server_.hub().ReportEpoch(&context, request, &response);
   }
 
   Received Download(int epoch, int attempt = 0) {
@@ -164,7 +124,7 @@ class CheckpointRpcTest : public ::testing::Test {
     request.set_trial_id(trial_id_);
     request.set_attempt(attempt == 0 ? attempt_ : attempt);
     request.set_epoch(epoch);
-    auto reader = hub_->DownloadCheckpoint(&context, request);
+    auto reader = server_.hub().DownloadCheckpoint(&context, request);
     Received received;
     v1::CheckpointChunk chunk;
     while (reader->Read(&chunk)) {
@@ -183,7 +143,7 @@ class CheckpointRpcTest : public ::testing::Test {
     request.set_trial_id(trial_id);
     request.set_which(which);
     request.set_epoch(epoch);
-    auto reader = tuner_->ExportWeights(&context, request);
+    auto reader = server_.tuner().ExportWeights(&context, request);
     Received received;
     v1::ExportWeightsResponse message;
     bool first = true;
@@ -201,7 +161,7 @@ class CheckpointRpcTest : public ::testing::Test {
 
   std::vector<int> StoredEpochs() {
     std::vector<int> epochs;
-    const fs::path trial_dir = dir_ / "checkpoints" / trial_id_;
+    const fs::path trial_dir = server_.dir() / "checkpoints" / trial_id_;
     if (!fs::exists(trial_dir)) return epochs;
     for (const auto& entry : fs::directory_iterator(trial_dir)) {
       const std::string name = entry.path().filename();
@@ -211,10 +171,7 @@ class CheckpointRpcTest : public ::testing::Test {
     return epochs;
   }
 
-  fs::path dir_;
-  std::unique_ptr<Coordinator> coordinator_;
-  std::unique_ptr<v1::WorkerHub::Stub> hub_;
-  std::unique_ptr<v1::Tuner::Stub> tuner_;
+  segtune::testing::InProcessCoordinator server_{"segtune-checkpoint-rpc"};
   std::string sweep_id_;
   std::string worker_id_;
   std::string trial_id_;
@@ -225,8 +182,8 @@ TEST_F(CheckpointRpcTest, UploadedCheckpointDownloadsBackInChunksOfAtMostOneMiB)
   const std::string weights = Pattern(2 * kCheckpointChunkBytes + 12345, 'w');
   const std::string state = Pattern(777, 's');
   ASSERT_TRUE(Upload(1, weights, state).ok());
-  EXPECT_TRUE(fs::exists(dir_ / "checkpoints" / trial_id_ / "epoch-1" / "weights.pt"));
-  EXPECT_TRUE(fs::exists(dir_ / "checkpoints" / trial_id_ / "epoch-1" / "state.bin"));
+  EXPECT_TRUE(fs::exists(server_.dir() / "checkpoints" / trial_id_ / "epoch-1" / "weights.pt"));
+  EXPECT_TRUE(fs::exists(server_.dir() / "checkpoints" / trial_id_ / "epoch-1" / "state.bin"));
 
   const Received received = Download(1);
   ASSERT_TRUE(received.status.ok()) << received.status.error_message();
@@ -344,8 +301,7 @@ TEST_F(CheckpointRpcTest, ReportsKeepTheLatestAndBestCheckpointsAndExportServesT
 TEST_F(CheckpointRpcTest, ExportAfterARestartReadsTheSameCheckpoint) {
   ASSERT_TRUE(Upload(1, "durable weights", "state").ok());
   ASSERT_TRUE(Report(1, 0.4).ok());
-  coordinator_->Shutdown();
-  coordinator_.reset();
+  server_.Stop();
   StartCoordinator();
   const Received best = Export(trial_id_, v1::EXPORT_BEST);
   ASSERT_TRUE(best.status.ok()) << best.status.error_message();
@@ -357,7 +313,7 @@ TEST_F(CheckpointRpcTest, ACancelledTrialsRunningAttemptMayStillStoreItsLastChec
   v1::CancelSweepRequest cancel;
   cancel.set_sweep_id(sweep_id_);
   v1::Sweep cancelled;
-  ASSERT_TRUE(tuner_->CancelSweep(&context, cancel, &cancelled).ok());
+  ASSERT_TRUE(server_.tuner().CancelSweep(&context, cancel, &cancelled).ok());
   ASSERT_TRUE(Upload(1, "last weights", "state").ok());
   ASSERT_TRUE(Report(1, 0.3).ok());
   const Received best = Export(trial_id_, v1::EXPORT_BEST);

@@ -1,19 +1,16 @@
 // A real in-process coordinator serving /metrics: RPCs, commits and the
 // scheduler's state reach the page a scrape reads.
-#include <filesystem>
-#include <random>
+#include <string>
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include "http_get.h"
-#include "segtune/api/coordinator.h"
+#include "in_process_coordinator.h"
 #include "segtune/v1/segtune.grpc.pb.h"
 
 namespace segtune::api {
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr char kSpec[] = R"(name: observed
 objective: {metric: val_miou, mode: max}
@@ -32,38 +29,18 @@ search:
 bool Has(const std::string& page, const std::string& text) { return page.find(text) != std::string::npos; }
 
 TEST(CoordinatorObservabilityTest, AScrapeShowsRpcsCommitsAndTheRunningTrial) {
-  const fs::path dir = fs::temp_directory_path() / ("segtune-observability-" + std::to_string(std::random_device{}()));
-  fs::create_directories(dir);
+  segtune::testing::InProcessCoordinator server("segtune-observability");
   CoordinatorOptions options;
-  options.listen = "127.0.0.1:0";
   options.metrics_listen = "127.0.0.1:0";
-  options.db_path = (dir / "segtune.db").string();
-  options.data_dir = dir.string();
-  auto coordinator = Coordinator::Start(options);
-  ASSERT_TRUE(coordinator.ok()) << coordinator.status();
-  auto channel = grpc::CreateChannel((*coordinator)->address(), grpc::InsecureChannelCredentials());
-  auto tuner = v1::Tuner::NewStub(channel);
-  auto hub = v1::WorkerHub::NewStub(channel);
-
-  v1::SubmitSweepRequest submit;
-  submit.set_spec_yaml(kSpec);
-  v1::SubmitSweepResponse submitted;
-  grpc::ClientContext submit_context;
-  ASSERT_TRUE(tuner->SubmitSweep(&submit_context, submit, &submitted).ok());
-  v1::RegisterWorkerRequest register_request;
-  register_request.set_name("w");
-  register_request.set_slots(2);
-  v1::RegisterWorkerResponse registered;
-  grpc::ClientContext register_context;
-  ASSERT_TRUE(hub->RegisterWorker(&register_context, register_request, &registered).ok());
-  v1::AcquireTrialRequest acquire;
-  acquire.set_worker_id(registered.worker_id());
+  ASSERT_TRUE(server.Start(options));
+  std::string sweep, worker_id;
+  ASSERT_TRUE(server.SubmitSweep(kSpec, &sweep).ok());
+  ASSERT_TRUE(server.RegisterWorker("w", 2, &worker_id).ok());
   v1::AcquireTrialResponse acquired;
-  grpc::ClientContext acquire_context;
-  ASSERT_TRUE(hub->AcquireTrial(&acquire_context, acquire, &acquired).ok());
+  ASSERT_TRUE(server.AcquireTrial(worker_id, &acquired).ok());
   ASSERT_TRUE(acquired.has_trial());
   v1::ReportEpochRequest report;
-  report.set_worker_id(registered.worker_id());
+  report.set_worker_id(worker_id);
   report.set_trial_id(acquired.assignment().trial_id());
   report.set_attempt(acquired.assignment().attempt());
   report.set_epoch(1);
@@ -71,11 +48,10 @@ TEST(CoordinatorObservabilityTest, AScrapeShowsRpcsCommitsAndTheRunningTrial) {
   (*report.mutable_metrics())["lr"] = 0.05;
   v1::ReportEpochResponse reported;
   grpc::ClientContext report_context;
-  ASSERT_TRUE(hub->ReportEpoch(&report_context, report, &reported).ok());
+  ASSERT_TRUE(server.hub().ReportEpoch(&report_context, report, &reported).ok());
 
-  ASSERT_GT((*coordinator)->metrics_port(), 0);
-  const std::string page = segtune::testing::HttpGet((*coordinator)->metrics_port(), "/metrics");
-  const std::string& sweep = submitted.sweep_id();
+  ASSERT_GT(server.coordinator().metrics_port(), 0);
+  const std::string page = segtune::testing::HttpGet(server.coordinator().metrics_port(), "/metrics");
   const std::string& trial = acquired.assignment().trial_id();
   EXPECT_TRUE(Has(page, "segtune_rpc_duration_seconds_count{method=\"Tuner/SubmitSweep\"} 1\n")) << page;
   EXPECT_TRUE(Has(page, "segtune_rpc_duration_seconds_count{method=\"WorkerHub/ReportEpoch\"} 1\n")) << page;
@@ -88,10 +64,6 @@ TEST(CoordinatorObservabilityTest, AScrapeShowsRpcsCommitsAndTheRunningTrial) {
                             "\",trial=\"" + trial + "\"} 0.05\n"))
       << page;
   EXPECT_FALSE(Has(page, "name: observed")) << "no spec contents on the page";
-
-  (*coordinator)->Shutdown();
-  coordinator->reset();
-  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -2,36 +2,21 @@
 // (INVALID_ARGUMENT naming the field) and Tuner.ListWorkers shows each
 // device's slots and usage, against an in-process coordinator on loopback.
 #include <cmath>
-#include <filesystem>
 #include <limits>
-#include <memory>
-#include <random>
 #include <string>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include "in_process_coordinator.h"
 #include "request_checks.h"
-#include "segtune/api/coordinator.h"
 #include "segtune/v1/segtune.grpc.pb.h"
 
 namespace segtune::api {
 namespace {
 
-namespace fs = std::filesystem;
-
-constexpr char kSpec[] = R"(name: devices
-objective: {metric: val_miou, mode: max}
-budget: {epochs: 1}
-data: {dataset: shapes, image_size: 16, train_size: 8, val_size: 4}
-model: {arch: unet, base_channels: 4, depth: 2}
-search:
-  algorithm: grid
-  space:
-    optimizer:
-      - {name: SGD, lr: [0.1, 0.2, 0.3, 0.4]}
-)";
+using segtune::testing::IsError;
 
 ::testing::AssertionResult IsInvalid(const absl::Status& status, const std::string& part) {
   if (status.code() == absl::StatusCode::kInvalidArgument && status.message().find(part) != std::string::npos) {
@@ -40,12 +25,7 @@ search:
   return ::testing::AssertionFailure() << "got " << status << "; wanted INVALID_ARGUMENT with \"" << part << "\"";
 }
 ::testing::AssertionResult IsInvalid(const grpc::Status& status, const std::string& part) {
-  if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT &&
-      status.error_message().find(part) != std::string::npos) {
-    return ::testing::AssertionSuccess();
-  }
-  return ::testing::AssertionFailure() << "got code " << status.error_code() << " \"" << status.error_message()
-                                       << "\"; wanted INVALID_ARGUMENT with \"" << part << "\"";
+  return IsError(status, grpc::StatusCode::INVALID_ARGUMENT, part);
 }
 
 v1::RegisterWorkerRequest TwoGpuWorker() {
@@ -128,44 +108,20 @@ TEST(DeviceChecksTest, HeartbeatSlotTimesAreInRangeFiniteAndNotNegative) {
 class DevicesRpcTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("segtune-devices-rpc-" + std::to_string(std::random_device{}()));
-    fs::create_directories(dir_);
-    CoordinatorOptions options;
-    options.listen = "127.0.0.1:0";
-    options.db_path = (dir_ / "segtune.db").string();
-    options.data_dir = dir_.string();
-    auto coordinator = Coordinator::Start(options);
-    ASSERT_TRUE(coordinator.ok()) << coordinator.status();
-    coordinator_ = *std::move(coordinator);
-    auto channel = grpc::CreateChannel(coordinator_->address(), grpc::InsecureChannelCredentials());
-    hub_ = v1::WorkerHub::NewStub(channel);
-    tuner_ = v1::Tuner::NewStub(channel);
-    grpc::ClientContext context;
-    v1::SubmitSweepRequest submit;
-    submit.set_spec_yaml(kSpec);
-    v1::SubmitSweepResponse submitted;
-    ASSERT_TRUE(tuner_->SubmitSweep(&context, submit, &submitted).ok());
-  }
-  void TearDown() override {
-    if (coordinator_) coordinator_->Shutdown();
-    coordinator_.reset();
-    fs::remove_all(dir_);
+    ASSERT_TRUE(server_.Start());
+    const std::string spec = segtune::testing::TinyGridSpec("devices", "{epochs: 1}", "[0.1, 0.2, 0.3, 0.4]");
+    ASSERT_TRUE(server_.SubmitSweep(spec).ok());
   }
 
   std::string Register(const v1::RegisterWorkerRequest& request) {
-    grpc::ClientContext context;
-    v1::RegisterWorkerResponse response;
-    const grpc::Status status = hub_->RegisterWorker(&context, request, &response);
+    std::string worker_id;
+    const grpc::Status status = server_.RegisterWorker(request, &worker_id);
     EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.worker_id();
+    return worker_id;
   }
   grpc::Status Acquire(const std::string& worker_id, int slot) {
-    grpc::ClientContext context;
-    v1::AcquireTrialRequest request;
-    request.set_worker_id(worker_id);
-    request.set_slot(slot);
     v1::AcquireTrialResponse response;
-    return hub_->AcquireTrial(&context, request, &response);
+    return server_.AcquireTrial(worker_id, &response, slot);
   }
   grpc::Status Heartbeat(const std::string& worker_id, const std::vector<std::pair<int, double>>& slots) {
     grpc::ClientContext context;
@@ -177,12 +133,12 @@ class DevicesRpcTest : public ::testing::Test {
       usage->set_training_seconds(seconds);
     }
     v1::HeartbeatResponse response;
-    return hub_->Heartbeat(&context, request, &response);
+    return server_.hub().Heartbeat(&context, request, &response);
   }
   v1::Worker Listed(const std::string& worker_id) {
     grpc::ClientContext context;
     v1::ListWorkersResponse response;
-    EXPECT_TRUE(tuner_->ListWorkers(&context, v1::ListWorkersRequest(), &response).ok());
+    EXPECT_TRUE(server_.tuner().ListWorkers(&context, v1::ListWorkersRequest(), &response).ok());
     for (const v1::Worker& worker : response.workers()) {
       if (worker.worker_id() == worker_id) return worker;
     }
@@ -190,18 +146,13 @@ class DevicesRpcTest : public ::testing::Test {
     return {};
   }
 
-  fs::path dir_;
-  std::unique_ptr<Coordinator> coordinator_;
-  std::unique_ptr<v1::WorkerHub::Stub> hub_;
-  std::unique_ptr<v1::Tuner::Stub> tuner_;
+  segtune::testing::InProcessCoordinator server_{"segtune-devices-rpc"};
 };
 
 TEST_F(DevicesRpcTest, InvalidSlotFieldsAreRefusedNamingTheField) {
   v1::RegisterWorkerRequest request = TwoGpuWorker();
   request.add_slot_devices("cuda:1");
-  grpc::ClientContext context;
-  v1::RegisterWorkerResponse response;
-  EXPECT_TRUE(IsInvalid(hub_->RegisterWorker(&context, request, &response), "slot_devices:"));
+  EXPECT_TRUE(IsInvalid(server_.RegisterWorker(request), "slot_devices:"));
 
   const std::string worker_id = Register(TwoGpuWorker());
   // Beyond this worker's 3 slots: only the scheduler knows them.
@@ -257,7 +208,7 @@ TEST_F(DevicesRpcTest, OldAndDeregisteredWorkersListTheirDeviceSlots) {
   v1::DeregisterWorkerRequest request;
   request.set_worker_id(gone_id);
   v1::DeregisterWorkerResponse response;
-  ASSERT_TRUE(hub_->DeregisterWorker(&context, request, &response).ok());
+  ASSERT_TRUE(server_.hub().DeregisterWorker(&context, request, &response).ok());
   listed = Listed(gone_id);
   EXPECT_FALSE(listed.alive());
   ASSERT_EQ(listed.devices_size(), 2);  // from the stored record

@@ -1,90 +1,33 @@
 // Every limit of docs/architecture.md "Limits" against an in-process
 // coordinator on loopback: each answers with a clear error naming it.
 #include <chrono>
-#include <filesystem>
 #include <memory>
-#include <random>
 #include <string>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include "in_process_coordinator.h"
 #include "request_checks.h"
-#include "segtune/api/coordinator.h"
 #include "segtune/v1/segtune.grpc.pb.h"
 
 namespace segtune::api {
 namespace {
 
-namespace fs = std::filesystem;
+using segtune::testing::IsError;
 
 // Four trials (grid of 4 learning rates) of one epoch.
-constexpr char kSpec[] = R"(name: limits
-objective: {metric: val_miou, mode: max}
-budget: {epochs: 1}
-data: {dataset: shapes, image_size: 16, train_size: 8, val_size: 4}
-model: {arch: unet, base_channels: 4, depth: 2}
-search:
-  algorithm: grid
-  space:
-    optimizer:
-      - {name: SGD, lr: [0.1, 0.2, 0.3, 0.4]}
-)";
-
-::testing::AssertionResult IsError(const grpc::Status& status, grpc::StatusCode code, const std::string& part) {
-  if (status.error_code() == code && status.error_message().find(part) != std::string::npos) {
-    return ::testing::AssertionSuccess();
-  }
-  return ::testing::AssertionFailure() << "got code " << status.error_code() << " \"" << status.error_message()
-                                       << "\"; wanted code " << code << " with \"" << part << "\"";
-}
+const std::string kSpec = segtune::testing::TinyGridSpec("limits", "{epochs: 1}", "[0.1, 0.2, 0.3, 0.4]");
 
 class LimitsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("segtune-limits-" + std::to_string(std::random_device{}()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    if (coordinator_) coordinator_->Shutdown();
-    coordinator_.reset();
-    fs::remove_all(dir_);
-  }
-
   void Start(const Limits& limits) {
     CoordinatorOptions options;
-    options.listen = "127.0.0.1:0";
-    options.db_path = (dir_ / "segtune.db").string();
-    options.data_dir = dir_.string();
     options.limits = limits;
-    auto coordinator = Coordinator::Start(options);
-    ASSERT_TRUE(coordinator.ok()) << coordinator.status();
-    coordinator_ = *std::move(coordinator);
     grpc::ChannelArguments args;
     args.SetMaxSendMessageSize(-1);  // the server's limit is under test, not the client's
-    auto channel =
-        grpc::CreateCustomChannel(coordinator_->address(), grpc::InsecureChannelCredentials(), args);
-    hub_ = v1::WorkerHub::NewStub(channel);
-    tuner_ = v1::Tuner::NewStub(channel);
-  }
-
-  grpc::Status Submit(const std::string& spec, std::string* sweep_id = nullptr) {
-    grpc::ClientContext context;
-    v1::SubmitSweepRequest request;
-    request.set_spec_yaml(spec);
-    v1::SubmitSweepResponse response;
-    grpc::Status status = tuner_->SubmitSweep(&context, request, &response);
-    if (sweep_id != nullptr) *sweep_id = response.sweep_id();
-    return status;
-  }
-
-  grpc::Status Register(v1::RegisterWorkerRequest request, std::string* worker_id = nullptr) {
-    grpc::ClientContext context;
-    v1::RegisterWorkerResponse response;
-    grpc::Status status = hub_->RegisterWorker(&context, request, &response);
-    if (worker_id != nullptr) *worker_id = response.worker_id();
-    return status;
+    ASSERT_TRUE(server_.Start(options, args));
   }
 
   static v1::RegisterWorkerRequest Worker() {
@@ -98,13 +41,10 @@ class LimitsTest : public ::testing::Test {
 
   // A registered worker holding the first trial of a submitted sweep.
   void LeaseATrial() {
-    ASSERT_TRUE(Submit(kSpec, &sweep_id_).ok());
-    ASSERT_TRUE(Register(Worker(), &worker_id_).ok());
-    grpc::ClientContext context;
-    v1::AcquireTrialRequest request;
-    request.set_worker_id(worker_id_);
+    ASSERT_TRUE(server_.SubmitSweep(kSpec, &sweep_id_).ok());
+    ASSERT_TRUE(server_.RegisterWorker(Worker(), &worker_id_).ok());
     v1::AcquireTrialResponse response;
-    ASSERT_TRUE(hub_->AcquireTrial(&context, request, &response).ok());
+    ASSERT_TRUE(server_.AcquireTrial(worker_id_, &response).ok());
     ASSERT_TRUE(response.has_trial());
     trial_id_ = response.assignment().trial_id();
     attempt_ = response.assignment().attempt();
@@ -119,7 +59,7 @@ class LimitsTest : public ::testing::Test {
     request.set_state(v1::FAILED);
     request.set_reason(reason);
     v1::FinishTrialResponse response;
-    return hub_->FinishTrial(&context, request, &response);
+    return server_.hub().FinishTrial(&context, request, &response);
   }
 
   grpc::Status Report(const google::protobuf::Map<std::string, double>& metrics) {
@@ -131,13 +71,10 @@ class LimitsTest : public ::testing::Test {
     request.set_epoch(1);
     *request.mutable_metrics() = metrics;
     v1::ReportEpochResponse response;
-    return hub_->ReportEpoch(&context, request, &response);
+    return server_.hub().ReportEpoch(&context, request, &response);
   }
 
-  fs::path dir_;
-  std::unique_ptr<Coordinator> coordinator_;
-  std::unique_ptr<v1::WorkerHub::Stub> hub_;
-  std::unique_ptr<v1::Tuner::Stub> tuner_;
+  segtune::testing::InProcessCoordinator server_{"segtune-limits"};
   std::string sweep_id_, worker_id_, trial_id_;
   int attempt_ = 0;
 };
@@ -161,25 +98,26 @@ TEST_F(LimitsTest, MessageOverTheLimitIsResourceExhausted) {
   Limits limits;
   limits.max_message_bytes = 2 << 20;
   Start(limits);
-  EXPECT_TRUE(IsError(Submit(std::string(3 << 20, '#')), grpc::StatusCode::RESOURCE_EXHAUSTED, "larger than max"));
+  EXPECT_TRUE(
+      IsError(server_.SubmitSweep(std::string(3 << 20, '#')), grpc::StatusCode::RESOURCE_EXHAUSTED, "larger than max"));
 }
 
 TEST_F(LimitsTest, SpecOverTheLimitIsInvalidNamingBothSizes) {
   Limits limits;
   limits.max_spec_bytes = 1000;
   Start(limits);
-  EXPECT_TRUE(IsError(Submit(std::string(kSpec) + "#" + std::string(1000, '-')), grpc::StatusCode::INVALID_ARGUMENT,
-                      "spec_yaml: 1" /* 1xxx bytes */));
-  EXPECT_TRUE(IsError(Submit(std::string(kSpec) + "#" + std::string(1000, '-')), grpc::StatusCode::INVALID_ARGUMENT,
-                      "larger than the limit of 1000 bytes (--max-spec-bytes)"));
-  EXPECT_TRUE(Submit(kSpec).ok());
+  EXPECT_TRUE(IsError(server_.SubmitSweep(kSpec + "#" + std::string(1000, '-')),
+                      grpc::StatusCode::INVALID_ARGUMENT, "spec_yaml: 1" /* 1xxx bytes */));
+  EXPECT_TRUE(IsError(server_.SubmitSweep(kSpec + "#" + std::string(1000, '-')),
+                      grpc::StatusCode::INVALID_ARGUMENT, "larger than the limit of 1000 bytes (--max-spec-bytes)"));
+  EXPECT_TRUE(server_.SubmitSweep(kSpec).ok());
 }
 
 TEST_F(LimitsTest, SweepWithMoreTrialsThanTheLimitIsInvalid) {
   Limits limits;
   limits.max_trials_per_sweep = 3;
   Start(limits);
-  EXPECT_TRUE(IsError(Submit(kSpec), grpc::StatusCode::INVALID_ARGUMENT,
+  EXPECT_TRUE(IsError(server_.SubmitSweep(kSpec), grpc::StatusCode::INVALID_ARGUMENT,
                       "search.space: the sweep would create 4 trials, more than this coordinator's limit of 3"));
 }
 
@@ -187,30 +125,33 @@ TEST_F(LimitsTest, WorkerFieldsAreBounded) {
   Start(Limits{});
   v1::RegisterWorkerRequest request = Worker();
   request.set_slots(0);
-  EXPECT_TRUE(IsError(Register(request), grpc::StatusCode::INVALID_ARGUMENT, "slots: must be in [1, 1024], got 0"));
+  EXPECT_TRUE(IsError(server_.RegisterWorker(request), grpc::StatusCode::INVALID_ARGUMENT,
+                      "slots: must be in [1, 1024], got 0"));
   request.set_slots(kMaxSlots + 1);
-  EXPECT_TRUE(IsError(Register(request), grpc::StatusCode::INVALID_ARGUMENT, "slots"));
+  EXPECT_TRUE(IsError(server_.RegisterWorker(request), grpc::StatusCode::INVALID_ARGUMENT, "slots"));
   request = Worker();
   request.set_name(std::string(kMaxWorkerNameLength + 1, 'n'));
-  EXPECT_TRUE(IsError(Register(request), grpc::StatusCode::INVALID_ARGUMENT, "name: longer than 256 characters"));
+  EXPECT_TRUE(
+      IsError(server_.RegisterWorker(request), grpc::StatusCode::INVALID_ARGUMENT, "name: longer than 256 characters"));
   request = Worker();
   request.set_hostname(std::string(kMaxWorkerNameLength + 1, 'h'));
-  EXPECT_TRUE(IsError(Register(request), grpc::StatusCode::INVALID_ARGUMENT, "hostname: longer than 256"));
+  EXPECT_TRUE(
+      IsError(server_.RegisterWorker(request), grpc::StatusCode::INVALID_ARGUMENT, "hostname: longer than 256"));
   request = Worker();
   request.set_device(std::string(kMaxDeviceListLength + 1, 'd'));
-  EXPECT_TRUE(IsError(Register(request), grpc::StatusCode::INVALID_ARGUMENT, "device: longer than 1024"));
+  EXPECT_TRUE(IsError(server_.RegisterWorker(request), grpc::StatusCode::INVALID_ARGUMENT, "device: longer than 1024"));
   request = Worker();
   request.set_name(std::string(kMaxWorkerNameLength, 'n'));
   request.set_slots(kMaxSlots);
   std::string worker_id;
-  ASSERT_TRUE(Register(request, &worker_id).ok());
+  ASSERT_TRUE(server_.RegisterWorker(request, &worker_id).ok());
 
   grpc::ClientContext context;
   v1::HeartbeatRequest heartbeat;
   heartbeat.set_worker_id(worker_id);
   for (int i = 0; i <= kMaxSlots; ++i) heartbeat.add_running()->set_trial_id("t");
   v1::HeartbeatResponse response;
-  EXPECT_TRUE(IsError(hub_->Heartbeat(&context, heartbeat, &response), grpc::StatusCode::INVALID_ARGUMENT,
+  EXPECT_TRUE(IsError(server_.hub().Heartbeat(&context, heartbeat, &response), grpc::StatusCode::INVALID_ARGUMENT,
                       "running: more than 1024 trials"));
 }
 
@@ -220,7 +161,7 @@ TEST_F(LimitsTest, IdsAreBounded) {
   v1::GetSweepRequest request;
   request.set_sweep_id(std::string(kMaxIdLength + 1, 's'));
   v1::Sweep response;
-  EXPECT_TRUE(IsError(tuner_->GetSweep(&context, request, &response), grpc::StatusCode::INVALID_ARGUMENT,
+  EXPECT_TRUE(IsError(server_.tuner().GetSweep(&context, request, &response), grpc::StatusCode::INVALID_ARGUMENT,
                       "sweep_id: longer than 256 characters"));
 }
 
@@ -253,17 +194,17 @@ TEST_F(LimitsTest, WatchStreamsOverTheCapAreResourceExhausted) {
   Limits limits;
   limits.max_watch_streams = 1;
   Start(limits);
-  ASSERT_TRUE(Submit(kSpec, &sweep_id_).ok());
+  ASSERT_TRUE(server_.SubmitSweep(kSpec, &sweep_id_).ok());
   v1::WatchSweepRequest request;
   request.set_sweep_id(sweep_id_);
   v1::SweepUpdate update;
 
   auto first_context = std::make_unique<grpc::ClientContext>();
-  auto first = tuner_->WatchSweep(first_context.get(), request);
+  auto first = server_.tuner().WatchSweep(first_context.get(), request);
   ASSERT_TRUE(first->Read(&update));  // open, and holding the one slot
 
   grpc::ClientContext second_context;
-  auto second = tuner_->WatchSweep(&second_context, request);
+  auto second = server_.tuner().WatchSweep(&second_context, request);
   EXPECT_FALSE(second->Read(&update));
   EXPECT_TRUE(IsError(second->Finish(), grpc::StatusCode::RESOURCE_EXHAUSTED,
                       "too many WatchSweep streams (--max-watch-streams) open at once: the limit is 1"));
@@ -274,7 +215,7 @@ TEST_F(LimitsTest, WatchStreamsOverTheCapAreResourceExhausted) {
   bool reopened = false;
   for (int i = 0; i < 50 && !reopened; ++i) {
     grpc::ClientContext context;
-    auto again = tuner_->WatchSweep(&context, request);
+    auto again = server_.tuner().WatchSweep(&context, request);
     reopened = again->Read(&update);
     context.TryCancel();
     again->Finish();
@@ -291,7 +232,7 @@ TEST_F(LimitsTest, CheckpointStreamsOverTheCapAreResourceExhausted) {
   // An upload that stays open holds the one slot.
   grpc::ClientContext upload_context;
   v1::UploadCheckpointResponse uploaded;
-  auto upload = hub_->UploadCheckpoint(&upload_context, &uploaded);
+  auto upload = server_.hub().UploadCheckpoint(&upload_context, &uploaded);
   v1::CheckpointChunk chunk;
   chunk.mutable_header()->set_worker_id(worker_id_);
   ASSERT_TRUE(upload->Write(chunk));
@@ -305,7 +246,7 @@ TEST_F(LimitsTest, CheckpointStreamsOverTheCapAreResourceExhausted) {
   // The upload reaches the server asynchronously: ask until it holds its slot.
   for (int i = 0; i < 50; ++i) {
     grpc::ClientContext context;
-    auto download = hub_->DownloadCheckpoint(&context, request);
+    auto download = server_.hub().DownloadCheckpoint(&context, request);
     v1::CheckpointChunk received;
     while (download->Read(&received)) {
     }

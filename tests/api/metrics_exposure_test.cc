@@ -1,22 +1,19 @@
 // What /metrics must not show: it is often scraped without authentication,
 // so with a sweep running the page holds ids and catalog names only, never a
 // token or the spec's contents (its name, dataset root, lambda expressions).
-#include <filesystem>
-#include <random>
+#include <string>
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include "http_get.h"
-#include "segtune/api/coordinator.h"
+#include "in_process_coordinator.h"
 #include "segtune/api/security.h"
 #include "segtune/common/channel.h"
 #include "segtune/v1/segtune.grpc.pb.h"
 
 namespace segtune::api {
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr char kAdminToken[] = "admin-token-4b1d0c9e";
 constexpr char kWorkerToken[] = "worker-token-77f3a2c5";
@@ -41,22 +38,17 @@ search:
 }
 
 TEST(MetricsExposureTest, ThePageHoldsNoTokenAndNoSpecContents) {
-  const fs::path dir = fs::temp_directory_path() / ("segtune-exposure-" + std::to_string(std::random_device{}()));
-  fs::create_directories(dir);
+  segtune::testing::InProcessCoordinator server("segtune-exposure");
   CoordinatorOptions options;
-  options.listen = "127.0.0.1:0";
   options.metrics_listen = "127.0.0.1:0";
-  options.db_path = (dir / "segtune.db").string();
-  options.data_dir = dir.string();
   options.tokens = {{Role::kAdmin, kAdminToken}, {Role::kWorker, kWorkerToken}};
-  auto coordinator = Coordinator::Start(options);
-  ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+  ASSERT_TRUE(server.Start(options));
   common::ClientSecurity admin;
   admin.token = kAdminToken;
   common::ClientSecurity worker;
   worker.token = kWorkerToken;
-  auto tuner = v1::Tuner::NewStub(common::MakeChannel((*coordinator)->address(), admin));
-  auto hub = v1::WorkerHub::NewStub(common::MakeChannel((*coordinator)->address(), worker));
+  auto tuner = v1::Tuner::NewStub(common::MakeChannel(server.coordinator().address(), admin));
+  auto hub = v1::WorkerHub::NewStub(common::MakeChannel(server.coordinator().address(), worker));
 
   v1::SubmitSweepRequest submit;
   submit.set_spec_yaml(Spec());
@@ -87,7 +79,7 @@ TEST(MetricsExposureTest, ThePageHoldsNoTokenAndNoSpecContents) {
   grpc::ClientContext report_context;
   ASSERT_TRUE(hub->ReportEpoch(&report_context, report, &reported).ok());
 
-  const std::string page = segtune::testing::HttpGet((*coordinator)->metrics_port(), "/metrics");
+  const std::string page = segtune::testing::HttpGet(server.coordinator().metrics_port(), "/metrics");
   // The running trial is there, labelled with ids and catalog names...
   EXPECT_NE(page.find("segtune_trial_lr{optimizer=\"SGD\",scheduler=\"LambdaLR\",sweep=\"" + submitted.sweep_id() +
                       "\",trial=\"" + acquired.assignment().trial_id() + "\"} 0.05\n"),
@@ -98,10 +90,6 @@ TEST(MetricsExposureTest, ThePageHoldsNoTokenAndNoSpecContents) {
                              "lr_lambda", "Bearer"}) {
     EXPECT_EQ(page.find(secret), std::string::npos) << secret << " on the page:\n" << page;
   }
-
-  (*coordinator)->Shutdown();
-  coordinator->reset();
-  fs::remove_all(dir);
 }
 
 }  // namespace

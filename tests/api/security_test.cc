@@ -1,16 +1,14 @@
 // Bearer-token authorization: the tokens file format, and every method of
 // Tuner and WorkerHub called with no token, an unknown one and each role's,
 // against a real in-process coordinator.
-#include <filesystem>
-#include <random>
 #include <set>
 
 #include <google/protobuf/descriptor.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include "in_process_coordinator.h"
 #include "rpc_probe.h"
-#include "segtune/api/coordinator.h"
 #include "segtune/api/security.h"
 #include "segtune/common/channel.h"
 #include "segtune/v1/segtune.grpc.pb.h"
@@ -18,7 +16,6 @@
 namespace segtune::api {
 namespace {
 
-namespace fs = std::filesystem;
 using segtune::testing::ProbeMethod;
 
 constexpr char kAdminToken[] = "admin-0123456789abcdef";
@@ -79,33 +76,18 @@ const std::set<std::string>& ReadMethods() {
 
 class AuthorizationTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("segtune-security-" + std::to_string(std::random_device{}()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    if (coordinator_) coordinator_->Shutdown();
-    coordinator_.reset();
-    fs::remove_all(dir_);
-  }
   void Start(std::vector<TokenGrant> tokens) {
     CoordinatorOptions options;
-    options.listen = "127.0.0.1:0";
-    options.db_path = (dir_ / "segtune.db").string();
-    options.data_dir = dir_.string();
     options.tokens = std::move(tokens);
-    auto started = Coordinator::Start(options);
-    ASSERT_TRUE(started.ok()) << started.status();
-    coordinator_ = *std::move(started);
+    ASSERT_TRUE(server_.Start(options));
   }
   std::shared_ptr<grpc::Channel> Channel(const std::string& token) {
     common::ClientSecurity security;
     security.token = token;
-    return common::MakeChannel(coordinator_->address(), security);
+    return common::MakeChannel(server_.coordinator().address(), security);
   }
 
-  fs::path dir_;
-  std::unique_ptr<Coordinator> coordinator_;
+  segtune::testing::InProcessCoordinator server_{"segtune-security"};
 };
 
 TEST_F(AuthorizationTest, EveryMethodChecksTheTokenAndItsRole) {
