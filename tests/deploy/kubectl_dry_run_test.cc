@@ -201,7 +201,9 @@ TEST_F(KubectlDryRunTest, KustomizeBaseRendersAndEveryObjectPassesDryRun) {
     kinds.insert(object.kind);
     EXPECT_EQ(object.labels["app.kubernetes.io/part-of"].as<std::string>(""), "segtune") << PrintedName(object);
     // The generator appends a hash of the tokens, and kustomize rewrites the references to it.
-    if (object.kind == "Secret") EXPECT_EQ(object.name.rfind("segtune-tokens-", 0), 0u) << object.name;
+    if (object.kind == "Secret") {
+      EXPECT_EQ(object.name.rfind("segtune-tokens-", 0), 0u) << object.name;
+    }
   }
   EXPECT_EQ(kinds, (std::multiset<std::string>{"ConfigMap", "Deployment", "PodMonitor", "Secret", "Service",
                                                "ServiceMonitor", "StatefulSet"}));

@@ -365,7 +365,9 @@ TEST(RunTrialTest, CheckpointsSayHowTheirOptimizerStateIsKeyed) {
   torch::Tensor keys;
   ASSERT_TRUE(archive.try_read("optimizer_state_keys", keys));
   // 0: strings, as LibTorch 1.13 (this build) keys them.
-  if (TORCH_VERSION_MAJOR == 1) EXPECT_EQ(keys.item<int64_t>(), 0);
+  if (TORCH_VERSION_MAJOR == 1) {
+    EXPECT_EQ(keys.item<int64_t>(), 0);
+  }
   EXPECT_TRUE(keys.item<int64_t>() == 0 || keys.item<int64_t>() == 1);
 }
 
