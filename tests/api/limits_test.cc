@@ -229,35 +229,44 @@ TEST_F(LimitsTest, CheckpointStreamsOverTheCapAreResourceExhausted) {
   limits.max_checkpoint_streams = 1;
   Start(limits);
   LeaseATrial();
-  // An upload that stays open holds the one slot.
-  grpc::ClientContext upload_context;
-  v1::UploadCheckpointResponse uploaded;
-  auto upload = server_.hub().UploadCheckpoint(&upload_context, &uploaded);
-  v1::CheckpointChunk chunk;
-  chunk.mutable_header()->set_worker_id(worker_id_);
-  ASSERT_TRUE(upload->Write(chunk));
-
   v1::DownloadCheckpointRequest request;
   request.set_worker_id(worker_id_);
   request.set_trial_id(trial_id_);
   request.set_attempt(attempt_);
   request.set_epoch(1);
+  // A valid header announcing bytes that never come: the upload stays open
+  // (waiting for its data) and holds the one slot. (A header the server
+  // refused at once would free the slot again before the download came.)
+  v1::CheckpointChunk chunk;
+  v1::CheckpointHeader* header = chunk.mutable_header();
+  header->set_worker_id(worker_id_);
+  header->set_trial_id(trial_id_);
+  header->set_attempt(attempt_);
+  header->set_epoch(1);
+  header->set_weights_bytes(1000);
+  header->set_training_state_bytes(1000);
   grpc::Status status;
-  // The upload reaches the server asynchronously: ask until it holds its slot.
-  for (int i = 0; i < 50; ++i) {
+  // The upload reaches the server asynchronously, and one that arrives while
+  // a download holds the slot is refused itself; so each round opens a fresh
+  // upload, gives it time to arrive, and then asks for a download.
+  for (int round = 0; round < 50; ++round) {
+    grpc::ClientContext upload_context;
+    v1::UploadCheckpointResponse uploaded;
+    auto upload = server_.hub().UploadCheckpoint(&upload_context, &uploaded);
+    ASSERT_TRUE(upload->Write(chunk));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
     grpc::ClientContext context;
     auto download = server_.hub().DownloadCheckpoint(&context, request);
     v1::CheckpointChunk received;
     while (download->Read(&received)) {
     }
     status = download->Finish();
+    upload_context.TryCancel();
+    upload->Finish();
     if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE(IsError(status, grpc::StatusCode::RESOURCE_EXHAUSTED,
                       "checkpoint uploads and downloads (--max-checkpoint-streams) open at once: the limit is 1"));
-  upload_context.TryCancel();
-  upload->Finish();
 }
 
 }  // namespace

@@ -193,6 +193,27 @@ TEST_F(DeviceUsageTest, RestartKeepsSlotDevicesAndCountsRecoveredLeases) {
   EXPECT_EQ(Busy(worker), (std::map<std::string, std::string>{{"cuda:0", "2/2"}, {"cuda:1", "2/2"}}));
 }
 
+TEST_F(DeviceUsageTest, AWorkerKnownOnlyFromARecoveredLeaseIsToldToRegisterAgain) {
+  // A running trial whose worker has no stored registration: after a
+  // restart the scheduler knows that worker from the lease alone, with no
+  // slots. Every call of that worker is NOT_FOUND (the agent registers
+  // again), never an error the worker would stop on.
+  const std::string worker = RegisterTwoGpus();
+  const Assignment leased = AcquireOn(worker, 0);
+  store::TrialRecord trial = *store_->GetTrial(leased.trial_id);
+  trial.worker_id = "w-unstored";
+  ASSERT_TRUE(store_->UpdateTrial(trial).ok());
+  OpenAll();
+
+  EXPECT_EQ(scheduler_->TryAcquire("w-unstored", 1).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(scheduler_->Heartbeat("w-unstored", {{leased.trial_id, leased.attempt}}, {{1, 5.0}}).status().code(),
+            absl::StatusCode::kNotFound);
+  // The lease runs out and the trial goes back to the queue.
+  now_ms_ += 3 * 30000;
+  ASSERT_TRUE(scheduler_->Tick().ok());
+  EXPECT_EQ(StateOf(leased.trial_id), TrialState::kPending);
+}
+
 TEST_F(DeviceUsageTest, IdleDevicesOfARecordWithoutSlotDevicesAreItsDevice) {
   store::WorkerRecord worker;
   worker.device = "cpu";

@@ -375,7 +375,9 @@ absl::Status Scheduler::DeregisterWorker(const std::string& worker_id) {
 
 absl::Status Scheduler::TouchWorkerLocked(const std::string& worker_id) {
   auto it = workers_.find(worker_id);
-  if (it == workers_.end()) {
+  // A worker known only from recovered leases has no stored registration:
+  // it registers again, and its old leases expire and requeue their trials.
+  if (it == workers_.end() || it->second.record.worker_id.empty()) {
     return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id, ": register again"));
   }
   // Liveness lives in memory; the store gets it at most every half lease, so
@@ -392,9 +394,6 @@ absl::StatusOr<std::optional<Assignment>> Scheduler::TryAcquire(const std::strin
   std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status s = TouchWorkerLocked(worker_id); !s.ok()) return s;
   WorkerRuntime& worker = workers_[worker_id];
-  // Known only from recovered leases: nothing more to lease until it
-  // registers (its heartbeats keep those leases), as before slots had numbers.
-  if (worker.record.slots == 0) return std::nullopt;
   if (slot < 0 || slot >= worker.record.slots) {
     return absl::InvalidArgumentError(absl::StrCat("slot: must be in [0, ", worker.record.slots,
                                                    ") for this worker's slots, got ", slot));
@@ -542,10 +541,7 @@ absl::StatusOr<std::vector<std::string>> Scheduler::Heartbeat(const std::string&
   std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status s = TouchWorkerLocked(worker_id); !s.ok()) return s;
   WorkerRuntime& worker = workers_.at(worker_id);
-  // A worker known only from recovered leases (its registration is not
-  // stored) has no slots to account: its leases are still kept alive below.
-  const bool knows_slots = worker.record.slots > 0;
-  if (knows_slots && !slots.empty()) {
+  if (!slots.empty()) {
     std::vector<bool> reported(worker.clocks.size(), false);
     for (const SlotUsage& usage : slots) {
       if (usage.slot < 0 || usage.slot >= static_cast<int>(worker.clocks.size())) {
