@@ -39,8 +39,6 @@ constexpr int kExitUsage = 2;
 // --drain-seconds above this are cut to it (about 30 years: forever, for a
 // drain), so that the conversion to milliseconds cannot overflow.
 constexpr double kLongestDrainSeconds = 1e9;
-// The coordinator's limit on a worker's slots.
-constexpr int kMostSlots = segtune::common::kMaxWorkerSlots;
 
 // Logs why the worker stops and returns its exit code.
 int ExitWith(int code, const absl::Status& status) {
@@ -185,9 +183,9 @@ int main(int argc, char** argv) {
     slots_per_device = 1;
   }
   // Divided rather than multiplied: a huge --slots-per-device must not overflow.
-  if (slots_per_device > kMostSlots / device_count) {
+  if (slots_per_device > segtune::common::kMaxWorkerSlots / device_count) {
     spdlog::error("{} slot(s) per device x {} device(s): at most {} slots per worker", slots_per_device,
-                  device_count, kMostSlots);
+                  device_count, segtune::common::kMaxWorkerSlots);
     return kExitUsage;
   }
   slots = slots_per_device * device_count;

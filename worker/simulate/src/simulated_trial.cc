@@ -21,6 +21,7 @@ using Clock = std::chrono::steady_clock;
 using internal::LrSchedule;
 using internal::ScheduleState;
 using internal::SimConfig;
+using train::Finished;
 using train::Outcome;
 using train::TrainOptions;
 using train::TrialResult;
@@ -31,14 +32,6 @@ using train::TrialResult;
 constexpr auto kPollInterval = std::chrono::milliseconds(20);
 constexpr auto kMinSleep = std::chrono::milliseconds(2);
 constexpr const char* kFormat = "segtune-simulate/1";
-
-TrialResult Finished(Outcome outcome, std::string reason, int epochs_done) {
-  TrialResult result;
-  result.outcome = outcome;
-  result.reason = std::move(reason);
-  result.epochs_done = epochs_done;
-  return result;
-}
 
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();

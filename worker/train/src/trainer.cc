@@ -53,14 +53,6 @@ std::mutex& ModelInitMutex() {
   return *mutex;
 }
 
-TrialResult Finished(Outcome outcome, std::string reason, int epochs_done) {
-  TrialResult result;
-  result.outcome = outcome;
-  result.reason = std::move(reason);
-  result.epochs_done = epochs_done;
-  return result;
-}
-
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }

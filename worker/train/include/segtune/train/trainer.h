@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -56,6 +57,15 @@ struct TrialResult {
   std::string reason;   // empty for kCompleted
   int epochs_done = 0;
 };
+
+// A TrialResult in one expression, for trial functions' many ways out.
+inline TrialResult Finished(Outcome outcome, std::string reason, int epochs_done) {
+  TrialResult result;
+  result.outcome = outcome;
+  result.reason = std::move(reason);
+  result.epochs_done = epochs_done;
+  return result;
+}
 
 struct TrainOptions {
   // "cpu", "cuda", "cuda:N", "auto" (CUDA if available). On CUDA the trial
